@@ -1,0 +1,231 @@
+// Package storetest is the contract every tokenstore.Store must pass. A store
+// package calls Run from its tests with a factory that yields a fresh, empty
+// store and a way to move its clock forward.
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/oauthgate/caddy-oauthgate/tokenstore"
+)
+
+// Harness is one fresh store under test.
+type Harness struct {
+	Store tokenstore.Store
+	// Now is the clock the store uses.
+	Now func() time.Time
+	// Advance moves the store's clock forward by d: a fake clock jumps, a
+	// store on real time (Redis) sleeps.
+	Advance func(d time.Duration)
+}
+
+// Factory returns a fresh, empty store; cleanup is registered on t.
+type Factory func(t *testing.T) Harness
+
+// Run runs the whole contract.
+func Run(t *testing.T, f Factory) {
+	t.Run("AccessRoundTrip", func(t *testing.T) { testAccessRoundTrip(t, f(t)) })
+	t.Run("AccessExpiry", func(t *testing.T) { testAccessExpiry(t, f(t)) })
+	t.Run("AccessNoOverwrite", func(t *testing.T) { testAccessNoOverwrite(t, f(t)) })
+	t.Run("CodeSingleUse", func(t *testing.T) { testCodeSingleUse(t, f(t)) })
+	t.Run("CodeExpiry", func(t *testing.T) { testCodeExpiry(t, f(t)) })
+	t.Run("ConcurrentCodeRedemption", func(t *testing.T) { testConcurrentTake(t, f(t)) })
+	t.Run("Revocations", func(t *testing.T) { testRevocations(t, f(t)) })
+	t.Run("Ping", func(t *testing.T) {
+		if err := f(t).Store.Ping(context.Background()); err != nil {
+			t.Fatalf("Ping on a healthy store: %v", err)
+		}
+	})
+}
+
+func grant(h Harness, ttl time.Duration) tokenstore.Grant {
+	now := h.Now().Truncate(time.Second)
+	return tokenstore.Grant{
+		ClientID: "client-1", Subject: "alice", Scopes: []string{"api_v3", "bcf_v2_1"},
+		Audience: []string{"backend"}, IssuedAt: now, ExpiresAt: now.Add(ttl),
+		FamilyID: "fam-1", ID: "jti-1",
+	}
+}
+
+func equalGrant(a, b tokenstore.Grant) error {
+	if a.ClientID != b.ClientID || a.Subject != b.Subject || a.FamilyID != b.FamilyID || a.ID != b.ID ||
+		fmt.Sprint(a.Scopes) != fmt.Sprint(b.Scopes) || fmt.Sprint(a.Audience) != fmt.Sprint(b.Audience) ||
+		!a.IssuedAt.Equal(b.IssuedAt) || !a.ExpiresAt.Equal(b.ExpiresAt) {
+		return fmt.Errorf("grant changed in the store:\n got %+v\nwant %+v", a, b)
+	}
+	return nil
+}
+
+func testAccessRoundTrip(t *testing.T, h Harness) {
+	ctx := context.Background()
+	k := tokenstore.KeyOf("token-a")
+	want := grant(h, time.Hour)
+	if err := h.Store.PutAccess(ctx, k, want); err != nil {
+		t.Fatalf("PutAccess: %v", err)
+	}
+	got, err := h.Store.GetAccess(ctx, k)
+	if err != nil {
+		t.Fatalf("GetAccess: %v", err)
+	}
+	if err := equalGrant(got, want); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Store.GetAccess(ctx, tokenstore.KeyOf("token-b")); !errors.Is(err, tokenstore.ErrNotFound) {
+		t.Fatalf("GetAccess of an unknown key: err = %v, want ErrNotFound", err)
+	}
+	if err := h.Store.DeleteAccess(ctx, k); err != nil {
+		t.Fatalf("DeleteAccess: %v", err)
+	}
+	if _, err := h.Store.GetAccess(ctx, k); !errors.Is(err, tokenstore.ErrNotFound) {
+		t.Fatalf("GetAccess after delete: err = %v, want ErrNotFound", err)
+	}
+	if err := h.Store.DeleteAccess(ctx, k); err != nil {
+		t.Fatalf("DeleteAccess twice must be idempotent: %v", err)
+	}
+}
+
+func testAccessExpiry(t *testing.T, h Harness) {
+	ctx := context.Background()
+	k := tokenstore.KeyOf("short-lived")
+	if err := h.Store.PutAccess(ctx, k, grant(h, 2*time.Second)); err != nil {
+		t.Fatalf("PutAccess: %v", err)
+	}
+	if _, err := h.Store.GetAccess(ctx, k); err != nil {
+		t.Fatalf("GetAccess before expiry: %v", err)
+	}
+	h.Advance(3 * time.Second)
+	if _, err := h.Store.GetAccess(ctx, k); !errors.Is(err, tokenstore.ErrNotFound) {
+		t.Fatalf("GetAccess after expiry: err = %v, want ErrNotFound", err)
+	}
+	// An expired key may be reused.
+	if err := h.Store.PutAccess(ctx, k, grant(h, time.Hour)); err != nil {
+		t.Fatalf("PutAccess over an expired entry: %v", err)
+	}
+}
+
+func testAccessNoOverwrite(t *testing.T, h Harness) {
+	ctx := context.Background()
+	k := tokenstore.KeyOf("dup")
+	g := grant(h, time.Hour)
+	if err := h.Store.PutAccess(ctx, k, g); err != nil {
+		t.Fatalf("PutAccess: %v", err)
+	}
+	other := g
+	other.Subject = "mallory"
+	if err := h.Store.PutAccess(ctx, k, other); !errors.Is(err, tokenstore.ErrExists) {
+		t.Fatalf("second PutAccess on a live key: err = %v, want ErrExists", err)
+	}
+	got, err := h.Store.GetAccess(ctx, k)
+	if err != nil || got.Subject != "alice" {
+		t.Fatalf("live entry was overwritten: %+v, %v", got, err)
+	}
+}
+
+func testCodeSingleUse(t *testing.T, h Harness) {
+	ctx := context.Background()
+	k := tokenstore.KeyOf("code-1")
+	want := grant(h, 2*time.Minute)
+	if err := h.Store.PutCode(ctx, k, want, []byte(`{"pkce":"x"}`)); err != nil {
+		t.Fatalf("PutCode: %v", err)
+	}
+	got, payload, err := h.Store.TakeCode(ctx, k)
+	if err != nil {
+		t.Fatalf("TakeCode: %v", err)
+	}
+	if err := equalGrant(got, want); err != nil {
+		t.Fatal(err)
+	}
+	if string(payload) != `{"pkce":"x"}` {
+		t.Fatalf("payload = %q", payload)
+	}
+	if _, _, err := h.Store.TakeCode(ctx, k); !errors.Is(err, tokenstore.ErrNotFound) {
+		t.Fatalf("second TakeCode: err = %v, want ErrNotFound", err)
+	}
+}
+
+func testCodeExpiry(t *testing.T, h Harness) {
+	ctx := context.Background()
+	k := tokenstore.KeyOf("code-exp")
+	if err := h.Store.PutCode(ctx, k, grant(h, 2*time.Second), nil); err != nil {
+		t.Fatalf("PutCode: %v", err)
+	}
+	h.Advance(3 * time.Second)
+	if _, _, err := h.Store.TakeCode(ctx, k); !errors.Is(err, tokenstore.ErrNotFound) {
+		t.Fatalf("TakeCode after expiry: err = %v, want ErrNotFound", err)
+	}
+}
+
+// testConcurrentTake: of 64 concurrent redemptions of one code exactly one
+// wins (CONFORMANCE T9 at the store level).
+func testConcurrentTake(t *testing.T, h Harness) {
+	ctx := context.Background()
+	k := tokenstore.KeyOf("code-race")
+	if err := h.Store.PutCode(ctx, k, grant(h, time.Minute), nil); err != nil {
+		t.Fatalf("PutCode: %v", err)
+	}
+	const n = 64
+	var wins, misses atomic.Int32
+	var start, wg sync.WaitGroup
+	start.Add(1)
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			start.Wait()
+			_, _, err := h.Store.TakeCode(ctx, k)
+			switch {
+			case err == nil:
+				wins.Add(1)
+			case errors.Is(err, tokenstore.ErrNotFound):
+				misses.Add(1)
+			default:
+				t.Errorf("TakeCode: %v", err)
+			}
+		}()
+	}
+	start.Done()
+	wg.Wait()
+	if wins.Load() != 1 || misses.Load() != n-1 {
+		t.Fatalf("%d concurrent redemptions: %d succeeded, %d refused; want exactly 1 success", n, wins.Load(), misses.Load())
+	}
+}
+
+func testRevocations(t *testing.T, h Harness) {
+	ctx := context.Background()
+	now := h.Now()
+	if ok, err := h.Store.IsRevoked(ctx, "jti-x"); err != nil || ok {
+		t.Fatalf("IsRevoked of a never-revoked id = %v, %v", ok, err)
+	}
+	if err := h.Store.Revoke(ctx, "jti-x", now.Add(2*time.Second)); err != nil {
+		t.Fatalf("Revoke: %v", err)
+	}
+	if err := h.Store.Revoke(ctx, "jti-long", now.Add(time.Hour)); err != nil {
+		t.Fatalf("Revoke: %v", err)
+	}
+	// An earlier `until` must not shorten an existing revocation.
+	if err := h.Store.Revoke(ctx, "jti-long", now.Add(time.Second)); err != nil {
+		t.Fatalf("Revoke again: %v", err)
+	}
+	for _, id := range []string{"jti-x", "jti-long"} {
+		if ok, err := h.Store.IsRevoked(ctx, id); err != nil || !ok {
+			t.Fatalf("IsRevoked(%s) right after Revoke = %v, %v", id, ok, err)
+		}
+	}
+	h.Advance(3 * time.Second)
+	if ok, err := h.Store.IsRevoked(ctx, "jti-x"); err != nil || ok {
+		t.Fatalf("revocation outlived the token it denies: %v, %v", ok, err)
+	}
+	if ok, err := h.Store.IsRevoked(ctx, "jti-long"); err != nil || !ok {
+		t.Fatalf("a later Revoke with an earlier until shortened the entry: %v, %v", ok, err)
+	}
+	// Revoking something already expired is a no-op, not an error.
+	if err := h.Store.Revoke(ctx, "jti-old", now.Add(-time.Hour)); err != nil {
+		t.Fatalf("Revoke of an expired id: %v", err)
+	}
+}
