@@ -1,0 +1,101 @@
+package authz
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// ParseBasicAuth parses an HTTP Basic Authorization header value as RFC 6749
+// §2.3.1 requires: the id and secret are form-url-encoded before base64, so
+// both are decoded again. ok is false when the header is not Basic at all;
+// err is set when it is Basic but malformed.
+func ParseBasicAuth(header string) (id, secret string, ok bool, err error) {
+	scheme, rest, _ := strings.Cut(header, " ")
+	if !strings.EqualFold(scheme, "Basic") {
+		return "", "", false, nil
+	}
+	raw, derr := base64.StdEncoding.DecodeString(strings.TrimSpace(rest))
+	if derr != nil {
+		return "", "", true, errors.New("the Basic credentials are not valid base64")
+	}
+	encID, encSecret, found := strings.Cut(string(raw), ":")
+	if !found {
+		return "", "", true, errors.New("the Basic credentials lack the ':' between id and secret")
+	}
+	if id, err = url.QueryUnescape(encID); err != nil {
+		return "", "", true, errors.New("the client id in the Basic credentials is not form-url-encoded")
+	}
+	if secret, err = url.QueryUnescape(encSecret); err != nil {
+		return "", "", true, errors.New("the client secret in the Basic credentials is not form-url-encoded")
+	}
+	if id == "" {
+		return "", "", true, errors.New("the Basic credentials have an empty client id")
+	}
+	return id, secret, true, nil
+}
+
+// AuthenticateClient identifies the calling client from client_secret_basic,
+// client_secret_post, or — for public clients only — a bare client_id
+// (CONFORMANCE T2). Every failure is invalid_client; unknown clients pay the
+// same secret comparison as known ones.
+func AuthenticateClient(ctx context.Context, clients Clients, r *http.Request, p Params) (*Client, *Error) {
+	var id, secret string
+	var hasSecret, viaBasic bool
+	if authz := r.Header.Values("Authorization"); len(authz) > 0 {
+		if len(authz) > 1 {
+			return nil, ErrInvalidRequest.WithDescription("more than one Authorization header")
+		}
+		bid, bsecret, isBasic, err := ParseBasicAuth(authz[0])
+		if !isBasic {
+			return nil, ErrInvalidRequest.WithDescription("the token endpoint accepts only Basic client authentication in the Authorization header")
+		}
+		if err != nil {
+			e := ErrInvalidClient.WithDescription(err.Error())
+			e.basic = true
+			return nil, e
+		}
+		if _, ok := p["client_secret"]; ok {
+			return nil, ErrInvalidRequest.WithDescription("client authenticated by both HTTP Basic and client_secret; use one method")
+		}
+		if pid, ok := p["client_id"]; ok && pid != bid {
+			return nil, ErrInvalidRequest.WithDescription("client_id in the body differs from the one in the Authorization header")
+		}
+		id, secret, hasSecret, viaBasic = bid, bsecret, true, true
+	} else {
+		id = p["client_id"]
+		secret, hasSecret = p["client_secret"]
+	}
+	fail := func(desc string) *Error {
+		e := ErrInvalidClient.WithDescription(desc)
+		e.basic = viaBasic
+		return e
+	}
+	if id == "" {
+		return nil, fail("client authentication is required")
+	}
+	c, err := clients.Client(ctx, id)
+	if err != nil && !errors.Is(err, ErrUnknownClient) {
+		return nil, ErrTemporarilyUnavailable.WithDescription("the client registry is unavailable")
+	}
+	if c == nil {
+		decoy.Matches(secret) // same cost as a known client with a wrong secret
+		return nil, fail("client authentication failed")
+	}
+	switch {
+	case c.Public && hasSecret:
+		return nil, fail("client authentication failed")
+	case c.Public:
+	case !hasSecret:
+		return nil, fail("client authentication is required")
+	case !c.secret.Matches(secret):
+		return nil, fail("client authentication failed")
+	}
+	if c.Disabled {
+		return nil, fail("client is disabled")
+	}
+	return c, nil
+}

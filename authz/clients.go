@@ -1,0 +1,167 @@
+package authz
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+// Grant type names as they appear on the wire and in configuration.
+const (
+	GrantAuthorizationCode = "authorization_code"
+	GrantRefreshToken      = "refresh_token"
+	GrantClientCredentials = "client_credentials"
+)
+
+// Client is a registered OAuth client. Its secret is held only as a hash.
+type Client struct {
+	ID           string
+	Name         string
+	Public       bool
+	RedirectURIs []string
+	Grants       []string
+	// Scopes the client may be granted; DefaultScopes are granted when a
+	// request names none.
+	Scopes        []string
+	DefaultScopes []string
+	// User is the subject of client_credentials tokens ("client credentials
+	// user"); empty means the client id.
+	User            string
+	Audience        []string
+	AccessTokenTTL  time.Duration
+	RefreshTokenTTL time.Duration
+	Disabled        bool
+
+	secret SecretHash
+}
+
+// SecretHash is a stored client secret: SHA-256 for generated high-entropy
+// secrets, bcrypt for human-chosen ones.
+type SecretHash struct {
+	sha    []byte
+	bcrypt []byte
+}
+
+// HashSecret hashes a plaintext secret with SHA-256.
+func HashSecret(secret string) SecretHash {
+	sum := sha256.Sum256([]byte(secret))
+	return SecretHash{sha: sum[:]}
+}
+
+// ParseSecretHash accepts a SHA-256 hex digest (64 hex digits) or a bcrypt
+// hash ($2a$, $2b$, $2y$).
+func ParseSecretHash(s string) (SecretHash, error) {
+	if strings.HasPrefix(s, "$2") {
+		if _, err := bcrypt.Cost([]byte(s)); err != nil {
+			return SecretHash{}, fmt.Errorf("not a valid bcrypt hash: %v", err)
+		}
+		return SecretHash{bcrypt: []byte(s)}, nil
+	}
+	b, err := hex.DecodeString(s)
+	if err != nil || len(b) != sha256.Size {
+		return SecretHash{}, errors.New("expected 64 hex digits of SHA-256 or a bcrypt hash ($2a$…)")
+	}
+	return SecretHash{sha: b}, nil
+}
+
+// IsZero reports whether no secret is set.
+func (h SecretHash) IsZero() bool { return h.sha == nil && h.bcrypt == nil }
+
+// decoy is compared against when the client is unknown, so that an unknown
+// client id costs the same SHA-256 and constant-time comparison as a wrong secret.
+var decoy = HashSecret("oauthgate decoy secret")
+
+// Matches compares a presented secret in constant time.
+func (h SecretHash) Matches(secret string) bool {
+	if h.bcrypt != nil {
+		return bcrypt.CompareHashAndPassword(h.bcrypt, []byte(secret)) == nil
+	}
+	ref := h.sha
+	if ref == nil {
+		ref = decoy.sha
+	}
+	sum := sha256.Sum256([]byte(secret))
+	return subtle.ConstantTimeCompare(sum[:], ref) == 1 && h.sha != nil
+}
+
+// SetSecret stores the hash of a client's secret.
+func (c *Client) SetSecret(h SecretHash) { c.secret = h }
+
+// HasSecret reports whether the client has a secret configured.
+func (c *Client) HasSecret() bool { return !c.secret.IsZero() }
+
+// AllowsGrant reports whether the grant type is enabled for the client.
+func (c *Client) AllowsGrant(g string) bool { return slices.Contains(c.Grants, g) }
+
+// AllowsScope reports whether the client may be granted scope s.
+func (c *Client) AllowsScope(s string) bool { return slices.Contains(c.Scopes, s) }
+
+// Validate checks a client against the catalog: it names what is wrong and how to fix it.
+func (c *Client) Validate(cat *Catalog) error {
+	if c.ID == "" {
+		return errors.New("client without an id")
+	}
+	if strings.ContainsAny(c.ID, ":\x00\r\n") {
+		return fmt.Errorf("client %q: the id may not contain ':' or control characters", c.ID)
+	}
+	if len(c.Grants) == 0 {
+		return fmt.Errorf("client %q: no grants; add e.g. `grants client_credentials`", c.ID)
+	}
+	for _, g := range c.Grants {
+		switch g {
+		case GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials:
+		default:
+			return fmt.Errorf("client %q: unknown grant %q; use authorization_code, refresh_token or client_credentials", c.ID, g)
+		}
+	}
+	if c.Public && c.HasSecret() {
+		return fmt.Errorf("client %q: a public client has no secret; remove `secret` or `public`", c.ID)
+	}
+	if !c.Public && !c.HasSecret() {
+		return fmt.Errorf("client %q: a confidential client needs `secret {env.VAR}` or `secret_hash`, or mark it `public`", c.ID)
+	}
+	if c.Public && c.AllowsGrant(GrantClientCredentials) {
+		return fmt.Errorf("client %q: client_credentials needs a confidential client; give it a secret instead of `public`", c.ID)
+	}
+	for _, s := range c.Scopes {
+		if _, ok := cat.Lookup(s); !ok {
+			return fmt.Errorf("client %q: scope %q is not in the catalog; declare it with `scope %s \"description\"` or remove it from the client's scopes", c.ID, s, s)
+		}
+	}
+	for _, s := range c.DefaultScopes {
+		if !c.AllowsScope(s) {
+			return fmt.Errorf("client %q: default scope %q is not among the client's scopes", c.ID, s)
+		}
+	}
+	if c.AccessTokenTTL < 0 || c.RefreshTokenTTL < 0 {
+		return fmt.Errorf("client %q: token lifetimes cannot be negative", c.ID)
+	}
+	return nil
+}
+
+// Clients looks clients up by id. Implementations are safe for concurrent use.
+type Clients interface {
+	Client(ctx context.Context, id string) (*Client, error)
+}
+
+// ErrUnknownClient is returned by Clients for an id that is not registered.
+var ErrUnknownClient = errors.New("unknown client")
+
+// StaticClients is a fixed set of clients from configuration.
+type StaticClients map[string]*Client
+
+// Client implements Clients.
+func (s StaticClients) Client(_ context.Context, id string) (*Client, error) {
+	if c, ok := s[id]; ok {
+		return c, nil
+	}
+	return nil, ErrUnknownClient
+}

@@ -1,0 +1,85 @@
+// Package authz is the OAuth 2.0 core of oauthgate: clients, scopes, grants,
+// token issuance and verification, and the endpoint handlers. It knows
+// nothing of Caddy; caddymodule turns configuration into an *authz.Server.
+package authz
+
+import (
+	"encoding/json"
+	"net/http"
+)
+
+// Error is an OAuth 2.0 protocol error (RFC 6749 §5.2, RFC 6750 §3.1).
+// Descriptions must never contain a token, code or secret.
+type Error struct {
+	Code        string `json:"error"`
+	Description string `json:"error_description,omitempty"`
+	// Status is the HTTP status the error is sent with.
+	Status int `json:"-"`
+	// basic marks a client-authentication failure through HTTP Basic, which
+	// must be answered with WWW-Authenticate: Basic (RFC 6749 §5.2).
+	basic bool
+}
+
+func (e *Error) Error() string {
+	if e.Description == "" {
+		return e.Code
+	}
+	return e.Code + ": " + e.Description
+}
+
+// WithDescription returns a copy of e carrying a specific description.
+func (e *Error) WithDescription(d string) *Error {
+	c := *e
+	c.Description = d
+	return &c
+}
+
+// Is lets errors.Is match a described copy against its sentinel.
+func (e *Error) Is(target error) bool {
+	t, ok := target.(*Error)
+	return ok && t.Code == e.Code
+}
+
+// RFC 6749 §5.2 and RFC 6750 §3.1 error codes, exactly as the RFCs spell them.
+var (
+	ErrInvalidRequest       = &Error{Code: "invalid_request", Status: http.StatusBadRequest}
+	ErrInvalidClient        = &Error{Code: "invalid_client", Status: http.StatusUnauthorized}
+	ErrInvalidGrant         = &Error{Code: "invalid_grant", Status: http.StatusBadRequest}
+	ErrUnauthorizedClient   = &Error{Code: "unauthorized_client", Status: http.StatusBadRequest}
+	ErrUnsupportedGrantType = &Error{Code: "unsupported_grant_type", Status: http.StatusBadRequest}
+	ErrInvalidScope         = &Error{Code: "invalid_scope", Status: http.StatusBadRequest}
+	// ErrServerError and ErrTemporarilyUnavailable are sent as JSON with 500 / 503.
+	ErrServerError            = &Error{Code: "server_error", Status: http.StatusInternalServerError}
+	ErrTemporarilyUnavailable = &Error{Code: "temporarily_unavailable", Status: http.StatusServiceUnavailable}
+
+	// RFC 6750 bearer errors.
+	ErrInvalidToken      = &Error{Code: "invalid_token", Status: http.StatusUnauthorized}
+	ErrInsufficientScope = &Error{Code: "insufficient_scope", Status: http.StatusForbidden}
+)
+
+// noStore marks a response as never cacheable (RFC 6749 §5.1).
+func noStore(w http.ResponseWriter) {
+	h := w.Header()
+	h.Set("Cache-Control", "no-store")
+	h.Set("Pragma", "no-cache")
+}
+
+// writeJSON writes v as a no-store JSON response.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		status, body = http.StatusInternalServerError, []byte(`{"error":"server_error"}`)
+	}
+	noStore(w)
+	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+// WriteError sends an OAuth error as RFC 6749 §5.2 JSON.
+func WriteError(w http.ResponseWriter, e *Error) {
+	if e.basic {
+		w.Header().Set("WWW-Authenticate", `Basic realm="oauthgate", charset="UTF-8"`)
+	}
+	writeJSON(w, e.Status, e)
+}

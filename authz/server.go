@@ -1,0 +1,185 @@
+package authz
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/oauthgate/caddy-oauthgate/tokenstore"
+)
+
+// Endpoint paths served by Server.
+const (
+	PathToken        = "/oauth/token"
+	PathJWKS         = "/oauth/jwks"
+	PathMetadata     = "/.well-known/oauth-authorization-server"
+	PathOIDCMetadata = "/.well-known/openid-configuration"
+)
+
+// Defaults applied by NewServer to zero Config fields.
+const (
+	DefaultAccessTokenTTL = 2 * time.Hour // seed 000
+	DefaultSkew           = 30 * time.Second
+)
+
+// Event is something the server did that operators want to see: a token
+// issued or a request refused. It never carries a token, code or secret.
+type Event struct {
+	Kind      string // "issued" or "refused"
+	Grant     string
+	ClientID  string
+	Subject   string
+	Scopes    []string
+	Error     string // an RFC 6749 error code, for "refused"
+	Reason    string
+	ExpiresIn time.Duration
+}
+
+// Config is everything the OAuth core needs; caddymodule builds it.
+type Config struct {
+	Issuer string
+	Format TokenFormat
+	Keys   *KeySet
+	Scopes *Catalog
+	// Clients resolves client ids; a StaticClients in the simplest case.
+	Clients Clients
+	Store   tokenstore.Store
+	// AccessTokenTTL applies to clients without their own.
+	AccessTokenTTL time.Duration
+	// DefaultAudience is the aud of tokens whose client sets none; empty means the issuer.
+	DefaultAudience []string
+	Skew            time.Duration
+	Now             func() time.Time
+	Rand            io.Reader
+	// Observe, when set, is told of issuance and refusals.
+	Observe func(Event)
+}
+
+// Server serves the OAuth endpoints and owns the token verifier.
+type Server struct {
+	cfg      Config
+	minter   *Minter
+	verifier *Verifier
+	grants   map[string]grantHandler
+	metadata []byte
+}
+
+// grantHandler serves one grant type for an authenticated client that is allowed it.
+type grantHandler func(ctx context.Context, r *http.Request, c *Client, p Params) (*TokenResponse, *Error)
+
+// NewServer checks cfg, applies defaults and builds the server.
+func NewServer(cfg Config) (*Server, error) {
+	if cfg.Issuer == "" {
+		return nil, errors.New("issuer is required")
+	}
+	if cfg.Format == "" {
+		cfg.Format = FormatJWT
+	}
+	if cfg.Format != FormatJWT && cfg.Format != FormatOpaque {
+		return nil, fmt.Errorf("token_format %q: use jwt or opaque", cfg.Format)
+	}
+	if cfg.Keys == nil || cfg.Store == nil || cfg.Scopes == nil || cfg.Clients == nil {
+		return nil, errors.New("keys, store, scopes and clients are required")
+	}
+	if cfg.AccessTokenTTL <= 0 {
+		cfg.AccessTokenTTL = DefaultAccessTokenTTL
+	}
+	if cfg.Skew == 0 {
+		cfg.Skew = DefaultSkew
+	}
+	if len(cfg.DefaultAudience) == 0 {
+		cfg.DefaultAudience = []string{cfg.Issuer}
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Rand == nil {
+		cfg.Rand = rand.Reader
+	}
+	if cfg.Observe == nil {
+		cfg.Observe = func(Event) {}
+	}
+	s := &Server{
+		cfg:    cfg,
+		minter: &Minter{Issuer: cfg.Issuer, Format: cfg.Format, Keys: cfg.Keys, Store: cfg.Store, Rand: cfg.Rand},
+		verifier: &Verifier{Issuer: cfg.Issuer, Keys: cfg.Keys, Store: cfg.Store, Clients: cfg.Clients,
+			Skew: cfg.Skew, Now: cfg.Now},
+	}
+	s.grants = map[string]grantHandler{
+		GrantClientCredentials: s.clientCredentials,
+	}
+	md, err := json.Marshal(s.Metadata())
+	if err != nil {
+		return nil, err
+	}
+	s.metadata = md
+	return s, nil
+}
+
+// Verifier returns the server's token verifier, for the bearer handler.
+func (s *Server) Verifier() *Verifier { return s.verifier }
+
+// Issuer returns the configured issuer, byte for byte.
+func (s *Server) Issuer() string { return s.cfg.Issuer }
+
+// Handler returns the endpoint for path, or nil when path is not one of ours.
+func (s *Server) Handler(path string) http.Handler {
+	switch path {
+	case PathToken:
+		return http.HandlerFunc(s.serveToken)
+	case PathJWKS:
+		return getOnly(s.cfg.Keys.JWKS(), "application/jwk-set+json")
+	case PathMetadata, PathOIDCMetadata:
+		return getOnly(s.metadata, "application/json")
+	}
+	return nil
+}
+
+// getOnly serves a fixed public document.
+func getOnly(doc []byte, contentType string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			writeJSON(w, http.StatusMethodNotAllowed, ErrInvalidRequest.WithDescription("use GET"))
+			return
+		}
+		w.Header().Set("Content-Type", contentType)
+		w.Header().Set("Cache-Control", "public, max-age=300")
+		_, _ = w.Write(doc)
+	})
+}
+
+// endpoint is the absolute URL of one of our paths under the issuer.
+func (s *Server) endpoint(path string) string {
+	return strings.TrimSuffix(s.cfg.Issuer, "/") + path
+}
+
+// Metadata is the RFC 8414 authorization server metadata (CONFORMANCE V3).
+type Metadata struct {
+	Issuer                            string   `json:"issuer"`
+	TokenEndpoint                     string   `json:"token_endpoint"`
+	JWKSURI                           string   `json:"jwks_uri"`
+	ScopesSupported                   []string `json:"scopes_supported"`
+	ResponseTypesSupported            []string `json:"response_types_supported"`
+	GrantTypesSupported               []string `json:"grant_types_supported"`
+	TokenEndpointAuthMethodsSupported []string `json:"token_endpoint_auth_methods_supported"`
+}
+
+// Metadata returns the server's metadata document.
+func (s *Server) Metadata() Metadata {
+	return Metadata{
+		Issuer:                            s.cfg.Issuer,
+		TokenEndpoint:                     s.endpoint(PathToken),
+		JWKSURI:                           s.endpoint(PathJWKS),
+		ScopesSupported:                   s.cfg.Scopes.Names(),
+		ResponseTypesSupported:            []string{"code"},
+		GrantTypesSupported:               []string{GrantClientCredentials},
+		TokenEndpointAuthMethodsSupported: []string{"client_secret_basic", "client_secret_post"},
+	}
+}
