@@ -6,6 +6,7 @@ package memory
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/oauthgate/caddy-oauthgate/tokenstore"
@@ -33,7 +34,8 @@ type revocation struct{ until time.Time }
 
 // Store implements tokenstore.Store in memory. It is safe for concurrent use.
 type Store struct {
-	opts Options
+	opts       Options
+	maxEntries atomic.Int64
 
 	mu      sync.RWMutex
 	access  map[tokenstore.Key]tokenstore.Grant
@@ -64,6 +66,7 @@ func New(opts Options) *Store {
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
 	}
+	s.maxEntries.Store(int64(opts.MaxEntries))
 	go s.sweepLoop()
 	return s
 }
@@ -124,12 +127,22 @@ func (s *Store) Len() int {
 
 func (s *Store) lenLocked() int { return len(s.access) + len(s.codes) + len(s.revoked) }
 
+// SetMaxEntries changes the bound (0 restores the default); entries already
+// held are kept.
+func (s *Store) SetMaxEntries(n int) {
+	if n <= 0 {
+		n = DefaultMaxEntries
+	}
+	s.maxEntries.Store(int64(n))
+}
+
 // roomLocked makes room for one more entry or reports ErrFull.
 func (s *Store) roomLocked(now time.Time) error {
-	if s.lenLocked() < s.opts.MaxEntries {
+	limit := int(s.maxEntries.Load())
+	if s.lenLocked() < limit {
 		return nil
 	}
-	if s.sweepLocked(now) < s.opts.MaxEntries {
+	if s.sweepLocked(now) < limit {
 		return nil
 	}
 	return tokenstore.ErrFull

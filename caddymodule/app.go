@@ -1,0 +1,210 @@
+// Package caddymodule is the only package of oauthgate that imports Caddy: it
+// turns configuration into an authz.Server and serves it through Caddy's
+// HTTP handlers, store modules and Caddyfile directives.
+package caddymodule
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+
+	"github.com/oauthgate/caddy-oauthgate/authz"
+	"github.com/oauthgate/caddy-oauthgate/tokenstore"
+)
+
+func init() {
+	caddy.RegisterModule(App{})
+}
+
+// App is the `oauthgate` app: the authorization server's issuer, keys,
+// scopes, clients and token store. Every oauthgate handler reaches it with
+// ctx.App("oauthgate"); there is one per config.
+type App struct {
+	// Issuer identifies this authorization server, byte for byte, in the
+	// metadata, the iss claim and the iss authorization response parameter.
+	// Required; e.g. "https://api.example.com".
+	Issuer string `json:"issuer,omitempty"`
+
+	// StoreRaw keeps codes, opaque tokens and revocations. Default: memory.
+	StoreRaw json.RawMessage `json:"store,omitempty" caddy:"namespace=oauthgate.stores inline_key=module"`
+
+	// TokenFormat of access tokens: "jwt" (default, RFC 9068) or "opaque".
+	TokenFormat string `json:"token_format,omitempty"`
+
+	// SigningKeys sign and verify JWTs: the first signs, the rest only
+	// verify. When empty, an ES256 key is generated once and kept in Caddy's
+	// storage, so every instance sharing that storage uses the same key.
+	SigningKeys []SigningKeyConfig `json:"signing_keys,omitempty"`
+
+	// AccessTokenTTL is the default access-token lifetime (default 2h).
+	AccessTokenTTL caddy.Duration `json:"access_token_ttl,omitempty"`
+
+	// ClockSkew is how far token times may be off (default 30s).
+	ClockSkew caddy.Duration `json:"clock_skew,omitempty"`
+
+	// Audience is the aud of tokens whose client sets none (default: the issuer).
+	Audience []string `json:"audience,omitempty"`
+
+	// Scopes is the scope catalog.
+	Scopes []ScopeConfig `json:"scopes,omitempty"`
+
+	// Clients are the statically configured OAuth clients.
+	Clients []ClientConfig `json:"clients,omitempty"`
+
+	server *authz.Server
+	store  tokenstore.Store
+	logger *zap.Logger
+}
+
+// SigningKeyConfig names a PEM private key file and its algorithm.
+type SigningKeyConfig struct {
+	// Algorithm: ES256 (default), EdDSA, RS256 or PS256.
+	Algorithm string `json:"algorithm,omitempty"`
+	// File is the path of a PEM private key (PKCS#8, SEC 1 or PKCS#1).
+	File string `json:"file,omitempty"`
+}
+
+// ScopeConfig is one catalog entry.
+type ScopeConfig struct {
+	// Name as requested on the wire, e.g. "api_v3".
+	Name string `json:"name,omitempty"`
+	// Description shown to users on the consent page.
+	Description string `json:"description,omitempty"`
+	// Default scopes are granted when a request names none.
+	Default bool `json:"default,omitempty"`
+}
+
+// CaddyModule returns the Caddy module information.
+func (App) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "oauthgate",
+		New: func() caddy.Module { return new(App) },
+	}
+}
+
+// Provision builds the OAuth core from the configuration.
+func (a *App) Provision(ctx caddy.Context) error {
+	a.logger = ctx.Logger()
+	if err := a.checkIssuer(); err != nil {
+		return err
+	}
+	format, err := tokenFormat(a.TokenFormat)
+	if err != nil {
+		return err
+	}
+	cat, clients, err := a.catalogAndClients()
+	if err != nil {
+		return err
+	}
+	keys, err := a.loadKeys(ctx)
+	if err != nil {
+		return err
+	}
+	if a.StoreRaw == nil {
+		a.StoreRaw = json.RawMessage(`{"module":"memory"}`)
+	}
+	mod, err := ctx.LoadModule(a, "StoreRaw")
+	if err != nil {
+		return fmt.Errorf("oauthgate: store: %v", err)
+	}
+	a.store = mod.(StoreModule).TokenStore()
+	a.server, err = authz.NewServer(authz.Config{
+		Issuer:          a.Issuer,
+		Format:          format,
+		Keys:            keys,
+		Scopes:          cat,
+		Clients:         clients,
+		Store:           a.store,
+		AccessTokenTTL:  time.Duration(a.AccessTokenTTL),
+		DefaultAudience: a.Audience,
+		Skew:            time.Duration(a.ClockSkew),
+		Observe:         a.observe,
+	})
+	if err != nil {
+		return fmt.Errorf("oauthgate: %v", err)
+	}
+	return nil
+}
+
+func (a *App) checkIssuer() error {
+	if a.Issuer == "" {
+		return errors.New("oauthgate: issuer is required: add `issuer https://your.host` to the oauthgate global option")
+	}
+	u, err := url.Parse(a.Issuer)
+	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") || u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("oauthgate: issuer %q must be an absolute http(s) URL without query or fragment (RFC 8414 §2)", a.Issuer)
+	}
+	return nil
+}
+
+func tokenFormat(s string) (authz.TokenFormat, error) {
+	switch authz.TokenFormat(s) {
+	case "", authz.FormatJWT:
+		return authz.FormatJWT, nil
+	case authz.FormatOpaque:
+		return authz.FormatOpaque, nil
+	}
+	return "", fmt.Errorf("oauthgate: token_format %q is not known: use `token_format jwt` or `token_format opaque`", s)
+}
+
+func (a *App) catalogAndClients() (*authz.Catalog, authz.StaticClients, error) {
+	scopes := make([]authz.Scope, len(a.Scopes))
+	for i, s := range a.Scopes {
+		scopes[i] = authz.Scope{Name: s.Name, Description: s.Description, Default: s.Default}
+	}
+	cat, err := authz.NewCatalog(scopes)
+	if err != nil {
+		return nil, nil, fmt.Errorf("oauthgate: scope: %v", err)
+	}
+	repl := caddy.NewReplacer()
+	clients := make(authz.StaticClients, len(a.Clients))
+	for i := range a.Clients {
+		c, err := a.Clients[i].build(repl)
+		if err != nil {
+			return nil, nil, fmt.Errorf("oauthgate: %v", err)
+		}
+		if err := c.Validate(cat); err != nil {
+			return nil, nil, fmt.Errorf("oauthgate: %v", err)
+		}
+		if _, dup := clients[c.ID]; dup {
+			return nil, nil, fmt.Errorf("oauthgate: client %q is defined twice", c.ID)
+		}
+		clients[c.ID] = c
+	}
+	return cat, clients, nil
+}
+
+// observe logs what the OAuth core reports (CONFORMANCE O2): identities and
+// reasons, never a token, code or secret.
+func (a *App) observe(ev authz.Event) {
+	switch ev.Kind {
+	case "issued":
+		a.logger.Debug("token issued", zap.String("grant", ev.Grant), zap.String("client_id", ev.ClientID),
+			zap.String("subject", ev.Subject), zap.String("scope", strings.Join(ev.Scopes, " ")),
+			zap.Duration("expires_in", ev.ExpiresIn))
+	case "refused":
+		a.logger.Debug("token request refused", zap.String("grant", ev.Grant), zap.String("client_id", ev.ClientID),
+			zap.String("error", ev.Error), zap.String("reason", ev.Reason))
+	}
+}
+
+// Start implements caddy.App.
+func (a *App) Start() error { return nil }
+
+// Stop implements caddy.App.
+func (a *App) Stop() error { return nil }
+
+// Server returns the provisioned OAuth core.
+func (a *App) Server() *authz.Server { return a.server }
+
+// Interface guards
+var (
+	_ caddy.App         = (*App)(nil)
+	_ caddy.Provisioner = (*App)(nil)
+)

@@ -1,0 +1,179 @@
+package caddymodule
+
+import (
+	"strconv"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+)
+
+func init() {
+	httpcaddyfile.RegisterGlobalOption("oauthgate", parseAppOption)
+}
+
+// parseAppOption parses the `oauthgate { … }` global option:
+//
+//	oauthgate {
+//		issuer <url>
+//		store <module> { … }
+//		token_format jwt|opaque
+//		signing_key <alg> <file>            # repeatable; first signs
+//		access_token_ttl <duration>
+//		clock_skew <duration>
+//		audience <aud…>
+//		scope <name> ["description"] [default]
+//		client <id> { … }
+//	}
+func parseAppOption(d *caddyfile.Dispenser, existing any) (any, error) {
+	if existing != nil {
+		return nil, d.Err("the oauthgate global option may appear only once")
+	}
+	app := new(App)
+	d.Next() // option name
+	if d.NextArg() {
+		return nil, d.ArgErr()
+	}
+	for d.NextBlock(0) {
+		switch d.Val() {
+		case "issuer":
+			if !d.AllArgs(&app.Issuer) {
+				return nil, d.ArgErr()
+			}
+		case "store":
+			if !d.NextArg() {
+				return nil, d.ArgErr()
+			}
+			name := d.Val()
+			mod, err := caddyfile.UnmarshalModule(d, "oauthgate.stores."+name)
+			if err != nil {
+				return nil, err
+			}
+			app.StoreRaw = caddyconfig.JSONModuleObject(mod, "module", name, nil)
+		case "token_format":
+			if !d.AllArgs(&app.TokenFormat) {
+				return nil, d.ArgErr()
+			}
+			if _, err := tokenFormat(app.TokenFormat); err != nil {
+				return nil, d.Err(err.Error())
+			}
+		case "signing_key":
+			var kc SigningKeyConfig
+			if !d.AllArgs(&kc.Algorithm, &kc.File) {
+				return nil, d.Errf("usage: signing_key <ES256|EdDSA|RS256|PS256> <file.pem>")
+			}
+			app.SigningKeys = append(app.SigningKeys, kc)
+		case "access_token_ttl":
+			dur, err := parseDuration(d)
+			if err != nil {
+				return nil, err
+			}
+			app.AccessTokenTTL = dur
+		case "clock_skew":
+			dur, err := parseDuration(d)
+			if err != nil {
+				return nil, err
+			}
+			app.ClockSkew = dur
+		case "audience":
+			app.Audience = append(app.Audience, d.RemainingArgs()...)
+			if len(app.Audience) == 0 {
+				return nil, d.ArgErr()
+			}
+		case "scope":
+			args := d.RemainingArgs()
+			if len(args) < 1 || len(args) > 3 {
+				return nil, d.Errf(`usage: scope <name> ["description"] [default]`)
+			}
+			sc := ScopeConfig{Name: args[0]}
+			for _, a := range args[1:] {
+				if a == "default" && !sc.Default {
+					sc.Default = true
+				} else if sc.Description == "" && !sc.Default {
+					sc.Description = a
+				} else {
+					return nil, d.Errf(`usage: scope <name> ["description"] [default]`)
+				}
+			}
+			app.Scopes = append(app.Scopes, sc)
+		case "client":
+			cc, err := parseClient(d)
+			if err != nil {
+				return nil, err
+			}
+			app.Clients = append(app.Clients, cc)
+		default:
+			return nil, d.Errf("unrecognized oauthgate option %q", d.Val())
+		}
+	}
+	return httpcaddyfile.App{Name: "oauthgate", Value: caddyconfig.JSON(app, nil)}, nil
+}
+
+func parseDuration(d *caddyfile.Dispenser) (caddy.Duration, error) {
+	var s string
+	if !d.AllArgs(&s) {
+		return 0, d.ArgErr()
+	}
+	dur, err := caddy.ParseDuration(s)
+	if err != nil {
+		return 0, d.Errf("%s: %v", d.Val(), err)
+	}
+	if dur <= 0 {
+		return 0, d.Errf("%s must be positive", d.Val())
+	}
+	return caddy.Duration(dur), nil
+}
+
+// parseClient parses a `client <id> { … }` block.
+func parseClient(d *caddyfile.Dispenser) (ClientConfig, error) {
+	var cc ClientConfig
+	if !d.NextArg() {
+		return cc, d.Errf("usage: client <id> { … }")
+	}
+	cc.ID = d.Val()
+	if d.NextArg() {
+		return cc, d.ArgErr()
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		dir := d.Val()
+		switch dir {
+		case "name", "secret", "secret_hash", "user":
+			var v string
+			if !d.AllArgs(&v) {
+				return cc, d.ArgErr()
+			}
+			*map[string]*string{"name": &cc.Name, "secret": &cc.Secret, "secret_hash": &cc.SecretHash, "user": &cc.User}[dir] = v
+		case "redirect_uri", "redirect_uris", "grants", "scopes", "default_scopes", "audience":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return cc, d.ArgErr()
+			}
+			list := map[string]*[]string{"redirect_uri": &cc.RedirectURIs, "redirect_uris": &cc.RedirectURIs,
+				"grants": &cc.Grants, "scopes": &cc.Scopes, "default_scopes": &cc.DefaultScopes, "audience": &cc.Audience}[dir]
+			*list = append(*list, args...)
+		case "public", "disabled":
+			if d.NextArg() {
+				return cc, d.ArgErr()
+			}
+			if dir == "public" {
+				cc.Public = true
+			} else {
+				cc.Disabled = true
+			}
+		case "access_token_ttl", "refresh_token_ttl":
+			dur, err := parseDuration(d)
+			if err != nil {
+				return cc, err
+			}
+			if dir == "access_token_ttl" {
+				cc.AccessTokenTTL = dur
+			} else {
+				cc.RefreshTokenTTL = dur
+			}
+		default:
+			return cc, d.Errf("unrecognized client option %q (client %s)", dir, strconv.Quote(cc.ID))
+		}
+	}
+	return cc, nil
+}

@@ -1,0 +1,133 @@
+package caddymodule
+
+import (
+	"strconv"
+
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+)
+
+func init() {
+	httpcaddyfile.RegisterHandlerDirective("oauthgate_server", parseServer)
+	httpcaddyfile.RegisterHandlerDirective("oauthgate_protect", parseProtect)
+	// After basic_auth / forward_auth, so those can log users in for
+	// /oauth/authorize; protect right after the server, before request
+	// rewriting and the handlers that answer.
+	httpcaddyfile.RegisterDirectiveOrder("oauthgate_protect", httpcaddyfile.After, "forward_auth")
+	httpcaddyfile.RegisterDirectiveOrder("oauthgate_server", httpcaddyfile.After, "forward_auth")
+}
+
+// parseServer parses `oauthgate_server`.
+func parseServer(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	s := new(Server)
+	return s, s.UnmarshalCaddyfile(h.Dispenser)
+}
+
+// UnmarshalCaddyfile sets up the handler from Caddyfile tokens:
+//
+//	oauthgate_server
+func (s *Server) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // directive name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for d.NextBlock(0) {
+		return d.Errf("unrecognized oauthgate_server option %q", d.Val())
+	}
+	return nil
+}
+
+// parseProtect parses `oauthgate_protect`.
+func parseProtect(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	p := new(Protect)
+	return p, p.UnmarshalCaddyfile(h.Dispenser)
+}
+
+// UnmarshalCaddyfile sets up the handler from Caddyfile tokens:
+//
+//	oauthgate_protect [<matcher>] [<scope>…] {
+//		any
+//		audience <aud…>
+//		token_header <name>
+//		allow_query_token
+//		pass_authorization
+//		header_prefix <prefix>
+//		realm <realm>
+//	}
+func (p *Protect) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // directive name (the matcher was taken by the helper)
+	p.Scopes = d.RemainingArgs()
+	for d.NextBlock(0) {
+		switch d.Val() {
+		case "any":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			p.Any = true
+		case "audience":
+			p.Audience = append(p.Audience, d.RemainingArgs()...)
+			if len(p.Audience) == 0 {
+				return d.ArgErr()
+			}
+		case "token_header":
+			if !d.AllArgs(&p.TokenHeader) {
+				return d.ArgErr()
+			}
+		case "allow_query_token":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			p.AllowQueryToken = true
+		case "pass_authorization":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			p.PassAuthorization = true
+		case "header_prefix":
+			if !d.AllArgs(&p.HeaderPrefix) {
+				return d.ArgErr()
+			}
+		case "realm":
+			if !d.AllArgs(&p.Realm) {
+				return d.ArgErr()
+			}
+		default:
+			return d.Errf("unrecognized oauthgate_protect option %q", d.Val())
+		}
+	}
+	return nil
+}
+
+// UnmarshalCaddyfile sets up the memory store:
+//
+//	store memory {
+//		max_entries <n>
+//	}
+func (m *MemoryStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // module name
+	for d.NextBlock(0) {
+		switch d.Val() {
+		case "max_entries":
+			var s string
+			if !d.AllArgs(&s) {
+				return d.ArgErr()
+			}
+			n, err := strconv.Atoi(s)
+			if err != nil || n <= 0 {
+				return d.Errf("max_entries must be a positive integer, not %q", s)
+			}
+			m.MaxEntries = n
+		default:
+			return d.Errf("unrecognized memory store option %q", d.Val())
+		}
+	}
+	return nil
+}
+
+// Interface guards
+var (
+	_ caddyfile.Unmarshaler = (*Server)(nil)
+	_ caddyfile.Unmarshaler = (*Protect)(nil)
+	_ caddyfile.Unmarshaler = (*MemoryStore)(nil)
+)
