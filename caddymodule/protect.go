@@ -102,6 +102,16 @@ func (p *Protect) Validate() error {
 
 // ServeHTTP implements caddyhttp.MiddlewareHandler (CONFORMANCE R1–R5, R7).
 func (p *Protect) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	// A request verified by an earlier oauthgate_protect (e.g. a general one
+	// followed by `oauthgate_protect @writes api_write`) has lost its token
+	// already; its identity is checked against this handler's policy.
+	if id, ok := caddyhttp.GetVar(r.Context(), identityVar).(*authz.Identity); ok {
+		if perr := p.policy.Check(id); perr != nil {
+			return p.refuse(w, perr.Status, perr, perr)
+		}
+		p.forward(r, id)
+		return next.ServeHTTP(w, r)
+	}
 	tok, err := p.source.Extract(r)
 	if err != nil {
 		if errors.Is(err, authz.ErrNoToken) {
@@ -120,9 +130,14 @@ func (p *Protect) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		}
 		return p.refuse(w, verr.Status, verr, verr)
 	}
+	caddyhttp.SetVar(r.Context(), identityVar, id)
 	p.forward(r, id)
 	return next.ServeHTTP(w, r)
 }
+
+// identityVar holds the verified identity in the request's variables; a
+// client cannot set it.
+const identityVar = "oauthgate.identity"
 
 // refuse sets the RFC 6750 challenge and hands the status to Caddy's error
 // handling, so `handle_errors` can shape the body.

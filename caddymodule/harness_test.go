@@ -1,0 +1,164 @@
+package caddymodule
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	_ "github.com/caddyserver/caddy/v2/modules/standard"
+)
+
+// freePort returns a loopback port that was free a moment ago.
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// adapt turns a Caddyfile into JSON, failing the test on error.
+func adapt(t *testing.T, caddyfile string) []byte {
+	t.Helper()
+	cfg, err := adaptErr(caddyfile)
+	if err != nil {
+		t.Fatalf("adapting Caddyfile: %v\n%s", err, caddyfile)
+	}
+	return cfg
+}
+
+func adaptErr(caddyfile string) ([]byte, error) {
+	cfg, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(caddyfile), map[string]any{"filename": "Caddyfile"})
+	return cfg, err
+}
+
+// gateway is a running in-process Caddy on a free loopback port.
+type gateway struct {
+	t       *testing.T
+	port    int
+	base    string
+	storage string
+}
+
+// globals are the options every test config shares: no admin endpoint, no
+// HTTPS, quiet logs and a storage of the test's own.
+func (g *gateway) globals(extra string) string {
+	return fmt.Sprintf(`{
+	admin off
+	auto_https off
+	storage file_system %s
+	log {
+		output discard
+	}
+	http_port %d
+%s
+}
+`, g.storage, g.port, extra)
+}
+
+// newGateway reserves a port and a storage directory.
+func newGateway(t *testing.T) *gateway {
+	port := freePort(t)
+	g := &gateway{t: t, port: port, base: fmt.Sprintf("http://127.0.0.1:%d", port), storage: t.TempDir()}
+	t.Cleanup(func() { _ = caddy.Stop() })
+	return g
+}
+
+// load (re)loads the gateway with a global oauthgate block and a site body.
+func (g *gateway) load(oauthgate, site string) {
+	g.t.Helper()
+	if err := g.loadErr(oauthgate, site); err != nil {
+		g.t.Fatalf("loading config: %v", err)
+	}
+}
+
+func (g *gateway) caddyfile(oauthgate, site string) string {
+	return g.globals(oauthgate) + fmt.Sprintf("\n:%d {\n%s\n}\n", g.port, site)
+}
+
+func (g *gateway) loadErr(oauthgate, site string) error {
+	cfg, err := adaptErr(g.caddyfile(oauthgate, site))
+	if err != nil {
+		return err
+	}
+	if err := caddy.Load(cfg, true); err != nil {
+		return err
+	}
+	// wait until the listener answers
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", g.port), 200*time.Millisecond)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// upstream records what reached the backend.
+type upstream struct {
+	*httptest.Server
+	mu   sync.Mutex
+	reqs []*http.Request
+}
+
+func newUpstream(t *testing.T) *upstream {
+	u := &upstream{}
+	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u.mu.Lock()
+		u.reqs = append(u.reqs, r.Clone(r.Context()))
+		u.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]string{"upstream": "ok", "path": r.URL.Path})
+	}))
+	t.Cleanup(u.Close)
+	return u
+}
+
+func (u *upstream) count() int { u.mu.Lock(); defer u.mu.Unlock(); return len(u.reqs) }
+
+func (u *upstream) last(t *testing.T) *http.Request {
+	t.Helper()
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if len(u.reqs) == 0 {
+		t.Fatal("nothing reached the upstream")
+	}
+	return u.reqs[len(u.reqs)-1]
+}
+
+func (u *upstream) addr() string { return strings.TrimPrefix(u.URL, "http://") }
+
+// call sends a request and returns status, headers and body.
+func call(t *testing.T, method, url string, headers map[string]string, body string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
