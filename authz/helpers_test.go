@@ -67,7 +67,7 @@ type fixture struct {
 
 type fixtureOpt func(*Config)
 
-func newFixture(t *testing.T, opts ...fixtureOpt) *fixture {
+func newFixture(t testing.TB, opts ...fixtureOpt) *fixture {
 	t.Helper()
 	clk := &clock{t: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)}
 	mem := memory.New(memory.Options{Now: clk.Now})
@@ -128,7 +128,7 @@ func formReq(target string, form url.Values) *http.Request {
 	return req
 }
 
-func decode(t *testing.T, rec *httptest.ResponseRecorder) map[string]any {
+func decode(t testing.TB, rec *httptest.ResponseRecorder) map[string]any {
 	t.Helper()
 	var m map[string]any
 	if err := json.Unmarshal(rec.Body.Bytes(), &m); err != nil {
@@ -157,7 +157,7 @@ func wantError(t *testing.T, rec *httptest.ResponseRecorder, status int, code st
 }
 
 // issue gets a client_credentials token for reporting.
-func (f *fixture) issue(t *testing.T, scope string) string {
+func (f *fixture) issue(t testing.TB, scope string) string {
 	t.Helper()
 	form := url.Values{"grant_type": {"client_credentials"}}
 	if scope != "" {

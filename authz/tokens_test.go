@@ -1,6 +1,7 @@
 package authz
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/x509"
@@ -220,4 +221,33 @@ func TestDisabledClientTokens_M3(t *testing.T) {
 	if _, err := f.srv.Verifier().Verify(t.Context(), tok); err == nil || err.Code != "invalid_token" {
 		t.Fatalf("token of a disabled client: %v", err)
 	}
+}
+
+// FuzzVerify: the verifier never panics and accepts nothing but what the
+// server signed (the identity of anything accepted equals the original's).
+func FuzzVerify(f *testing.F) {
+	fx := newFixture(f)
+	good := fx.issue(f, "api_v3")
+	ox := newFixture(f, opaque)
+	goodOpaque := ox.issue(f, "api_v3")
+	parts := strings.Split(good, ".")
+	for _, s := range []string{good, goodOpaque, parts[0] + "." + parts[1] + ".", "a.b.c", "oga_x", "", "..", good + good,
+		parts[0] + "." + parts[1] + "." + flipPaddingBits(parts[2])} {
+		f.Add(s)
+	}
+	want, _ := fx.srv.Verifier().Verify(context.Background(), good)
+	f.Fuzz(func(t *testing.T, tok string) {
+		for _, v := range []*Verifier{fx.srv.Verifier(), ox.srv.Verifier()} {
+			id, err := v.Verify(context.Background(), tok)
+			if err != nil {
+				if err.Code != "invalid_token" {
+					t.Fatalf("unexpected error code %v", err)
+				}
+				continue
+			}
+			if tok != good && tok != goodOpaque && (id.ID != want.ID || id.Subject != want.Subject) {
+				t.Fatalf("accepted a token the server never issued: %q", tok)
+			}
+		}
+	})
 }

@@ -1,0 +1,155 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// buildCaddy builds this command once per test binary run.
+func buildCaddy(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "caddy")
+	cmd := exec.Command("go", "build", "-o", bin, ".")
+	cmd.Env = os.Environ()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/caddy: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func need(t *testing.T, tool string) string {
+	t.Helper()
+	p, err := exec.LookPath(tool)
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s is required for this test and is missing (install it: apt-get install -y %s)", tool, tool)
+		}
+		t.Skipf("%s not installed", tool)
+	}
+	return p
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// The built binary lists our modules, validates the example, explains a bad
+// config (CONFORMANCE O3), and runs the example as is: the README tour with curl.
+func TestBinaryAndExample(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a binary")
+	}
+	bin := buildCaddy(t)
+	curl := need(t, "curl")
+	run := func(args ...string) (string, error) {
+		cmd := exec.Command(bin, args...)
+		cmd.Env = append(os.Environ(), "XDG_DATA_HOME="+t.TempDir(), "XDG_CONFIG_HOME="+t.TempDir())
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+
+	out, err := run("list-modules")
+	if err != nil {
+		t.Fatalf("list-modules: %v\n%s", err, out)
+	}
+	for _, m := range []string{"oauthgate", "http.handlers.oauthgate_server", "http.handlers.oauthgate_protect", "oauthgate.stores.memory"} {
+		if !strings.Contains("\n"+out+"\n", "\n"+m+"\n") {
+			t.Errorf("list-modules lacks %s", m)
+		}
+	}
+
+	example, err := os.ReadFile("../../Caddyfile.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	apiPort, upPort, adminPort := freePort(t), freePort(t), freePort(t)
+	cfg := strings.NewReplacer("8080", fmt.Sprint(apiPort), "9081", fmt.Sprint(upPort), "2019", fmt.Sprint(adminPort)).Replace(string(example))
+	cfgPath := filepath.Join(dir, "Caddyfile")
+	_ = os.WriteFile(cfgPath, []byte(cfg), 0o600)
+	if out, err := run("validate", "--config", cfgPath); err != nil {
+		t.Fatalf("caddy validate Caddyfile.example: %v\n%s", err, out)
+	}
+
+	bad := filepath.Join(dir, "bad.Caddyfile")
+	_ = os.WriteFile(bad, []byte("{\n\toauthgate {\n\t\tissuer https://a.example\n\t\ttoken_format jtw\n\t}\n}\n:1\n"), 0o600)
+	if out, err := run("validate", "--config", bad); err == nil || !strings.Contains(out, "token_format jwt") {
+		t.Fatalf("caddy validate of a misspelt token_format: %v\n%s", err, out)
+	}
+
+	// Run the example as is and take the README tour with curl.
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var logs bytes.Buffer
+	proc := exec.CommandContext(ctx, bin, "run", "--config", cfgPath)
+	proc.Env = append(os.Environ(), "XDG_DATA_HOME="+dir, "XDG_CONFIG_HOME="+dir)
+	proc.Stdout, proc.Stderr = &logs, &logs
+	if err := proc.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = proc.Process.Kill(); _ = proc.Wait() })
+	base := fmt.Sprintf("http://localhost:%d", apiPort)
+	curlDo := func(args ...string) string {
+		out, err := exec.CommandContext(ctx, curl, append([]string{"-sS", "--max-time", "5"}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("curl %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", apiPort))
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the example did not start:\n%s", logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	var tok struct {
+		AccessToken string `json:"access_token"`
+		TokenType   string `json:"token_type"`
+		Scope       string `json:"scope"`
+	}
+	body := curlDo("-u", "demo:demo-secret-change-me", "-d", "grant_type=client_credentials", base+"/oauth/token")
+	if err := json.Unmarshal([]byte(body), &tok); err != nil || tok.AccessToken == "" || tok.Scope != "api_v3" {
+		t.Fatalf("token: %v %s", err, body)
+	}
+	api := curlDo("-H", "Authorization: Bearer "+tok.AccessToken, base+"/api/v3/projects")
+	var echoed map[string]string
+	if err := json.Unmarshal([]byte(api), &echoed); err != nil {
+		t.Fatalf("demo upstream answer: %v %s", err, api)
+	}
+	if echoed["subject"] != "svc-demo" || echoed["client_id"] != "demo" || echoed["scope"] != "api_v3" || echoed["authorization"] != "" {
+		t.Fatalf("demo upstream saw %v", echoed)
+	}
+	if code := curlDo("-o", "/dev/null", "-w", "%{http_code}", base+"/api/v3/projects"); code != "401" {
+		t.Fatalf("no token: %s", code)
+	}
+	if code := curlDo("-o", "/dev/null", "-w", "%{http_code}", "-H", "Authorization: Bearer "+tok.AccessToken, base+"/bcf/topics"); code != "403" {
+		t.Fatalf("missing scope: %s", code)
+	}
+	if strings.Contains(logs.String(), tok.AccessToken) || strings.Contains(logs.String(), "demo-secret-change-me") {
+		t.Fatal("a token or secret reached the log")
+	}
+	if !strings.Contains(logs.String(), `"user_id":"svc-demo"`) {
+		t.Fatalf("the access log does not show the subject:\n%s", logs.String())
+	}
+}
