@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -95,14 +96,14 @@ func TestBinaryAndExample(t *testing.T) {
 	// Run the example as is and take the README tour with curl.
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	var logs bytes.Buffer
+	logs := new(syncBuffer)
 	proc := exec.CommandContext(ctx, bin, "run", "--config", cfgPath)
 	proc.Env = append(os.Environ(), "XDG_DATA_HOME="+dir, "XDG_CONFIG_HOME="+dir)
-	proc.Stdout, proc.Stderr = &logs, &logs
+	proc.Stdout, proc.Stderr = logs, logs
 	if err := proc.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = proc.Process.Kill(); _ = proc.Wait() })
+	t.Cleanup(func() { _ = proc.Process.Kill() })
 	base := fmt.Sprintf("http://localhost:%d", apiPort)
 	curlDo := func(args ...string) string {
 		out, err := exec.CommandContext(ctx, curl, append([]string{"-sS", "--max-time", "5"}, args...)...).CombinedOutput()
@@ -146,10 +147,31 @@ func TestBinaryAndExample(t *testing.T) {
 	if code := curlDo("-o", "/dev/null", "-w", "%{http_code}", "-H", "Authorization: Bearer "+tok.AccessToken, base+"/bcf/topics"); code != "403" {
 		t.Fatalf("missing scope: %s", code)
 	}
+	// Stop the server so every log line is written, then read the log.
+	_ = proc.Process.Signal(os.Interrupt)
+	_ = proc.Wait()
 	if strings.Contains(logs.String(), tok.AccessToken) || strings.Contains(logs.String(), "demo-secret-change-me") {
 		t.Fatal("a token or secret reached the log")
 	}
 	if !strings.Contains(logs.String(), `"user_id":"svc-demo"`) {
 		t.Fatalf("the access log does not show the subject:\n%s", logs.String())
 	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the child's writers and the test's reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
