@@ -69,7 +69,8 @@ func TestChallenge_R2(t *testing.T) {
 	}
 }
 
-// CONFORMANCE R3, R4: all-of / any-of scopes and audience.
+// CONFORMANCE R3
+// CONFORMANCE R4: all-of / any-of scopes and audience.
 func TestPolicy_R3_R4(t *testing.T) {
 	id := &Identity{Scopes: []string{"api_v3", "read"}, Audience: []string{"backend"}}
 	tests := []struct {

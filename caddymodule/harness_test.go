@@ -15,18 +15,9 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
-)
 
-// freePort returns a loopback port that was free a moment ago.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
+	"github.com/oauthgate/caddy-oauthgate/internal/testutil"
+)
 
 // adapt turns a Caddyfile into JSON, failing the test on error.
 func adapt(t *testing.T, caddyfile string) []byte {
@@ -69,7 +60,7 @@ func (g *gateway) globals(extra string) string {
 
 // newGateway reserves a port and a storage directory.
 func newGateway(t *testing.T) *gateway {
-	port := freePort(t)
+	port := testutil.FreePort(t)
 	g := &gateway{t: t, port: port, base: fmt.Sprintf("http://127.0.0.1:%d", port), storage: t.TempDir()}
 	t.Cleanup(func() { _ = caddy.Stop() })
 	return g

@@ -60,7 +60,10 @@ func ccConfig(g *gateway, id, secret string, style oauth2.AuthStyle, scopes ...s
 		Scopes: scopes, AuthStyle: style}
 }
 
-// CONFORMANCE T2, T5, T7, R5: a real OAuth client (x/oauth2 clientcredentials)
+// CONFORMANCE T2
+// CONFORMANCE T5
+// CONFORMANCE T7
+// CONFORMANCE R5: a real OAuth client (x/oauth2 clientcredentials)
 // gets tokens with both auth styles, in both formats, and calls an API
 // through reverse_proxy; the upstream sees the identity and no token.
 func TestClientCredentialsThroughReverseProxy(t *testing.T) {
@@ -115,7 +118,8 @@ func TestClientCredentialsThroughReverseProxy(t *testing.T) {
 
 // Seed 002 (Oro): form body with client_id/client_secret and `scopes`;
 // expires_in 3600 for a client whose ttl is 1h; front-end tokens refused on
-// back-end routes (CONFORMANCE R4).
+// back-end routes.
+// CONFORMANCE R4
 func TestSeed002OroClientCredentials(t *testing.T) {
 	setSecrets(t)
 	g := newGateway(t)

@@ -63,7 +63,8 @@ func TestGeneratedKeyKeptInStorage_K3(t *testing.T) {
 	}
 }
 
-// CONFORMANCE K1, K3: keys from PEM files, the first signs, all verify.
+// CONFORMANCE K1
+// CONFORMANCE K3: keys from PEM files, the first signs, all verify.
 func TestSigningKeyFiles_K1(t *testing.T) {
 	setSecrets(t)
 	dir := t.TempDir()

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/oauthgate/caddy-oauthgate/internal/testutil"
 )
 
 // buildCaddy builds this command once per test binary run.
@@ -27,28 +29,6 @@ func buildCaddy(t *testing.T) string {
 	return bin
 }
 
-func need(t *testing.T, tool string) string {
-	t.Helper()
-	p, err := exec.LookPath(tool)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is required for this test and is missing (install it: apt-get install -y %s)", tool, tool)
-		}
-		t.Skipf("%s not installed", tool)
-	}
-	return p
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // The built binary lists our modules, validates the example, explains a bad
 // config (CONFORMANCE O3), and runs the example as is: the README tour with curl.
 func TestBinaryAndExample(t *testing.T) {
@@ -56,7 +36,7 @@ func TestBinaryAndExample(t *testing.T) {
 		t.Skip("builds a binary")
 	}
 	bin := buildCaddy(t)
-	curl := need(t, "curl")
+	curl := testutil.Need(t, "curl", "curl")
 	run := func(args ...string) (string, error) {
 		cmd := exec.Command(bin, args...)
 		cmd.Env = append(os.Environ(), "XDG_DATA_HOME="+t.TempDir(), "XDG_CONFIG_HOME="+t.TempDir())
@@ -79,7 +59,7 @@ func TestBinaryAndExample(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	apiPort, upPort, adminPort := freePort(t), freePort(t), freePort(t)
+	apiPort, upPort, adminPort := testutil.FreePort(t), testutil.FreePort(t), testutil.FreePort(t)
 	cfg := strings.NewReplacer("8080", fmt.Sprint(apiPort), "9081", fmt.Sprint(upPort), "2019", fmt.Sprint(adminPort)).Replace(string(example))
 	cfgPath := filepath.Join(dir, "Caddyfile")
 	_ = os.WriteFile(cfgPath, []byte(cfg), 0o600)

@@ -32,7 +32,8 @@ func newHarness(t *testing.T, opts Options) (*Store, *fakeClock) {
 	return s, clock
 }
 
-// CONFORMANCE T9 (store level), S1: the memory store passes the contract.
+// CONFORMANCE S1
+// CONFORMANCE T9 (store level): the memory store passes the contract.
 func TestContract(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) storetest.Harness {
 		s, c := newHarness(t, Options{})
