@@ -57,6 +57,8 @@ type Config struct {
 	Skew            time.Duration
 	Now             func() time.Time
 	Rand            io.Reader
+	// LenientRevocation: see Verifier.LenientRevocation.
+	LenientRevocation bool
 	// Observe, when set, is told of issuance and refusals.
 	Observe func(Event)
 }
@@ -109,7 +111,7 @@ func NewServer(cfg Config) (*Server, error) {
 		cfg:    cfg,
 		minter: &Minter{Issuer: cfg.Issuer, Format: cfg.Format, Keys: cfg.Keys, Store: cfg.Store, Rand: cfg.Rand},
 		verifier: &Verifier{Issuer: cfg.Issuer, Keys: cfg.Keys, Store: cfg.Store, Clients: cfg.Clients,
-			Skew: cfg.Skew, Now: cfg.Now},
+			Skew: cfg.Skew, Now: cfg.Now, LenientRevocation: cfg.LenientRevocation},
 	}
 	s.grants = map[string]grantHandler{
 		GrantClientCredentials: s.clientCredentials,

@@ -45,6 +45,10 @@ type Verifier struct {
 	// Skew is the allowed clock difference for exp, iat and nbf.
 	Skew time.Duration
 	Now  func() time.Time
+	// LenientRevocation lets JWTs through when the store cannot answer the
+	// deny-list check (revocation_check lenient). Off by default: fail closed.
+	// Opaque tokens always need the store.
+	LenientRevocation bool
 }
 
 // Verify returns the identity behind tok, or an *Error: invalid_token for
@@ -180,7 +184,7 @@ func (v *Verifier) verifyJWT(ctx context.Context, tok string) (*Identity, *Error
 	if c.ID == "" || c.ClientID == "" || c.Subject == "" {
 		return nil, invalidJWT("missing jti, client_id or sub")
 	}
-	if rerr := v.checkRevoked(ctx, c.ID); rerr != nil {
+	if rerr := v.checkRevoked(ctx, c.ID); rerr != nil && !(v.LenientRevocation && rerr.Is(ErrTemporarilyUnavailable)) {
 		return nil, rerr
 	}
 	scopes, perr := ParseScope(c.Scope)

@@ -48,6 +48,12 @@ type App struct {
 	// ClockSkew is how far token times may be off (default 30s).
 	ClockSkew caddy.Duration `json:"clock_skew,omitempty"`
 
+	// RevocationCheck decides what JWT checks do when the store cannot be
+	// reached for the jti deny-list: "strict" (default) answers 503,
+	// "lenient" accepts signature-valid, unexpired tokens. Opaque tokens
+	// always need the store.
+	RevocationCheck string `json:"revocation_check,omitempty"`
+
 	// Audience is the aud of tokens whose client sets none (default: the issuer).
 	Audience []string `json:"audience,omitempty"`
 
@@ -98,6 +104,10 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
+	lenient, err := revocationCheck(a.RevocationCheck)
+	if err != nil {
+		return err
+	}
 	cat, clients, err := a.catalogAndClients()
 	if err != nil {
 		return err
@@ -115,16 +125,17 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	a.store = mod.(StoreModule).TokenStore()
 	a.server, err = authz.NewServer(authz.Config{
-		Issuer:          a.Issuer,
-		Format:          format,
-		Keys:            keys,
-		Scopes:          cat,
-		Clients:         clients,
-		Store:           a.store,
-		AccessTokenTTL:  time.Duration(a.AccessTokenTTL),
-		DefaultAudience: a.Audience,
-		Skew:            time.Duration(a.ClockSkew),
-		Observe:         a.observe,
+		Issuer:            a.Issuer,
+		Format:            format,
+		Keys:              keys,
+		Scopes:            cat,
+		Clients:           clients,
+		Store:             a.store,
+		AccessTokenTTL:    time.Duration(a.AccessTokenTTL),
+		DefaultAudience:   a.Audience,
+		Skew:              time.Duration(a.ClockSkew),
+		LenientRevocation: lenient,
+		Observe:           a.observe,
 	})
 	if err != nil {
 		return fmt.Errorf("oauthgate: %v", err)
@@ -151,6 +162,16 @@ func tokenFormat(s string) (authz.TokenFormat, error) {
 		return authz.FormatOpaque, nil
 	}
 	return "", fmt.Errorf("oauthgate: token_format %q is not known: use `token_format jwt` or `token_format opaque`", s)
+}
+
+func revocationCheck(s string) (lenient bool, err error) {
+	switch s {
+	case "", "strict":
+		return false, nil
+	case "lenient":
+		return true, nil
+	}
+	return false, fmt.Errorf("oauthgate: revocation_check %q is not known: use `revocation_check strict` or `revocation_check lenient`", s)
 }
 
 func (a *App) catalogAndClients() (*authz.Catalog, authz.StaticClients, error) {

@@ -19,6 +19,10 @@ import (
 var (
 	// ErrNotFound: no live entry under that key (never stored, expired, or consumed).
 	ErrNotFound = errors.New("tokenstore: not found")
+	// ErrReused: a single-use entry (code, refresh token) was redeemed
+	// before. The grant is returned with it so the caller can revoke what
+	// the first redemption issued (RFC 9700 §4.14.2).
+	ErrReused = errors.New("tokenstore: already redeemed")
 	// ErrExists: a Put would have overwritten a live entry.
 	ErrExists = errors.New("tokenstore: entry already exists")
 	// ErrFull: a bounded store refused a new entry after dropping expired ones.
@@ -50,6 +54,10 @@ type Grant struct {
 	FamilyID string `json:"fam,omitempty"`
 	// ID is the token identifier (the JWT jti, or a random id for opaque tokens).
 	ID string `json:"jti,omitempty"`
+	// RefreshCount is how many rotations led to this refresh token.
+	RefreshCount int `json:"rc,omitempty"`
+	// AuthTime is when the user authenticated (authorization code grants).
+	AuthTime time.Time `json:"at,omitzero"`
 }
 
 // AccessTokens keeps opaque access tokens by the hash of their value.
@@ -63,12 +71,38 @@ type AccessTokens interface {
 	DeleteAccess(ctx context.Context, k Key) error
 }
 
-// Codes keeps authorization codes. TakeCode is the single-use redemption: it
-// returns the grant and removes it in one atomic step, so of any number of
-// concurrent callers exactly one gets it and the others get ErrNotFound.
+// Codes keeps authorization codes, with payload for what the grant does not
+// carry (redirect URI, PKCE challenge), opaque to the store.
+//
+// TakeCode is the single-use redemption, atomic: of any number of callers
+// exactly one gets the grant and a nil error; every later (or concurrent)
+// call until g.ExpiresAt gets the grant with ErrReused, so the server can
+// revoke what the first one issued. After expiry: ErrNotFound.
 type Codes interface {
 	PutCode(ctx context.Context, k Key, g Grant, payload []byte) error
 	TakeCode(ctx context.Context, k Key) (Grant, []byte, error)
+}
+
+// RefreshTokens keeps refresh tokens by hash. TakeRefresh has TakeCode's
+// contract: rotation redeems the old token exactly once and remembers it
+// until its expiry, so a replay is told apart (ErrReused, with the grant
+// and its FamilyID) from an unknown token (ErrNotFound).
+//
+// GetRefresh reads without redeeming (introspection); it returns
+// ErrNotFound for redeemed tokens. DeleteRefresh is idempotent.
+type RefreshTokens interface {
+	PutRefresh(ctx context.Context, k Key, g Grant) error
+	TakeRefresh(ctx context.Context, k Key) (Grant, error)
+	GetRefresh(ctx context.Context, k Key) (Grant, error)
+	DeleteRefresh(ctx context.Context, k Key) error
+}
+
+// Consents remembers which scopes a user granted a client (CONFORMANCE A10).
+// PutConsent replaces the entry; it lives until `until`.
+type Consents interface {
+	PutConsent(ctx context.Context, subject, clientID string, scopes []string, until time.Time) error
+	GetConsent(ctx context.Context, subject, clientID string) ([]string, error)
+	DeleteConsent(ctx context.Context, subject, clientID string) error
 }
 
 // Revocations is the deny-list of token identifiers (JWT jti, family ids).
@@ -83,6 +117,8 @@ type Revocations interface {
 type Store interface {
 	AccessTokens
 	Codes
+	RefreshTokens
+	Consents
 	Revocations
 	// Ping reports whether the backend answers; memory stores always do.
 	Ping(ctx context.Context) error

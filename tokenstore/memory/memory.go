@@ -25,10 +25,19 @@ type Options struct {
 	Now func() time.Time
 }
 
-type code struct {
+// once is a single-use entry (code or refresh token) and its tombstone.
+type once struct {
 	grant   tokenstore.Grant
 	payload []byte
+	used    bool
 }
+
+type consent struct {
+	scopes []string
+	until  time.Time
+}
+
+type consentKey struct{ subject, client string }
 
 type revocation struct{ until time.Time }
 
@@ -39,8 +48,10 @@ type Store struct {
 
 	mu      sync.RWMutex
 	access  map[tokenstore.Key]tokenstore.Grant
-	codes   map[tokenstore.Key]code
-	revoked map[string]revocation
+	codes    map[tokenstore.Key]once
+	refresh  map[tokenstore.Key]once
+	consents map[consentKey]consent
+	revoked  map[string]revocation
 
 	stop chan struct{}
 	done chan struct{}
@@ -61,8 +72,10 @@ func New(opts Options) *Store {
 	s := &Store{
 		opts:    opts,
 		access:  make(map[tokenstore.Key]tokenstore.Grant),
-		codes:   make(map[tokenstore.Key]code),
-		revoked: make(map[string]revocation),
+		codes:    make(map[tokenstore.Key]once),
+		refresh:  make(map[tokenstore.Key]once),
+		consents: make(map[consentKey]consent),
+		revoked:  make(map[string]revocation),
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
 	}
@@ -105,9 +118,16 @@ func (s *Store) sweepLocked(now time.Time) int {
 			delete(s.access, k)
 		}
 	}
-	for k, c := range s.codes {
-		if !now.Before(c.grant.ExpiresAt) {
-			delete(s.codes, k)
+	for _, m := range []map[tokenstore.Key]once{s.codes, s.refresh} {
+		for k, c := range m {
+			if !now.Before(c.grant.ExpiresAt) {
+				delete(m, k)
+			}
+		}
+	}
+	for k, c := range s.consents {
+		if !now.Before(c.until) {
+			delete(s.consents, k)
 		}
 	}
 	for id, r := range s.revoked {
@@ -125,7 +145,9 @@ func (s *Store) Len() int {
 	return s.lenLocked()
 }
 
-func (s *Store) lenLocked() int { return len(s.access) + len(s.codes) + len(s.revoked) }
+func (s *Store) lenLocked() int {
+	return len(s.access) + len(s.codes) + len(s.refresh) + len(s.consents) + len(s.revoked)
+}
 
 // SetMaxEntries changes the bound (0 restores the default); entries already
 // held are kept.
@@ -184,30 +206,109 @@ func (s *Store) DeleteAccess(_ context.Context, k tokenstore.Key) error {
 
 // PutCode implements tokenstore.Codes.
 func (s *Store) PutCode(_ context.Context, k tokenstore.Key, g tokenstore.Grant, payload []byte) error {
+	return s.putOnce(s.codes, k, g, payload)
+}
+
+// TakeCode implements tokenstore.Codes.
+func (s *Store) TakeCode(_ context.Context, k tokenstore.Key) (tokenstore.Grant, []byte, error) {
+	return s.takeOnce(s.codes, k)
+}
+
+// PutRefresh implements tokenstore.RefreshTokens.
+func (s *Store) PutRefresh(_ context.Context, k tokenstore.Key, g tokenstore.Grant) error {
+	return s.putOnce(s.refresh, k, g, nil)
+}
+
+// TakeRefresh implements tokenstore.RefreshTokens.
+func (s *Store) TakeRefresh(_ context.Context, k tokenstore.Key) (tokenstore.Grant, error) {
+	g, _, err := s.takeOnce(s.refresh, k)
+	return g, err
+}
+
+// GetRefresh implements tokenstore.RefreshTokens.
+func (s *Store) GetRefresh(_ context.Context, k tokenstore.Key) (tokenstore.Grant, error) {
+	s.mu.RLock()
+	e, ok := s.refresh[k]
+	s.mu.RUnlock()
+	if !ok || e.used || !s.opts.Now().Before(e.grant.ExpiresAt) {
+		return tokenstore.Grant{}, tokenstore.ErrNotFound
+	}
+	return e.grant, nil
+}
+
+// DeleteRefresh implements tokenstore.RefreshTokens.
+func (s *Store) DeleteRefresh(_ context.Context, k tokenstore.Key) error {
+	s.mu.Lock()
+	delete(s.refresh, k)
+	s.mu.Unlock()
+	return nil
+}
+
+func (s *Store) putOnce(m map[tokenstore.Key]once, k tokenstore.Key, g tokenstore.Grant, payload []byte) error {
 	now := s.opts.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if old, ok := s.codes[k]; ok && now.Before(old.grant.ExpiresAt) {
+	if old, ok := m[k]; ok && now.Before(old.grant.ExpiresAt) {
 		return tokenstore.ErrExists
 	}
 	if err := s.roomLocked(now); err != nil {
 		return err
 	}
-	s.codes[k] = code{grant: g, payload: append([]byte(nil), payload...)}
+	m[k] = once{grant: g, payload: append([]byte(nil), payload...)}
 	return nil
 }
 
-// TakeCode implements tokenstore.Codes: lookup and delete under one lock.
-func (s *Store) TakeCode(_ context.Context, k tokenstore.Key) (tokenstore.Grant, []byte, error) {
+// takeOnce redeems under the write lock: the first caller flips used, every
+// other one sees it set.
+func (s *Store) takeOnce(m map[tokenstore.Key]once, k tokenstore.Key) (tokenstore.Grant, []byte, error) {
 	now := s.opts.Now()
 	s.mu.Lock()
-	c, ok := s.codes[k]
-	delete(s.codes, k)
-	s.mu.Unlock()
-	if !ok || !now.Before(c.grant.ExpiresAt) {
+	defer s.mu.Unlock()
+	e, ok := m[k]
+	if !ok || !now.Before(e.grant.ExpiresAt) {
 		return tokenstore.Grant{}, nil, tokenstore.ErrNotFound
 	}
-	return c.grant, c.payload, nil
+	if e.used {
+		return e.grant, nil, tokenstore.ErrReused
+	}
+	payload := e.payload
+	e.used, e.payload = true, nil
+	m[k] = e
+	return e.grant, payload, nil
+}
+
+// PutConsent implements tokenstore.Consents.
+func (s *Store) PutConsent(_ context.Context, subject, clientID string, scopes []string, until time.Time) error {
+	now := s.opts.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ck := consentKey{subject, clientID}
+	if _, ok := s.consents[ck]; !ok {
+		if err := s.roomLocked(now); err != nil {
+			return err
+		}
+	}
+	s.consents[ck] = consent{scopes: append([]string(nil), scopes...), until: until}
+	return nil
+}
+
+// GetConsent implements tokenstore.Consents.
+func (s *Store) GetConsent(_ context.Context, subject, clientID string) ([]string, error) {
+	s.mu.RLock()
+	c, ok := s.consents[consentKey{subject, clientID}]
+	s.mu.RUnlock()
+	if !ok || !s.opts.Now().Before(c.until) {
+		return nil, tokenstore.ErrNotFound
+	}
+	return append([]string(nil), c.scopes...), nil
+}
+
+// DeleteConsent implements tokenstore.Consents.
+func (s *Store) DeleteConsent(_ context.Context, subject, clientID string) error {
+	s.mu.Lock()
+	delete(s.consents, consentKey{subject, clientID})
+	s.mu.Unlock()
+	return nil
 }
 
 // Revoke implements tokenstore.Revocations. A later `until` extends an entry;

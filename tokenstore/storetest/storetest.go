@@ -35,7 +35,11 @@ func Run(t *testing.T, f Factory) {
 	t.Run("AccessNoOverwrite", func(t *testing.T) { testAccessNoOverwrite(t, f(t)) })
 	t.Run("CodeSingleUse", func(t *testing.T) { testCodeSingleUse(t, f(t)) })
 	t.Run("CodeExpiry", func(t *testing.T) { testCodeExpiry(t, f(t)) })
-	t.Run("ConcurrentCodeRedemption", func(t *testing.T) { testConcurrentTake(t, f(t)) })
+	t.Run("ConcurrentCodeRedemption", func(t *testing.T) { testConcurrentTake(t, f(t), "code") })
+	t.Run("RefreshRotation", func(t *testing.T) { testRefresh(t, f(t)) })
+	t.Run("RefreshExpiry", func(t *testing.T) { testRefreshExpiry(t, f(t)) })
+	t.Run("ConcurrentRefreshRotation", func(t *testing.T) { testConcurrentTake(t, f(t), "refresh") })
+	t.Run("Consents", func(t *testing.T) { testConsents(t, f(t)) })
 	t.Run("Revocations", func(t *testing.T) { testRevocations(t, f(t)) })
 	t.Run("Ping", func(t *testing.T) {
 		if err := f(t).Store.Ping(context.Background()); err != nil {
@@ -144,8 +148,18 @@ func testCodeSingleUse(t *testing.T, h Harness) {
 	if string(payload) != `{"pkce":"x"}` {
 		t.Fatalf("payload = %q", payload)
 	}
-	if _, _, err := h.Store.TakeCode(ctx, k); !errors.Is(err, tokenstore.ErrNotFound) {
-		t.Fatalf("second TakeCode: err = %v, want ErrNotFound", err)
+	again, payload, err := h.Store.TakeCode(ctx, k)
+	if !errors.Is(err, tokenstore.ErrReused) {
+		t.Fatalf("second TakeCode: err = %v, want ErrReused", err)
+	}
+	if again.FamilyID != want.FamilyID || again.ClientID != want.ClientID {
+		t.Fatalf("ErrReused must come with the grant (its family), got %+v", again)
+	}
+	if payload != nil {
+		t.Fatalf("a reused code must not yield its payload again: %q", payload)
+	}
+	if _, _, err := h.Store.TakeCode(ctx, tokenstore.KeyOf("code-unknown")); !errors.Is(err, tokenstore.ErrNotFound) {
+		t.Fatalf("TakeCode of an unknown code: err = %v, want ErrNotFound", err)
 	}
 }
 
@@ -161,16 +175,25 @@ func testCodeExpiry(t *testing.T, h Harness) {
 	}
 }
 
-// testConcurrentTake: of 64 concurrent redemptions of one code exactly one
-// wins (CONFORMANCE T9 at the store level).
-func testConcurrentTake(t *testing.T, h Harness) {
+// testConcurrentTake: of 64 concurrent redemptions of one code or refresh
+// token exactly one wins and the rest see ErrReused (CONFORMANCE T9 at the
+// store level).
+func testConcurrentTake(t *testing.T, h Harness, kind string) {
 	ctx := context.Background()
-	k := tokenstore.KeyOf("code-race")
-	if err := h.Store.PutCode(ctx, k, grant(h, time.Minute), nil); err != nil {
-		t.Fatalf("PutCode: %v", err)
+	k := tokenstore.KeyOf(kind + "-race")
+	take := func() error { _, _, err := h.Store.TakeCode(ctx, k); return err }
+	var err error
+	if kind == "code" {
+		err = h.Store.PutCode(ctx, k, grant(h, time.Minute), nil)
+	} else {
+		err = h.Store.PutRefresh(ctx, k, grant(h, time.Hour))
+		take = func() error { _, err := h.Store.TakeRefresh(ctx, k); return err }
+	}
+	if err != nil {
+		t.Fatalf("put: %v", err)
 	}
 	const n = 64
-	var wins, misses atomic.Int32
+	var wins, reused atomic.Int32
 	var start, wg sync.WaitGroup
 	start.Add(1)
 	for range n {
@@ -178,21 +201,121 @@ func testConcurrentTake(t *testing.T, h Harness) {
 		go func() {
 			defer wg.Done()
 			start.Wait()
-			_, _, err := h.Store.TakeCode(ctx, k)
-			switch {
+			switch err := take(); {
 			case err == nil:
 				wins.Add(1)
-			case errors.Is(err, tokenstore.ErrNotFound):
-				misses.Add(1)
+			case errors.Is(err, tokenstore.ErrReused):
+				reused.Add(1)
 			default:
-				t.Errorf("TakeCode: %v", err)
+				t.Errorf("take: %v", err)
 			}
 		}()
 	}
 	start.Done()
 	wg.Wait()
-	if wins.Load() != 1 || misses.Load() != n-1 {
-		t.Fatalf("%d concurrent redemptions: %d succeeded, %d refused; want exactly 1 success", n, wins.Load(), misses.Load())
+	if wins.Load() != 1 || reused.Load() != n-1 {
+		t.Fatalf("%d concurrent redemptions of one %s: %d succeeded, %d saw reuse; want exactly 1 success", n, kind, wins.Load(), reused.Load())
+	}
+}
+
+func testRefresh(t *testing.T, h Harness) {
+	ctx := context.Background()
+	k := tokenstore.KeyOf("refresh-1")
+	want := grant(h, 720*time.Hour)
+	want.RefreshCount = 3
+	if err := h.Store.PutRefresh(ctx, k, want); err != nil {
+		t.Fatalf("PutRefresh: %v", err)
+	}
+	if err := h.Store.PutRefresh(ctx, k, want); !errors.Is(err, tokenstore.ErrExists) {
+		t.Fatalf("PutRefresh over a live token: err = %v, want ErrExists", err)
+	}
+	got, err := h.Store.GetRefresh(ctx, k)
+	if err != nil {
+		t.Fatalf("GetRefresh: %v", err)
+	}
+	if err := equalGrant(got, want); err != nil || got.RefreshCount != 3 {
+		t.Fatalf("GetRefresh: %v (count %d)", err, got.RefreshCount)
+	}
+	if got, err = h.Store.TakeRefresh(ctx, k); err != nil || got.RefreshCount != 3 {
+		t.Fatalf("TakeRefresh: %+v, %v", got, err)
+	}
+	if _, err := h.Store.GetRefresh(ctx, k); !errors.Is(err, tokenstore.ErrNotFound) {
+		t.Fatalf("GetRefresh of a rotated token: err = %v, want ErrNotFound", err)
+	}
+	replay, err := h.Store.TakeRefresh(ctx, k)
+	if !errors.Is(err, tokenstore.ErrReused) || replay.FamilyID != want.FamilyID {
+		t.Fatalf("replayed TakeRefresh: %+v, %v; want ErrReused with the family", replay, err)
+	}
+	if _, err := h.Store.TakeRefresh(ctx, tokenstore.KeyOf("refresh-unknown")); !errors.Is(err, tokenstore.ErrNotFound) {
+		t.Fatalf("TakeRefresh of an unknown token: err = %v, want ErrNotFound", err)
+	}
+	k2 := tokenstore.KeyOf("refresh-2")
+	if err := h.Store.PutRefresh(ctx, k2, want); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Store.DeleteRefresh(ctx, k2); err != nil {
+		t.Fatalf("DeleteRefresh: %v", err)
+	}
+	if _, err := h.Store.TakeRefresh(ctx, k2); !errors.Is(err, tokenstore.ErrNotFound) {
+		t.Fatalf("TakeRefresh after delete: err = %v, want ErrNotFound", err)
+	}
+	if err := h.Store.DeleteRefresh(ctx, k2); err != nil {
+		t.Fatalf("DeleteRefresh twice: %v", err)
+	}
+}
+
+func testRefreshExpiry(t *testing.T, h Harness) {
+	ctx := context.Background()
+	k := tokenstore.KeyOf("refresh-exp")
+	if err := h.Store.PutRefresh(ctx, k, grant(h, 2*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	h.Advance(3 * time.Second)
+	if _, err := h.Store.GetRefresh(ctx, k); !errors.Is(err, tokenstore.ErrNotFound) {
+		t.Fatalf("GetRefresh after expiry: %v", err)
+	}
+	if _, err := h.Store.TakeRefresh(ctx, k); !errors.Is(err, tokenstore.ErrNotFound) {
+		t.Fatalf("TakeRefresh after expiry: %v", err)
+	}
+}
+
+func testConsents(t *testing.T, h Harness) {
+	ctx := context.Background()
+	if _, err := h.Store.GetConsent(ctx, "alice", "postman"); !errors.Is(err, tokenstore.ErrNotFound) {
+		t.Fatalf("GetConsent before any: %v", err)
+	}
+	if err := h.Store.PutConsent(ctx, "alice", "postman", []string{"api_v3"}, h.Now().Add(2*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Store.PutConsent(ctx, "alice", "postman", []string{"api_v3", "bcf_v2_1"}, h.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Store.PutConsent(ctx, "bob", "postman", []string{"x"}, h.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := h.Store.GetConsent(ctx, "alice", "postman")
+	if err != nil || fmt.Sprint(got) != "[api_v3 bcf_v2_1]" {
+		t.Fatalf("GetConsent = %v, %v; want the replaced scopes", got, err)
+	}
+	// Subjects and client ids with separators do not collide.
+	if err := h.Store.PutConsent(ctx, "a:b", "c", []string{"one"}, h.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := h.Store.GetConsent(ctx, "a", "b:c"); !errors.Is(err, tokenstore.ErrNotFound) {
+		t.Fatalf("consent of (a:b, c) visible as (a, b:c): %v, %v", got, err)
+	}
+	h.Advance(3 * time.Second)
+	if got, err := h.Store.GetConsent(ctx, "alice", "postman"); err != nil || len(got) != 2 {
+		t.Fatalf("replaced consent lost its new lifetime: %v, %v", got, err)
+	}
+	if err := h.Store.DeleteConsent(ctx, "alice", "postman"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Store.GetConsent(ctx, "alice", "postman"); !errors.Is(err, tokenstore.ErrNotFound) {
+		t.Fatalf("GetConsent after delete: %v", err)
+	}
+	if got, err := h.Store.GetConsent(ctx, "bob", "postman"); err != nil || len(got) != 1 {
+		t.Fatalf("another user's consent was touched: %v, %v", got, err)
 	}
 }
 
