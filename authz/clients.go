@@ -131,6 +131,17 @@ func (c *Client) Validate(cat *Catalog) error {
 	if c.Public && c.AllowsGrant(GrantClientCredentials) {
 		return fmt.Errorf("client %q: client_credentials needs a confidential client; give it a secret instead of `public`", c.ID)
 	}
+	for _, u := range c.RedirectURIs {
+		if err := ValidRedirectURI(u); err != nil {
+			return fmt.Errorf("client %q: redirect_uri %q: must be absolute, without a fragment (or %s)", c.ID, u, OOBRedirect)
+		}
+	}
+	if c.AllowsGrant(GrantAuthorizationCode) && len(c.RedirectURIs) == 0 {
+		return fmt.Errorf("client %q: the authorization_code grant needs at least one `redirect_uri`", c.ID)
+	}
+	if c.AllowsGrant(GrantRefreshToken) && !c.AllowsGrant(GrantAuthorizationCode) {
+		return fmt.Errorf("client %q: refresh_token only makes sense with authorization_code; add it or remove refresh_token", c.ID)
+	}
 	for _, s := range c.Scopes {
 		if _, ok := cat.Lookup(s); !ok {
 			return fmt.Errorf("client %q: scope %q is not in the catalog; declare it with `scope %s \"description\"` or remove it from the client's scopes", c.ID, s, s)

@@ -57,6 +57,9 @@ type claims struct {
 	ID        string   `json:"jti"`
 	ClientID  string   `json:"client_id"`
 	Scope     string   `json:"scope,omitempty"`
+	// Family ties the token to its authorization so revoking a code or a
+	// refresh-token family ends it too.
+	Family string `json:"fam,omitempty"`
 }
 
 // Minter issues access tokens.
@@ -102,7 +105,7 @@ func (m *Minter) signJWT(g *tokenstore.Grant) (string, error) {
 	payload, err := json.Marshal(claims{
 		Issuer: m.Issuer, Subject: g.Subject, Audience: g.Audience,
 		ExpiresAt: g.ExpiresAt.Unix(), IssuedAt: g.IssuedAt.Unix(),
-		ID: g.ID, ClientID: g.ClientID, Scope: JoinScopes(g.Scopes),
+		ID: g.ID, ClientID: g.ClientID, Scope: JoinScopes(g.Scopes), Family: g.FamilyID,
 	})
 	if err != nil {
 		return "", err

@@ -16,6 +16,7 @@ import (
 
 // Endpoint paths served by Server.
 const (
+	PathAuthorize    = "/oauth/authorize"
 	PathToken        = "/oauth/token"
 	PathJWKS         = "/oauth/jwks"
 	PathMetadata     = "/.well-known/oauth-authorization-server"
@@ -24,8 +25,12 @@ const (
 
 // Defaults applied by NewServer to zero Config fields.
 const (
-	DefaultAccessTokenTTL = 2 * time.Hour // seed 000
-	DefaultSkew           = 30 * time.Second
+	DefaultAccessTokenTTL  = 2 * time.Hour // seed 000
+	DefaultRefreshTokenTTL = 720 * time.Hour
+	DefaultCodeTTL         = 2 * time.Minute // seed 001
+	DefaultSessionTTL      = 12 * time.Hour
+	DefaultConsentTTL      = 90 * 24 * time.Hour
+	DefaultSkew            = 30 * time.Second
 )
 
 // Event is something the server did that operators want to see: a token
@@ -50,8 +55,24 @@ type Config struct {
 	// Clients resolves client ids; a StaticClients in the simplest case.
 	Clients Clients
 	Store   tokenstore.Store
-	// AccessTokenTTL applies to clients without their own.
-	AccessTokenTTL time.Duration
+	// AccessTokenTTL and RefreshTokenTTL apply to clients without their own.
+	AccessTokenTTL  time.Duration
+	RefreshTokenTTL time.Duration
+	// CodeTTL is the authorization code lifetime (default 2 minutes).
+	CodeTTL time.Duration
+	// SessionTTL is the built-in login's session lifetime; ConsentTTL how
+	// long a granted consent is remembered.
+	SessionTTL time.Duration
+	ConsentTTL time.Duration
+	// PKCEAllClients requires PKCE of confidential clients too (public
+	// clients always need it); PKCEAllowPlain accepts the plain method.
+	PKCEAllClients bool
+	PKCEAllowPlain bool
+	// Users are the built-in login form's accounts.
+	Users Users
+	// SessionKey signs session cookies and CSRF tokens (≥ 32 bytes); shared
+	// by instances so a login on one is valid on all.
+	SessionKey []byte
 	// DefaultAudience is the aud of tokens whose client sets none; empty means the issuer.
 	DefaultAudience []string
 	Skew            time.Duration
@@ -70,6 +91,13 @@ type Server struct {
 	verifier *Verifier
 	grants   map[string]grantHandler
 	metadata []byte
+	signer   signer
+}
+
+func setDefault(d *time.Duration, def time.Duration) {
+	if *d <= 0 {
+		*d = def
+	}
 }
 
 // grantHandler serves one grant type for an authenticated client that is allowed it.
@@ -91,6 +119,22 @@ func NewServer(cfg Config) (*Server, error) {
 	}
 	if cfg.AccessTokenTTL <= 0 {
 		cfg.AccessTokenTTL = DefaultAccessTokenTTL
+	}
+	setDefault(&cfg.RefreshTokenTTL, DefaultRefreshTokenTTL)
+	setDefault(&cfg.CodeTTL, DefaultCodeTTL)
+	setDefault(&cfg.SessionTTL, DefaultSessionTTL)
+	setDefault(&cfg.ConsentTTL, DefaultConsentTTL)
+	if len(cfg.SessionKey) == 0 {
+		cfg.SessionKey = make([]byte, 32)
+		if _, err := io.ReadFull(rand.Reader, cfg.SessionKey); err != nil {
+			return nil, err
+		}
+	}
+	if len(cfg.SessionKey) < 32 {
+		return nil, errors.New("the session key must have at least 32 bytes")
+	}
+	if cfg.Users == nil {
+		cfg.Users = &StaticUsers{}
 	}
 	if cfg.Skew == 0 {
 		cfg.Skew = DefaultSkew
@@ -115,7 +159,10 @@ func NewServer(cfg Config) (*Server, error) {
 	}
 	s.grants = map[string]grantHandler{
 		GrantClientCredentials: s.clientCredentials,
+		GrantAuthorizationCode: s.authorizationCode,
+		GrantRefreshToken:      s.refreshToken,
 	}
+	s.signer = signer{key: cfg.SessionKey}
 	md, err := json.Marshal(s.Metadata())
 	if err != nil {
 		return nil, err
@@ -165,23 +212,38 @@ func (s *Server) endpoint(path string) string {
 // Metadata is the RFC 8414 authorization server metadata (CONFORMANCE V3).
 type Metadata struct {
 	Issuer                            string   `json:"issuer"`
+	AuthorizationEndpoint             string   `json:"authorization_endpoint"`
 	TokenEndpoint                     string   `json:"token_endpoint"`
 	JWKSURI                           string   `json:"jwks_uri"`
 	ScopesSupported                   []string `json:"scopes_supported"`
 	ResponseTypesSupported            []string `json:"response_types_supported"`
 	GrantTypesSupported               []string `json:"grant_types_supported"`
 	TokenEndpointAuthMethodsSupported []string `json:"token_endpoint_auth_methods_supported"`
+	CodeChallengeMethodsSupported     []string `json:"code_challenge_methods_supported"`
+	ResponseModesSupported            []string `json:"response_modes_supported"`
+	PromptValuesSupported             []string `json:"prompt_values_supported"`
+	// RFC 9207: every authorization response carries iss.
+	AuthorizationResponseISSParameterSupported bool `json:"authorization_response_iss_parameter_supported"`
 }
 
 // Metadata returns the server's metadata document.
 func (s *Server) Metadata() Metadata {
+	pkce := []string{PKCES256}
+	if s.cfg.PKCEAllowPlain {
+		pkce = append(pkce, PKCEPlain)
+	}
 	return Metadata{
-		Issuer:                            s.cfg.Issuer,
-		TokenEndpoint:                     s.endpoint(PathToken),
-		JWKSURI:                           s.endpoint(PathJWKS),
-		ScopesSupported:                   s.cfg.Scopes.Names(),
-		ResponseTypesSupported:            []string{"code"},
-		GrantTypesSupported:               []string{GrantClientCredentials},
-		TokenEndpointAuthMethodsSupported: []string{"client_secret_basic", "client_secret_post"},
+		Issuer:                                     s.cfg.Issuer,
+		AuthorizationEndpoint:                      s.endpoint(PathAuthorize),
+		TokenEndpoint:                              s.endpoint(PathToken),
+		JWKSURI:                                    s.endpoint(PathJWKS),
+		ScopesSupported:                            s.cfg.Scopes.Names(),
+		ResponseTypesSupported:                     []string{"code"},
+		GrantTypesSupported:                        []string{GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials},
+		TokenEndpointAuthMethodsSupported:          []string{"client_secret_basic", "client_secret_post", "none"},
+		CodeChallengeMethodsSupported:              pkce,
+		ResponseModesSupported:                     []string{"query"},
+		PromptValuesSupported:                      []string{"none", "login", "consent"},
+		AuthorizationResponseISSParameterSupported: true,
 	}
 }

@@ -1,6 +1,7 @@
 package authz
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"time"
@@ -109,8 +110,9 @@ func (s *Server) requestedScopes(c *Client, p Params) ([]string, *Error) {
 	return out, nil
 }
 
-// issueAccess mints an access token for the grant and renders the response.
-func (s *Server) issueAccess(r *http.Request, grant string, c *Client, g tokenstore.Grant) (*TokenResponse, *Error) {
+// issueTokens mints an access token for g and, when refresh is not nil, a
+// refresh token for *refresh; it renders the response (CONFORMANCE T7).
+func (s *Server) issueTokens(r *http.Request, grant string, c *Client, g tokenstore.Grant, refresh *tokenstore.Grant) (*TokenResponse, *Error) {
 	now := s.cfg.Now()
 	ttl := c.AccessTokenTTL
 	if ttl <= 0 {
@@ -127,18 +129,62 @@ func (s *Server) issueAccess(r *http.Request, grant string, c *Client, g tokenst
 	}
 	tok, err := s.minter.Mint(r.Context(), &g)
 	if err != nil {
-		if errors.Is(err, tokenstore.ErrUnavailable) || errors.Is(err, tokenstore.ErrFull) {
-			return nil, ErrTemporarilyUnavailable.WithDescription("the token store is unavailable; retry later")
-		}
-		return nil, ErrServerError.WithDescription("could not issue a token")
+		return nil, storeError(err, "could not issue a token")
 	}
-	s.cfg.Observe(Event{Kind: "issued", Grant: grant, ClientID: c.ID, Subject: g.Subject,
-		Scopes: g.Scopes, ExpiresIn: g.ExpiresAt.Sub(g.IssuedAt)})
-	return &TokenResponse{
+	resp := &TokenResponse{
 		AccessToken: tok,
 		TokenType:   "Bearer",
 		ExpiresIn:   int64(g.ExpiresAt.Sub(g.IssuedAt) / time.Second),
 		Scope:       JoinScopes(g.Scopes),
 		CreatedAt:   g.IssuedAt.Unix(),
-	}, nil
+	}
+	if refresh != nil {
+		rttl := c.RefreshTokenTTL
+		if rttl <= 0 {
+			rttl = s.cfg.RefreshTokenTTL
+		}
+		rg := *refresh
+		rg.ClientID, rg.FamilyID, rg.IssuedAt, rg.ExpiresAt = c.ID, g.FamilyID, g.IssuedAt, expiry(now, rttl)
+		rt, err := NewOpaqueToken(s.cfg.Rand, PrefixRefresh)
+		if err != nil {
+			return nil, ErrServerError.WithDescription("could not issue a refresh token")
+		}
+		if rg.ID, err = newID(s.cfg.Rand); err != nil {
+			return nil, ErrServerError.WithDescription("could not issue a refresh token")
+		}
+		if err := s.cfg.Store.PutRefresh(r.Context(), tokenstore.KeyOf(rt), rg); err != nil {
+			return nil, storeError(err, "could not issue a refresh token")
+		}
+		resp.RefreshToken = rt
+	}
+	s.cfg.Observe(Event{Kind: "issued", Grant: grant, ClientID: c.ID, Subject: g.Subject,
+		Scopes: g.Scopes, ExpiresIn: g.ExpiresAt.Sub(g.IssuedAt)})
+	return resp, nil
+}
+
+// storeError maps a store failure to 503 temporarily_unavailable (fail
+// closed), anything else to server_error.
+func storeError(err error, what string) *Error {
+	if errors.Is(err, tokenstore.ErrUnavailable) || errors.Is(err, tokenstore.ErrFull) {
+		return ErrTemporarilyUnavailable.WithDescription("the token store is unavailable; retry later")
+	}
+	return ErrServerError.WithDescription(what)
+}
+
+// revokeFamily ends everything issued from one authorization: its access
+// tokens (opaque and JWT carry the family id) and its refresh tokens.
+func (s *Server) revokeFamily(ctx context.Context, c *Client, family, reason string) {
+	if family == "" {
+		return
+	}
+	longest := max(s.cfg.RefreshTokenTTL, s.cfg.AccessTokenTTL, c.RefreshTokenTTL, c.AccessTokenTTL)
+	err := s.cfg.Store.Revoke(ctx, family, s.cfg.Now().Add(longest+s.cfg.Skew))
+	s.cfg.Observe(Event{Kind: "family_revoked", ClientID: c.ID, Reason: reason, Error: errString(err)})
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
 }

@@ -184,7 +184,7 @@ func (v *Verifier) verifyJWT(ctx context.Context, tok string) (*Identity, *Error
 	if c.ID == "" || c.ClientID == "" || c.Subject == "" {
 		return nil, invalidJWT("missing jti, client_id or sub")
 	}
-	if rerr := v.checkRevoked(ctx, c.ID); rerr != nil && !(v.LenientRevocation && rerr.Is(ErrTemporarilyUnavailable)) {
+	if rerr := v.checkRevoked(ctx, c.ID, c.Family); rerr != nil && !(v.LenientRevocation && rerr.Is(ErrTemporarilyUnavailable)) {
 		return nil, rerr
 	}
 	scopes, perr := ParseScope(c.Scope)

@@ -45,6 +45,25 @@ type App struct {
 	// AccessTokenTTL is the default access-token lifetime (default 2h).
 	AccessTokenTTL caddy.Duration `json:"access_token_ttl,omitempty"`
 
+	// RefreshTokenTTL is the default refresh-token lifetime (default 720h).
+	RefreshTokenTTL caddy.Duration `json:"refresh_token_ttl,omitempty"`
+
+	// CodeTTL is the authorization-code lifetime (default 2m).
+	CodeTTL caddy.Duration `json:"code_ttl,omitempty"`
+
+	// SessionTTL is how long a sign-in on the built-in login form lasts (default 12h).
+	SessionTTL caddy.Duration `json:"session_ttl,omitempty"`
+
+	// PKCE says who must use PKCE: "public_clients" (default) or "all_clients".
+	PKCE string `json:"pkce,omitempty"`
+
+	// PKCEAllowPlain accepts code_challenge_method=plain (off: S256 only).
+	PKCEAllowPlain bool `json:"pkce_allow_plain,omitempty"`
+
+	// Users are the built-in login form's accounts: user name → bcrypt hash
+	// (as `caddy hash-password` makes).
+	Users map[string]string `json:"users,omitempty"`
+
 	// ClockSkew is how far token times may be off (default 30s).
 	ClockSkew caddy.Duration `json:"clock_skew,omitempty"`
 
@@ -65,6 +84,7 @@ type App struct {
 
 	server *authz.Server
 	store  tokenstore.Store
+	users  int
 	logger *zap.Logger
 }
 
@@ -112,6 +132,19 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
+	pkceAll, err := pkcePolicy(a.PKCE)
+	if err != nil {
+		return err
+	}
+	users, err := authz.NewStaticUsers(a.Users)
+	if err != nil {
+		return fmt.Errorf("oauthgate: %v", err)
+	}
+	a.users = users.Len()
+	sessionKey, err := loadOrCreate(ctx, ctx.Storage(), sessionKeyPath, newSessionKey)
+	if err != nil {
+		return fmt.Errorf("oauthgate: the session key in Caddy's storage is unusable: %v", err)
+	}
 	keys, err := a.loadKeys(ctx)
 	if err != nil {
 		return err
@@ -132,6 +165,13 @@ func (a *App) Provision(ctx caddy.Context) error {
 		Clients:           clients,
 		Store:             a.store,
 		AccessTokenTTL:    time.Duration(a.AccessTokenTTL),
+		RefreshTokenTTL:   time.Duration(a.RefreshTokenTTL),
+		CodeTTL:           time.Duration(a.CodeTTL),
+		SessionTTL:        time.Duration(a.SessionTTL),
+		PKCEAllClients:    pkceAll,
+		PKCEAllowPlain:    a.PKCEAllowPlain,
+		Users:             users,
+		SessionKey:        sessionKey,
 		DefaultAudience:   a.Audience,
 		Skew:              time.Duration(a.ClockSkew),
 		LenientRevocation: lenient,
@@ -162,6 +202,16 @@ func tokenFormat(s string) (authz.TokenFormat, error) {
 		return authz.FormatOpaque, nil
 	}
 	return "", fmt.Errorf("oauthgate: token_format %q is not known: use `token_format jwt` or `token_format opaque`", s)
+}
+
+func pkcePolicy(s string) (all bool, err error) {
+	switch s {
+	case "", "public_clients":
+		return false, nil
+	case "all_clients":
+		return true, nil
+	}
+	return false, fmt.Errorf("oauthgate: pkce %q is not known: use `pkce public_clients` or `pkce all_clients`", s)
 }
 
 func revocationCheck(s string) (lenient bool, err error) {

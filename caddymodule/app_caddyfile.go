@@ -77,6 +77,39 @@ func parseAppOption(d *caddyfile.Dispenser, existing any) (any, error) {
 				return nil, err
 			}
 			app.AccessTokenTTL = dur
+		case "refresh_token_ttl", "code_ttl", "session_ttl":
+			dur, err := parseDuration(d)
+			if err != nil {
+				return nil, err
+			}
+			*map[string]*caddy.Duration{"refresh_token_ttl": &app.RefreshTokenTTL, "code_ttl": &app.CodeTTL, "session_ttl": &app.SessionTTL}[d.Val()] = dur
+		case "pkce":
+			args := d.RemainingArgs()
+			if len(args) < 1 || len(args) > 2 || (len(args) == 2 && args[1] != "allow_plain") {
+				return nil, d.Errf("usage: pkce public_clients|all_clients [allow_plain]")
+			}
+			app.PKCE, app.PKCEAllowPlain = args[0], len(args) == 2
+			if _, err := pkcePolicy(app.PKCE); err != nil {
+				return nil, d.Err(err.Error())
+			}
+		case "users":
+			if d.NextArg() {
+				return nil, d.ArgErr()
+			}
+			if app.Users == nil {
+				app.Users = map[string]string{}
+			}
+			for nesting := d.Nesting(); d.NextBlock(nesting); {
+				name := d.Val()
+				var hash string
+				if !d.AllArgs(&hash) {
+					return nil, d.Errf("usage inside users: <name> <bcrypt hash>")
+				}
+				if _, dup := app.Users[name]; dup {
+					return nil, d.Errf("user %q is listed twice", name)
+				}
+				app.Users[name] = hash
+			}
 		case "clock_skew":
 			dur, err := parseDuration(d)
 			if err != nil {

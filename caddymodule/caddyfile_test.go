@@ -83,7 +83,8 @@ func TestCaddyfileErrors(t *testing.T) {
 	tests := map[string]string{
 		"oauthgate_protect {\n\tbogus\n}":             "unrecognized oauthgate_protect option",
 		"oauthgate_server extra":                      "wrong argument count",
-		"oauthgate_server {\n\tlogin x\n}":            "unrecognized oauthgate_server option",
+		"oauthgate_server {\n\tlogin x\n}":            "usage: login form",
+		"oauthgate_server {\n\tbogus\n}":              "unrecognized oauthgate_server option",
 		"oauthgate_protect {\n\ttoken_header\n}":      "wrong argument count",
 		"oauthgate_protect {\n\theader_prefix a b\n}": "wrong argument count",
 	}

@@ -26,14 +26,36 @@ func parseServer(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 
 // UnmarshalCaddyfile sets up the handler from Caddyfile tokens:
 //
-//	oauthgate_server
+//	oauthgate_server {
+//		login form|identity [<placeholder>]
+//		templates <dir>
+//	}
 func (s *Server) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // directive name
 	if d.NextArg() {
 		return d.ArgErr()
 	}
 	for d.NextBlock(0) {
-		return d.Errf("unrecognized oauthgate_server option %q", d.Val())
+		switch d.Val() {
+		case "login":
+			args := d.RemainingArgs()
+			switch {
+			case len(args) == 1 && args[0] == "form":
+			case len(args) >= 1 && len(args) <= 2 && args[0] == "identity":
+				if len(args) == 2 {
+					s.Identity = args[1]
+				}
+			default:
+				return d.Errf("usage: login form | login identity [{http.auth.user.id}]")
+			}
+			s.Login = args[0]
+		case "templates":
+			if !d.AllArgs(&s.Templates) {
+				return d.ArgErr()
+			}
+		default:
+			return d.Errf("unrecognized oauthgate_server option %q", d.Val())
+		}
 	}
 	return nil
 }

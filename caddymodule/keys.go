@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -74,34 +75,53 @@ type keyStorage interface {
 	Store(ctx context.Context, key string, value []byte) error
 }
 
-// storedKey loads the generated key, creating it under the storage lock so
-// instances starting together agree on one key.
+// sessionKeyPath holds the key that signs login sessions and CSRF tokens.
+const sessionKeyPath = "oauthgate/session.key"
+
+func newSessionKey() ([]byte, error) {
+	k := make([]byte, 32)
+	_, err := rand.Read(k)
+	return k, err
+}
+
+// storedKey loads the generated signing key, creating it once.
 func storedKey(ctx context.Context, st keyStorage) (*authz.SigningKey, error) {
-	if err := st.Lock(ctx, generatedKeyPath); err != nil {
-		return nil, fmt.Errorf("locking %s: %v", generatedKeyPath, err)
-	}
-	defer func() { _ = st.Unlock(context.Background(), generatedKeyPath) }()
-	data, err := st.Load(ctx, generatedKeyPath)
-	if err == nil {
-		priv, err := authz.ParsePrivateKeyPEM(data)
+	data, err := loadOrCreate(ctx, st, generatedKeyPath, func() ([]byte, error) {
+		k, err := authz.GenerateKey(authz.AlgES256)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %v", generatedKeyPath, err)
+			return nil, err
 		}
-		return authz.NewSigningKey(authz.AlgES256, priv)
+		return authz.MarshalPrivateKeyPEM(k.Private)
+	})
+	if err != nil {
+		return nil, err
+	}
+	priv, err := authz.ParsePrivateKeyPEM(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", generatedKeyPath, err)
+	}
+	return authz.NewSigningKey(authz.AlgES256, priv)
+}
+
+// loadOrCreate reads path from storage, creating it with create under the
+// storage lock, so instances starting together agree on one value.
+func loadOrCreate(ctx context.Context, st keyStorage, path string, create func() ([]byte, error)) ([]byte, error) {
+	if err := st.Lock(ctx, path); err != nil {
+		return nil, fmt.Errorf("locking %s: %v", path, err)
+	}
+	defer func() { _ = st.Unlock(context.Background(), path) }()
+	data, err := st.Load(ctx, path)
+	if err == nil {
+		return data, nil
 	}
 	if !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("loading %s: %v", generatedKeyPath, err)
+		return nil, fmt.Errorf("loading %s: %v", path, err)
 	}
-	k, err := authz.GenerateKey(authz.AlgES256)
-	if err != nil {
+	if data, err = create(); err != nil {
 		return nil, err
 	}
-	pemBytes, err := authz.MarshalPrivateKeyPEM(k.Private)
-	if err != nil {
-		return nil, err
+	if err := st.Store(ctx, path, data); err != nil {
+		return nil, fmt.Errorf("saving %s: %v", path, err)
 	}
-	if err := st.Store(ctx, generatedKeyPath, pemBytes); err != nil {
-		return nil, fmt.Errorf("saving %s: %v", generatedKeyPath, err)
-	}
-	return k, nil
+	return data, nil
 }

@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 
 	"github.com/caddyserver/caddy/v2"
@@ -18,7 +19,20 @@ func init() {
 // server's endpoints (/oauth/token, /oauth/jwks, the RFC 8414 metadata) and
 // passes every other request to the next handler.
 type Server struct {
-	oauth *authz.Server
+	// Login selects how users sign in at /oauth/authorize: "form" (default,
+	// the built-in login page against the app's users) or "identity" (trust
+	// a preceding Caddy auth handler; see Identity).
+	Login string `json:"login,omitempty"`
+	// Identity is the placeholder holding the signed-in user for
+	// login identity (default "{http.auth.user.id}", set by basic_auth and
+	// forward_auth's copy_headers).
+	Identity string `json:"identity,omitempty"`
+	// Templates is a directory whose login.html, consent.html, error.html,
+	// oob.html or base.html replace the built-in pages.
+	Templates string `json:"templates,omitempty"`
+
+	oauth     *authz.Server
+	authorize http.Handler
 }
 
 // CaddyModule returns the Caddy module information.
@@ -36,11 +50,49 @@ func (s *Server) Provision(ctx caddy.Context) error {
 		return err
 	}
 	s.oauth = app.Server()
+	pages, err := authz.LoadPages(s.Templates)
+	if err != nil {
+		return fmt.Errorf("oauthgate_server: %v", err)
+	}
+	opts := authz.AuthorizeOptions{Pages: pages, ClientIP: clientIP}
+	switch s.Login {
+	case "", "form":
+		if app.users == 0 {
+			ctx.Logger().Warn("login form without users: add a `users { name hash }` block to the oauthgate option, or use `login identity`")
+		}
+	case "identity":
+		if s.Identity == "" {
+			s.Identity = "{http.auth.user.id}"
+		}
+		opts.Login = authz.LoginIdentity
+		opts.Identity = func(r *http.Request) string {
+			repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+			return repl.ReplaceAll(s.Identity, "")
+		}
+	default:
+		return fmt.Errorf("oauthgate_server: login %q is not known: use `login form` or `login identity {http.auth.user.id}`", s.Login)
+	}
+	s.authorize, err = s.oauth.AuthorizeHandler(opts)
+	if err != nil {
+		return fmt.Errorf("oauthgate_server: %v", err)
+	}
 	return nil
+}
+
+// clientIP is Caddy's view of the client address (trusted_proxies applied).
+func clientIP(r *http.Request) string {
+	if ip, ok := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string); ok && ip != "" {
+		return ip
+	}
+	return r.RemoteAddr
 }
 
 // ServeHTTP implements caddyhttp.MiddlewareHandler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	if r.URL.Path == authz.PathAuthorize {
+		s.authorize.ServeHTTP(w, r)
+		return nil
+	}
 	if h := s.oauth.Handler(r.URL.Path); h != nil {
 		h.ServeHTTP(w, r)
 		return nil

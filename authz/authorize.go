@@ -1,0 +1,517 @@
+package authz
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/oauthgate/caddy-oauthgate/tokenstore"
+)
+
+// PrefixCode marks authorization codes.
+const PrefixCode = "ogc_"
+
+// LoginMode selects how the resource owner is authenticated (CONFORMANCE A8).
+type LoginMode int
+
+const (
+	// LoginForm: the built-in login page against Config.Users, with a
+	// signed session cookie.
+	LoginForm LoginMode = iota
+	// LoginIdentity: trust the identity a preceding Caddy auth handler
+	// (basic_auth, forward_auth) established.
+	LoginIdentity
+)
+
+// AuthorizeOptions are the per-site settings of the authorization endpoint.
+type AuthorizeOptions struct {
+	Login LoginMode
+	// Identity returns the authenticated user for LoginIdentity ("" if none).
+	Identity func(*http.Request) string
+	// ClientIP returns the client's address for throttling (default: RemoteAddr).
+	ClientIP func(*http.Request) string
+	Pages    *Pages
+	// Failed logins allowed per user and per client IP within LoginWindow
+	// (defaults 5, 20, 15 minutes).
+	UserLimit, IPLimit int
+	LoginWindow        time.Duration
+}
+
+// authorizer serves /oauth/authorize (CONFORMANCE A1–A11).
+type authorizer struct {
+	s        *Server
+	opts     AuthorizeOptions
+	byUser   *Throttle
+	byIP     *Throttle
+	internal map[string]bool
+}
+
+// AuthorizeHandler returns the authorization endpoint with opts.
+func (s *Server) AuthorizeHandler(opts AuthorizeOptions) (http.Handler, error) {
+	if opts.Pages == nil {
+		p, err := LoadPages("")
+		if err != nil {
+			return nil, err
+		}
+		opts.Pages = p
+	}
+	if opts.Login == LoginIdentity && opts.Identity == nil {
+		return nil, errors.New("login identity needs an identity source")
+	}
+	if opts.ClientIP == nil {
+		opts.ClientIP = func(r *http.Request) string {
+			host, _, err := net.SplitHostPort(r.RemoteAddr)
+			if err != nil {
+				return r.RemoteAddr
+			}
+			return host
+		}
+	}
+	if opts.UserLimit <= 0 {
+		opts.UserLimit = 5
+	}
+	if opts.IPLimit <= 0 {
+		opts.IPLimit = 20
+	}
+	if opts.LoginWindow <= 0 {
+		opts.LoginWindow = 15 * time.Minute
+	}
+	return &authorizer{
+		s: s, opts: opts,
+		byUser: NewThrottle(opts.UserLimit, opts.LoginWindow, s.cfg.Now),
+		byIP:   NewThrottle(opts.IPLimit, opts.LoginWindow, s.cfg.Now),
+	}, nil
+}
+
+// authRequest is a validated authorization request.
+type authRequest struct {
+	client      *Client
+	params      url.Values // the OAuth parameters as received
+	redirectURI string
+	given       bool // redirect_uri was in the request
+	state       string
+	scopes      []string
+	challenge   string
+	method      string
+	prompt      map[string]bool
+}
+
+// codePayload is what a code carries besides its grant.
+type codePayload struct {
+	RedirectURI string `json:"r"`
+	Given       bool   `json:"g,omitempty"`
+	Challenge   string `json:"c,omitempty"`
+	Method      string `json:"m,omitempty"`
+}
+
+const internalPrefix = "oauthgate_"
+
+func (a *authorizer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	pages := a.opts.Pages
+	if r.Method != http.MethodGet && r.Method != http.MethodPost {
+		w.Header().Set("Allow", "GET, POST")
+		pages.errorPage(w, http.StatusMethodNotAllowed, "Method not allowed", "The authorization endpoint answers GET and POST.")
+		return
+	}
+	params, internal, err := readAuthorizeParams(w, r)
+	if err != nil {
+		pages.errorPage(w, http.StatusBadRequest, "Invalid request", err.Error())
+		return
+	}
+	req, title, msg := a.validateClient(r.Context(), params)
+	if req == nil {
+		pages.errorPage(w, http.StatusBadRequest, title, msg)
+		return
+	}
+	if e := a.validateRest(req); e != nil {
+		a.redirectError(w, r, req, e)
+		return
+	}
+	subject, binding, authTime, done := a.authenticate(w, r, req, internal)
+	if done {
+		return
+	}
+	a.consent(w, r, req, internal, subject, binding, authTime)
+}
+
+// readAuthorizeParams reads the query (GET) or the form body (POST),
+// separating oauthgate's own form fields from the OAuth parameters.
+func readAuthorizeParams(w http.ResponseWriter, r *http.Request) (params, internal url.Values, err error) {
+	raw := r.URL.RawQuery
+	if r.Method == http.MethodPost {
+		body, rerr := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+		if rerr != nil {
+			return nil, nil, errors.New("The request body is too large.")
+		}
+		mt := strings.TrimSpace(strings.Split(r.Header.Get("Content-Type"), ";")[0])
+		if !strings.EqualFold(mt, "application/x-www-form-urlencoded") {
+			return nil, nil, errors.New("The form must be sent as application/x-www-form-urlencoded.")
+		}
+		raw = string(body)
+	}
+	all, perr := url.ParseQuery(raw)
+	if perr != nil {
+		return nil, nil, errors.New("The request parameters are malformed.")
+	}
+	params, internal = url.Values{}, url.Values{}
+	for k, v := range all {
+		if strings.HasPrefix(k, internalPrefix) {
+			internal[k] = v
+		} else {
+			params[k] = v
+		}
+	}
+	return params, internal, nil
+}
+
+// single returns the one value of k; ok is false when k is repeated.
+func single(v url.Values, k string) (string, bool) {
+	vals := v[k]
+	if len(vals) > 1 {
+		return "", false
+	}
+	if len(vals) == 0 {
+		return "", true
+	}
+	return vals[0], true
+}
+
+// validateClient checks what must be right before anything may be
+// redirected: the client and the redirect URI (CONFORMANCE A1, A2).
+func (a *authorizer) validateClient(ctx context.Context, params url.Values) (*authRequest, string, string) {
+	id, ok := single(params, "client_id")
+	if !ok || id == "" {
+		return nil, "Invalid request", "The request has no valid client_id."
+	}
+	c, err := a.s.cfg.Clients.Client(ctx, id)
+	if err != nil && !errors.Is(err, ErrUnknownClient) {
+		return nil, "Temporarily unavailable", "The client registry cannot be reached. Try again later."
+	}
+	if c == nil || c.Disabled {
+		return nil, "Unknown application", "The application that sent you here is not registered or is disabled."
+	}
+	ru, ok := single(params, "redirect_uri")
+	if !ok {
+		return nil, "Invalid request", "The request has more than one redirect_uri."
+	}
+	req := &authRequest{client: c, params: params}
+	switch {
+	case ru != "":
+		if !MatchRedirectURI(c.RedirectURIs, ru) {
+			return nil, "Invalid redirect URI", "The redirect URI of this request is not registered for the application."
+		}
+		req.redirectURI, req.given = ru, true
+	case len(c.RedirectURIs) == 1:
+		req.redirectURI = c.RedirectURIs[0]
+	default:
+		return nil, "Invalid request", "The request must name its redirect_uri: the application has several registered."
+	}
+	return req, "", ""
+}
+
+// validateRest checks everything that is answered by an error redirect.
+func (a *authorizer) validateRest(req *authRequest) *Error {
+	p := req.params
+	for _, k := range []string{"response_type", "scope", "state", "code_challenge", "code_challenge_method", "prompt"} {
+		if _, ok := single(p, k); !ok {
+			return ErrInvalidRequest.WithDescription(k + " is given more than once")
+		}
+	}
+	req.state = p.Get("state")
+	rt := p.Get("response_type")
+	switch {
+	case rt == "":
+		return ErrInvalidRequest.WithDescription("response_type is required")
+	case rt != "code":
+		return errUnsupportedResponseType
+	case !req.client.AllowsGrant(GrantAuthorizationCode):
+		return ErrUnauthorizedClient.WithDescription("the client is not allowed the authorization_code grant")
+	}
+	scopes, e := a.s.requestedScopes(req.client, Params{"scope": p.Get("scope")})
+	if e != nil {
+		return e
+	}
+	req.scopes = scopes
+	req.challenge, req.method = p.Get("code_challenge"), p.Get("code_challenge_method")
+	if req.challenge != "" {
+		if req.method == "" {
+			req.method = PKCEPlain // RFC 7636 §4.3
+		}
+		switch {
+		case req.method == PKCEPlain && !a.s.cfg.PKCEAllowPlain:
+			return ErrInvalidRequest.WithDescription("code_challenge_method plain is not allowed; use S256")
+		case req.method != PKCES256 && req.method != PKCEPlain:
+			return ErrInvalidRequest.WithDescription("unsupported code_challenge_method; use S256")
+		case !validPKCEString(req.challenge):
+			return ErrInvalidRequest.WithDescription("malformed code_challenge")
+		}
+	} else if req.method != "" {
+		return ErrInvalidRequest.WithDescription("code_challenge_method without code_challenge")
+	} else if req.client.Public || a.s.cfg.PKCEAllClients {
+		return ErrInvalidRequest.WithDescription("code_challenge (PKCE, S256) is required")
+	}
+	req.prompt = map[string]bool{}
+	for _, v := range strings.Fields(p.Get("prompt")) {
+		req.prompt[v] = true
+	}
+	if req.prompt["none"] && len(req.prompt) > 1 {
+		return ErrInvalidRequest.WithDescription("prompt=none cannot be combined with other values")
+	}
+	return nil
+}
+
+var errUnsupportedResponseType = &Error{Code: "unsupported_response_type", Status: http.StatusBadRequest,
+	Description: "only response_type=code is supported"}
+
+// redirectTo sends the user back to the client with params, state and iss
+// (CONFORMANCE A6).
+func (a *authorizer) redirectTo(w http.ResponseWriter, r *http.Request, req *authRequest, v url.Values) {
+	if req.state != "" {
+		v.Set("state", req.state)
+	}
+	v.Set("iss", a.s.cfg.Issuer)
+	noStore(w)
+	http.Redirect(w, r, appendParams(req.redirectURI, v), http.StatusFound)
+}
+
+func (a *authorizer) redirectError(w http.ResponseWriter, r *http.Request, req *authRequest, e *Error) {
+	a.s.cfg.Observe(Event{Kind: "refused", Grant: GrantAuthorizationCode, ClientID: req.client.ID, Error: e.Code, Reason: e.Description})
+	if req.redirectURI == OOBRedirect {
+		a.opts.Pages.errorPage(w, http.StatusBadRequest, "Authorization failed", e.Code+": "+e.Description)
+		return
+	}
+	v := url.Values{"error": {e.Code}}
+	if e.Description != "" {
+		v.Set("error_description", e.Description)
+	}
+	a.redirectTo(w, r, req, v)
+}
+
+// hidden lists the OAuth parameters as hidden form fields, in a stable order.
+func hidden(p url.Values) []map[string]string {
+	keys := make([]string, 0, len(p))
+	for k := range p {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var out []map[string]string
+	for _, k := range keys {
+		for _, v := range p[k] {
+			out = append(out, map[string]string{"Name": k, "Value": v})
+		}
+	}
+	return out
+}
+
+// authenticate establishes the resource owner (CONFORMANCE A8). done means
+// a response was written (a page or a redirect).
+func (a *authorizer) authenticate(w http.ResponseWriter, r *http.Request, req *authRequest, in url.Values) (subject, binding string, authTime time.Time, done bool) {
+	now := a.s.cfg.Now()
+	if a.opts.Login == LoginIdentity {
+		if sub := a.opts.Identity(r); sub != "" {
+			return sub, "", now, false
+		}
+		if req.prompt["none"] {
+			a.redirectError(w, r, req, errLoginRequired)
+			return "", "", now, true
+		}
+		a.opts.Pages.errorPage(w, http.StatusUnauthorized, "Sign-in required",
+			"This server expects you to be signed in before authorizing applications, and you are not.")
+		return "", "", now, true
+	}
+	if r.Method == http.MethodPost && in.Get("oauthgate_action") == "login" {
+		return a.login(w, r, req, in)
+	}
+	sess, ok := a.s.signer.readSession(r, now)
+	if ok && !(r.Method == http.MethodGet && req.prompt["login"]) {
+		return sess.Subject, sess.ID, time.Unix(sess.AuthTime, 0), false
+	}
+	if req.prompt["none"] {
+		a.redirectError(w, r, req, errLoginRequired)
+		return "", "", now, true
+	}
+	a.loginPage(w, r, req, http.StatusOK, "", "")
+	return "", "", now, true
+}
+
+var (
+	errLoginRequired   = &Error{Code: "login_required", Description: "the user is not signed in", Status: http.StatusBadRequest}
+	errConsentRequired = &Error{Code: "consent_required", Description: "the user has not granted these scopes", Status: http.StatusBadRequest}
+	errAccessDenied    = &Error{Code: "access_denied", Description: "the user denied the request", Status: http.StatusBadRequest}
+)
+
+func (a *authorizer) loginPage(w http.ResponseWriter, r *http.Request, req *authRequest, status int, username, msg string) {
+	browser := browserID(w, r, a.s.cfg.Rand)
+	a.opts.Pages.render(w, status, "login.html", map[string]any{
+		"Title": "Sign in", "ClientName": req.client.Name, "Params": hidden(req.params),
+		"CSRF": a.s.signer.csrfToken(browser, "login"), "Username": username, "Error": msg,
+	})
+}
+
+// login handles the login form's POST, throttled per user and per IP.
+func (a *authorizer) login(w http.ResponseWriter, r *http.Request, req *authRequest, in url.Values) (string, string, time.Time, bool) {
+	now := a.s.cfg.Now()
+	username, password := in.Get("oauthgate_username"), in.Get("oauthgate_password")
+	browser := ""
+	if c, err := r.Cookie(csrfCookie); err == nil {
+		browser = c.Value
+	}
+	if !a.s.signer.checkCSRF(in.Get("oauthgate_csrf"), browser, "login") {
+		a.loginPage(w, r, req, http.StatusBadRequest, username, "The sign-in form expired. Please try again.")
+		return "", "", now, true
+	}
+	userKey, ipKey := "user\x00"+username, "ip\x00"+a.opts.ClientIP(r)
+	if wait, blocked := a.byUser.Blocked(userKey); blocked {
+		a.tooMany(w, wait)
+		return "", "", now, true
+	}
+	if wait, blocked := a.byIP.Blocked(ipKey); blocked {
+		a.tooMany(w, wait)
+		return "", "", now, true
+	}
+	if len(username) > 256 || len(password) > 1024 || !a.s.cfg.Users.Authenticate(username, password) {
+		a.byUser.Fail(userKey)
+		a.byIP.Fail(ipKey)
+		a.s.cfg.Observe(Event{Kind: "login_failed", ClientID: req.client.ID, Subject: username, Reason: "wrong username or password"})
+		a.loginPage(w, r, req, http.StatusUnauthorized, username, "Wrong username or password.")
+		return "", "", now, true
+	}
+	a.byUser.Reset(userKey)
+	sid, err := newID(a.s.cfg.Rand)
+	if err != nil {
+		a.opts.Pages.errorPage(w, http.StatusInternalServerError, "Error", "Could not start a session.")
+		return "", "", now, true
+	}
+	sess := session{Subject: username, ID: sid, AuthTime: now.Unix(), Expires: now.Add(a.s.cfg.SessionTTL).Unix()}
+	setCookie(w, r, sessionCookie, a.s.signer.seal("session", sess), a.s.cfg.SessionTTL)
+	return username, sid, now, false
+}
+
+func (a *authorizer) tooMany(w http.ResponseWriter, wait time.Duration) {
+	secs := int(wait/time.Second) + 1
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	a.opts.Pages.errorPage(w, http.StatusTooManyRequests, "Too many attempts",
+		fmt.Sprintf("Too many failed sign-ins. Try again in %d seconds.", secs))
+}
+
+// consent asks for, remembers or skips consent, then issues the code
+// (CONFORMANCE A9, A10).
+func (a *authorizer) consent(w http.ResponseWriter, r *http.Request, req *authRequest, in url.Values, subject, binding string, authTime time.Time) {
+	ctx := r.Context()
+	store := a.s.cfg.Store
+	action := in.Get("oauthgate_action")
+	if r.Method == http.MethodPost && (action == "allow" || action == "deny") {
+		browser := ""
+		if c, err := r.Cookie(csrfCookie); err == nil {
+			browser = c.Value
+		}
+		if !a.s.signer.checkCSRF(in.Get("oauthgate_csrf"), browser, "consent", binding, subject, req.client.ID) {
+			a.consentPage(w, r, req, subject, binding, http.StatusBadRequest)
+			return
+		}
+		if action == "deny" {
+			a.redirectError(w, r, req, errAccessDenied)
+			return
+		}
+		granted := req.scopes
+		if prev, err := store.GetConsent(ctx, subject, req.client.ID); err == nil {
+			granted = union(prev, req.scopes)
+		}
+		if err := store.PutConsent(ctx, subject, req.client.ID, granted, a.s.cfg.Now().Add(a.s.cfg.ConsentTTL)); err != nil {
+			a.redirectError(w, r, req, ErrTemporarilyUnavailable.WithDescription("the consent could not be saved"))
+			return
+		}
+		a.issueCode(w, r, req, subject, authTime)
+		return
+	}
+	if !req.prompt["consent"] {
+		prev, err := store.GetConsent(ctx, subject, req.client.ID)
+		switch {
+		case err == nil && subset(req.scopes, prev):
+			a.issueCode(w, r, req, subject, authTime)
+			return
+		case err != nil && !errors.Is(err, tokenstore.ErrNotFound):
+			a.redirectError(w, r, req, ErrTemporarilyUnavailable.WithDescription("the token store is unavailable"))
+			return
+		}
+	}
+	if req.prompt["none"] {
+		a.redirectError(w, r, req, errConsentRequired)
+		return
+	}
+	a.consentPage(w, r, req, subject, binding, http.StatusOK)
+}
+
+func (a *authorizer) consentPage(w http.ResponseWriter, r *http.Request, req *authRequest, subject, binding string, status int) {
+	browser := browserID(w, r, a.s.cfg.Rand)
+	scopes := make([]Scope, 0, len(req.scopes))
+	for _, name := range req.scopes {
+		sc, _ := a.s.cfg.Scopes.Lookup(name)
+		scopes = append(scopes, sc)
+	}
+	host := ""
+	if u, err := url.Parse(req.redirectURI); err == nil {
+		host = u.Host
+	}
+	a.opts.Pages.render(w, status, "consent.html", map[string]any{
+		"Title": "Authorize " + req.client.Name, "ClientName": req.client.Name, "ClientID": req.client.ID,
+		"Subject": subject, "Scopes": scopes, "RedirectHost": host, "Params": hidden(req.params),
+		"CSRF": a.s.signer.csrfToken(browser, "consent", binding, subject, req.client.ID),
+	})
+}
+
+// issueCode stores a single-use code bound to everything the token request
+// must match, and sends it to the client (CONFORMANCE A3, A11).
+func (a *authorizer) issueCode(w http.ResponseWriter, r *http.Request, req *authRequest, subject string, authTime time.Time) {
+	now := a.s.cfg.Now()
+	code, err := NewOpaqueToken(a.s.cfg.Rand, PrefixCode)
+	fam, ferr := newID(a.s.cfg.Rand)
+	if err != nil || ferr != nil {
+		a.redirectError(w, r, req, ErrServerError.WithDescription("could not issue a code"))
+		return
+	}
+	payload, _ := json.Marshal(codePayload{RedirectURI: req.redirectURI, Given: req.given, Challenge: req.challenge, Method: req.method})
+	g := tokenstore.Grant{ClientID: req.client.ID, Subject: subject, Scopes: req.scopes, IssuedAt: now,
+		ExpiresAt: now.Add(a.s.cfg.CodeTTL), FamilyID: fam, AuthTime: authTime}
+	if err := a.s.cfg.Store.PutCode(r.Context(), tokenstore.KeyOf(code), g, payload); err != nil {
+		a.redirectError(w, r, req, ErrTemporarilyUnavailable.WithDescription("the token store is unavailable"))
+		return
+	}
+	a.s.cfg.Observe(Event{Kind: "code_issued", Grant: GrantAuthorizationCode, ClientID: req.client.ID, Subject: subject, Scopes: req.scopes})
+	if req.redirectURI == OOBRedirect {
+		a.opts.Pages.render(w, http.StatusOK, "oob.html", map[string]any{
+			"Title": "Authorization code", "ClientName": req.client.Name, "Code": code,
+			"ExpiresIn": a.s.cfg.CodeTTL.String(),
+		})
+		return
+	}
+	a.redirectTo(w, r, req, url.Values{"code": {code}})
+}
+
+func subset(want, have []string) bool {
+	for _, s := range want {
+		if !slices.Contains(have, s) {
+			return false
+		}
+	}
+	return true
+}
+
+func union(a, b []string) []string {
+	out := slices.Clone(a)
+	for _, s := range b {
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}

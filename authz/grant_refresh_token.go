@@ -1,0 +1,67 @@
+package authz
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"slices"
+
+	"github.com/oauthgate/caddy-oauthgate/tokenstore"
+)
+
+// refreshToken is the refresh_token grant with rotation (RFC 6749 §6,
+// RFC 9700 §4.14.2, CONFORMANCE T4): every use returns a new refresh token
+// and ends the old one; replaying a rotated one revokes the whole family.
+func (s *Server) refreshToken(ctx context.Context, r *http.Request, c *Client, p Params) (*TokenResponse, *Error) {
+	rt := p["refresh_token"]
+	if rt == "" {
+		return nil, ErrInvalidRequest.WithDescription("refresh_token is required")
+	}
+	if !WellFormedOpaque(rt, PrefixRefresh) {
+		return nil, ErrInvalidGrant.WithDescription("the refresh token is invalid or expired")
+	}
+	k := tokenstore.KeyOf(rt)
+	// Look before redeeming, so another client presenting a stolen token
+	// cannot burn the owner's.
+	if cur, err := s.cfg.Store.GetRefresh(ctx, k); err == nil && cur.ClientID != c.ID {
+		return nil, ErrInvalidGrant.WithDescription("the refresh token was issued to another client")
+	}
+	g, err := s.cfg.Store.TakeRefresh(ctx, k)
+	switch {
+	case errors.Is(err, tokenstore.ErrReused):
+		s.revokeFamily(ctx, c, g.FamilyID, "refresh token reused")
+		return nil, ErrInvalidGrant.WithDescription("the refresh token was already used; its token family is revoked")
+	case errors.Is(err, tokenstore.ErrNotFound):
+		return nil, ErrInvalidGrant.WithDescription("the refresh token is invalid or expired")
+	case err != nil:
+		return nil, storeError(err, "could not redeem the refresh token")
+	}
+	if g.ClientID != c.ID {
+		return nil, ErrInvalidGrant.WithDescription("the refresh token was issued to another client")
+	}
+	if revoked, err := s.cfg.Store.IsRevoked(ctx, g.FamilyID); err != nil {
+		return nil, storeError(err, "could not check the refresh token")
+	} else if revoked {
+		return nil, ErrInvalidGrant.WithDescription("the refresh token has been revoked")
+	}
+	scopes := g.Scopes
+	if raw, ok := p["scope"]; ok {
+		asked, perr := ParseScope(raw)
+		if perr != nil {
+			return nil, perr
+		}
+		if len(asked) > 0 {
+			for _, sc := range asked {
+				if !slices.Contains(g.Scopes, sc) {
+					return nil, ErrInvalidScope.WithDescription("scope " + sc + " exceeds what was granted")
+				}
+			}
+			scopes = asked
+		}
+	}
+	// Scopes the client has lost since the grant are not issued again.
+	scopes = slices.DeleteFunc(slices.Clone(scopes), func(sc string) bool { return !c.AllowsScope(sc) })
+	access := tokenstore.Grant{Subject: g.Subject, Scopes: scopes, FamilyID: g.FamilyID, AuthTime: g.AuthTime}
+	next := &tokenstore.Grant{Subject: g.Subject, Scopes: g.Scopes, AuthTime: g.AuthTime, RefreshCount: g.RefreshCount + 1}
+	return s.issueTokens(r, GrantRefreshToken, c, access, next)
+}
