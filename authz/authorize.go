@@ -221,12 +221,12 @@ func (a *authorizer) validateClient(ctx context.Context, params url.Values) (*au
 // validateRest checks everything that is answered by an error redirect.
 func (a *authorizer) validateRest(req *authRequest) *Error {
 	p := req.params
+	req.state = p.Get("state")
 	for _, k := range []string{"response_type", "scope", "state", "code_challenge", "code_challenge_method", "prompt"} {
 		if _, ok := single(p, k); !ok {
 			return ErrInvalidRequest.WithDescription(k + " is given more than once")
 		}
 	}
-	req.state = p.Get("state")
 	rt := p.Get("response_type")
 	switch {
 	case rt == "":

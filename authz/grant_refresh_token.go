@@ -20,11 +20,23 @@ func (s *Server) refreshToken(ctx context.Context, r *http.Request, c *Client, p
 	if !WellFormedOpaque(rt, PrefixRefresh) {
 		return nil, ErrInvalidGrant.WithDescription("the refresh token is invalid or expired")
 	}
+	var asked []string
+	if raw, ok := p["scope"]; ok {
+		var perr *Error
+		if asked, perr = ParseScope(raw); perr != nil {
+			return nil, perr
+		}
+	}
 	k := tokenstore.KeyOf(rt)
-	// Look before redeeming, so another client presenting a stolen token
-	// cannot burn the owner's.
-	if cur, err := s.cfg.Store.GetRefresh(ctx, k); err == nil && cur.ClientID != c.ID {
-		return nil, ErrInvalidGrant.WithDescription("the refresh token was issued to another client")
+	// Look before redeeming, so that neither another client presenting a
+	// stolen token nor a request with a bad scope burns the owner's token.
+	if cur, err := s.cfg.Store.GetRefresh(ctx, k); err == nil {
+		if cur.ClientID != c.ID {
+			return nil, ErrInvalidGrant.WithDescription("the refresh token was issued to another client")
+		}
+		if e := narrowScopes(cur.Scopes, asked); e != nil {
+			return nil, e
+		}
 	}
 	g, err := s.cfg.Store.TakeRefresh(ctx, k)
 	switch {
@@ -44,24 +56,26 @@ func (s *Server) refreshToken(ctx context.Context, r *http.Request, c *Client, p
 	} else if revoked {
 		return nil, ErrInvalidGrant.WithDescription("the refresh token has been revoked")
 	}
+	if e := narrowScopes(g.Scopes, asked); e != nil {
+		return nil, e
+	}
 	scopes := g.Scopes
-	if raw, ok := p["scope"]; ok {
-		asked, perr := ParseScope(raw)
-		if perr != nil {
-			return nil, perr
-		}
-		if len(asked) > 0 {
-			for _, sc := range asked {
-				if !slices.Contains(g.Scopes, sc) {
-					return nil, ErrInvalidScope.WithDescription("scope " + sc + " exceeds what was granted")
-				}
-			}
-			scopes = asked
-		}
+	if len(asked) > 0 {
+		scopes = asked
 	}
 	// Scopes the client has lost since the grant are not issued again.
 	scopes = slices.DeleteFunc(slices.Clone(scopes), func(sc string) bool { return !c.AllowsScope(sc) })
 	access := tokenstore.Grant{Subject: g.Subject, Scopes: scopes, FamilyID: g.FamilyID, AuthTime: g.AuthTime}
 	next := &tokenstore.Grant{Subject: g.Subject, Scopes: g.Scopes, AuthTime: g.AuthTime, RefreshCount: g.RefreshCount + 1}
 	return s.issueTokens(r, GrantRefreshToken, c, access, next)
+}
+
+// narrowScopes checks that a refresh asks for no scope beyond the grant's.
+func narrowScopes(granted, asked []string) *Error {
+	for _, sc := range asked {
+		if !slices.Contains(granted, sc) {
+			return ErrInvalidScope.WithDescription("scope " + sc + " exceeds what was granted")
+		}
+	}
+	return nil
 }

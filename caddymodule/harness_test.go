@@ -153,3 +153,17 @@ func call(t *testing.T, method, url string, headers map[string]string, body stri
 	b, _ := io.ReadAll(resp.Body)
 	return resp, string(b)
 }
+
+func readAll(resp *http.Response) string {
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+func decodeJSON(t *testing.T, body string) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal([]byte(body), &m); err != nil {
+		t.Fatalf("not JSON: %q", body)
+	}
+	return m
+}
