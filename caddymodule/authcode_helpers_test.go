@@ -93,18 +93,10 @@ func location(t *testing.T, p *testutil.Page, wantPrefix string) url.Values {
 	return u.Query()
 }
 
-// loginAndAllow walks login (when asked) and consent (when asked) and returns
-// the final page (a redirect or the oob page).
+// loginAndAllow signs in as alice and allows, as far as the server asks.
 func loginAndAllow(b *testutil.Browser, start string) *testutil.Page {
 	b.T.Helper()
-	p := b.Get(start)
-	if p.Form.Has("oauthgate_password") {
-		p = b.Submit(p, map[string]string{"oauthgate_username": "alice", "oauthgate_password": alicePassword, "oauthgate_action": "login"})
-	}
-	if p.Status == http.StatusOK && strings.Contains(p.Body, `value="allow"`) {
-		p = b.Submit(p, map[string]string{"oauthgate_action": "allow"})
-	}
-	return p
+	return b.LoginAndAllow(start, "alice", alicePassword)
 }
 
 func oauthConfig(g *gateway, id, secret, redirect string, scopes ...string) *oauth2.Config {

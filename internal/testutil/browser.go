@@ -115,3 +115,17 @@ func ParseForm(body string) (url.Values, string) {
 	walk(doc)
 	return vals, action
 }
+
+// LoginAndAllow walks oauthgate's login form and consent page, each only
+// when shown, and returns the final page (a redirect or the oob page).
+func (b *Browser) LoginAndAllow(start, user, password string) *Page {
+	b.T.Helper()
+	p := b.Get(start)
+	if p.Form.Has("oauthgate_password") {
+		p = b.Submit(p, map[string]string{"oauthgate_username": user, "oauthgate_password": password, "oauthgate_action": "login"})
+	}
+	if p.Status == http.StatusOK && strings.Contains(p.Body, `value="allow"`) {
+		p = b.Submit(p, map[string]string{"oauthgate_action": "allow"})
+	}
+	return p
+}
