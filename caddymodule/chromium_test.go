@@ -1,0 +1,122 @@
+package caddymodule
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"golang.org/x/oauth2"
+
+	"github.com/oauthgate/caddy-oauthgate/internal/testutil"
+)
+
+// A real browser — headless Chromium — signs in on the login page and
+// clicks Allow on the consent page; the test exchanges the code. The consent
+// page's screenshot is saved as docs/consent.png for the README.
+// CONFORMANCE A9
+// CONFORMANCE A8
+func TestChromiumLoginAndConsent(t *testing.T) {
+	chromium := testutil.Need(t, "chromium", "chromium")
+
+	// The client's redirect target: a local server that receives the code.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	callback := fmt.Sprintf("http://%s/cb", l.Addr())
+	codes := make(chan string, 1)
+	cbSrv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case codes <- r.URL.Query().Get("code"):
+		default:
+		}
+		_, _ = w.Write([]byte("<!doctype html><title>Done</title><p>You can close this window.</p>"))
+	})}
+	go func() { _ = cbSrv.Serve(l) }()
+	t.Cleanup(func() { _ = cbSrv.Close() })
+
+	g := newGateway(t)
+	app := authcodeApp(t, g.base, "")
+	app = replaceOnce(app, "redirect_uri "+clientCallback+" ", "redirect_uri "+callback+" ")
+	g.load(app, fmt.Sprintf(authcodeSiteFmt, ""))
+	conf := oauthConfig(g, "postman", postmanSecret, callback, testScopeAPI, testScopeBCF)
+	verifier := oauth2.GenerateVerifier()
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromium),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.WindowSize(720, 820),
+	)
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancelAlloc()
+	ctx, cancel := chromedp.NewContext(actx)
+	defer cancel()
+	ctx, cancelTimeout := context.WithTimeout(ctx, 60*time.Second)
+	defer cancelTimeout()
+
+	err = chromedp.Do(ctx,
+		chromedp.Navigate(conf.AuthCodeURL("browser-state", oauth2.S256ChallengeOption(verifier))),
+		chromedp.WaitVisible(`#username`),
+		chromedp.SendKeys(`#username`, "alice"),
+		chromedp.SendKeys(`#password`, alicePassword),
+		chromedp.Click(`button[value="login"]`),
+		chromedp.WaitVisible(`button[value="allow"]`),
+	)
+	if err != nil {
+		t.Fatalf("driving Chromium to the consent page: %v", err)
+	}
+	title, err := chromedp.Run(ctx, chromedp.Title())
+	if err != nil {
+		t.Fatal(err)
+	}
+	shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(ctx, chromedp.Click(`button[value="allow"]`)); err != nil {
+		t.Fatalf("clicking Allow: %v", err)
+	}
+	if title != "Authorize Postman" {
+		t.Fatalf("consent page title %q", title)
+	}
+	var code string
+	select {
+	case code = <-codes:
+	case <-time.After(15 * time.Second):
+		t.Fatal("the browser never reached the client's redirect URI")
+	}
+	tok, err := exchange(conf, code, verifier)
+	if err != nil {
+		t.Fatalf("exchanging the browser's code: %v", err)
+	}
+	if status, body := apiCall(t, g, tok.AccessToken); status != 200 || body != "alice postman api_v3 bcf_v2_1" {
+		t.Fatalf("API: %d %q", status, body)
+	}
+	if len(shot) < 1000 {
+		t.Fatal("empty screenshot")
+	}
+	if err := os.WriteFile(filepath.Join("..", "docs", "consent.png"), shot, 0o644); err != nil {
+		t.Logf("could not save the screenshot: %v", err)
+	}
+}
+
+func replaceOnce(s, old, new string) string {
+	for i := 0; i+len(old) <= len(s); i++ {
+		if s[i:i+len(old)] == old {
+			return s[:i] + new + s[i+len(old):]
+		}
+	}
+	return s
+}
