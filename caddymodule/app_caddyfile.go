@@ -78,11 +78,12 @@ func parseAppOption(d *caddyfile.Dispenser, existing any) (any, error) {
 			}
 			app.AccessTokenTTL = dur
 		case "refresh_token_ttl", "code_ttl", "session_ttl":
+			target := map[string]*caddy.Duration{"refresh_token_ttl": &app.RefreshTokenTTL, "code_ttl": &app.CodeTTL, "session_ttl": &app.SessionTTL}[d.Val()]
 			dur, err := parseDuration(d)
 			if err != nil {
 				return nil, err
 			}
-			*map[string]*caddy.Duration{"refresh_token_ttl": &app.RefreshTokenTTL, "code_ttl": &app.CodeTTL, "session_ttl": &app.SessionTTL}[d.Val()] = dur
+			*target = dur
 		case "pkce":
 			args := d.RemainingArgs()
 			if len(args) < 1 || len(args) > 2 || (len(args) == 2 && args[1] != "allow_plain") {
