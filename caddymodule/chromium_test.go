@@ -17,8 +17,8 @@ import (
 )
 
 // A real browser — headless Chromium — signs in on the login page and
-// clicks Allow on the consent page; the test exchanges the code. The consent
-// page's screenshot is saved as docs/consent.png for the README.
+// clicks Allow on the consent page; the test exchanges the code. With
+// -update the consent page's screenshot is saved as docs/consent.png for the README.
 // CONFORMANCE A9
 // CONFORMANCE A8
 func TestChromiumLoginAndConsent(t *testing.T) {
@@ -107,8 +107,13 @@ func TestChromiumLoginAndConsent(t *testing.T) {
 	if len(shot) < 1000 {
 		t.Fatal("empty screenshot")
 	}
-	if err := os.WriteFile(filepath.Join("..", "docs", "consent.png"), shot, 0o644); err != nil {
-		t.Logf("could not save the screenshot: %v", err)
+	// -update refreshes the README's screenshot, like the golden files.
+	out := filepath.Join(t.TempDir(), "consent.png")
+	if *update {
+		out = filepath.Join("..", "docs", "consent.png")
+	}
+	if err := os.WriteFile(out, shot, 0o644); err != nil {
+		t.Fatalf("saving the screenshot: %v", err)
 	}
 }
 
