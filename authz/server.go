@@ -68,6 +68,9 @@ type Config struct {
 	// clients always need it); PKCEAllowPlain accepts the plain method.
 	PKCEAllClients bool
 	PKCEAllowPlain bool
+	// ExtendedFields adds status, refresh_token_expires_in,
+	// refresh_token_issued_at and refresh_count to token responses (seed 003).
+	ExtendedFields bool
 	// Users are the built-in login form's accounts.
 	Users Users
 	// SessionKey signs session cookies and CSRF tokens (≥ 32 bytes); shared
@@ -182,6 +185,10 @@ func (s *Server) Handler(path string) http.Handler {
 	switch path {
 	case PathToken:
 		return http.HandlerFunc(s.serveToken)
+	case PathRevoke:
+		return http.HandlerFunc(s.serveRevoke)
+	case PathIntrospect:
+		return http.HandlerFunc(s.serveIntrospect)
 	case PathJWKS:
 		return getOnly(s.cfg.Keys.JWKS(), "application/jwk-set+json")
 	case PathMetadata, PathOIDCMetadata:
@@ -214,6 +221,8 @@ type Metadata struct {
 	Issuer                            string   `json:"issuer"`
 	AuthorizationEndpoint             string   `json:"authorization_endpoint"`
 	TokenEndpoint                     string   `json:"token_endpoint"`
+	RevocationEndpoint                string   `json:"revocation_endpoint"`
+	IntrospectionEndpoint             string   `json:"introspection_endpoint"`
 	JWKSURI                           string   `json:"jwks_uri"`
 	ScopesSupported                   []string `json:"scopes_supported"`
 	ResponseTypesSupported            []string `json:"response_types_supported"`

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/oauthgate/caddy-oauthgate/tokenstore"
@@ -17,6 +18,13 @@ type TokenResponse struct {
 	RefreshToken string `json:"refresh_token,omitempty"`
 	Scope        string `json:"scope"`
 	CreatedAt    int64  `json:"created_at"`
+
+	// Extended fields (response_fields extended), spelled as seed 003's
+	// Apigee-style clients read them: strings, issued_at in milliseconds.
+	Status                string `json:"status,omitempty"`
+	RefreshTokenExpiresIn string `json:"refresh_token_expires_in,omitempty"`
+	RefreshTokenIssuedAt  string `json:"refresh_token_issued_at,omitempty"`
+	RefreshCount          string `json:"refresh_count,omitempty"`
 }
 
 // serveToken is POST /oauth/token (CONFORMANCE T1–T8).
@@ -156,6 +164,18 @@ func (s *Server) issueTokens(r *http.Request, grant string, c *Client, g tokenst
 			return nil, storeError(err, "could not issue a refresh token")
 		}
 		resp.RefreshToken = rt
+		if s.cfg.ExtendedFields {
+			resp.RefreshTokenExpiresIn = strconv.FormatInt(int64(rg.ExpiresAt.Sub(rg.IssuedAt)/time.Second), 10)
+			resp.RefreshTokenIssuedAt = strconv.FormatInt(rg.IssuedAt.UnixMilli(), 10)
+		}
+	}
+	if s.cfg.ExtendedFields {
+		resp.Status = "approved"
+		count := 0
+		if refresh != nil {
+			count = refresh.RefreshCount
+		}
+		resp.RefreshCount = strconv.Itoa(count)
 	}
 	s.cfg.Observe(Event{Kind: "issued", Grant: grant, ClientID: c.ID, Subject: g.Subject,
 		Scopes: g.Scopes, ExpiresIn: g.ExpiresAt.Sub(g.IssuedAt)})

@@ -25,6 +25,7 @@ type Identity struct {
 	ClientID  string
 	Scopes    []string
 	Audience  []string
+	IssuedAt  time.Time
 	ExpiresAt time.Time
 	// ID is the jti (JWT) or the record id (opaque).
 	ID string
@@ -94,7 +95,7 @@ func (v *Verifier) verifyOpaque(ctx context.Context, tok string) (*Identity, *Er
 		return nil, rerr
 	}
 	return &Identity{Subject: g.Subject, ClientID: g.ClientID, Scopes: g.Scopes,
-		Audience: g.Audience, ExpiresAt: g.ExpiresAt, ID: g.ID}, nil
+		Audience: g.Audience, IssuedAt: g.IssuedAt, ExpiresAt: g.ExpiresAt, ID: g.ID}, nil
 }
 
 func (v *Verifier) checkRevoked(ctx context.Context, ids ...string) *Error {
@@ -125,6 +126,34 @@ func invalidJWT(why string) *Error {
 }
 
 func (v *Verifier) verifyJWT(ctx context.Context, tok string) (*Identity, *Error) {
+	c, err := v.parseJWT(tok)
+	if err != nil {
+		return nil, err
+	}
+	now := v.Now()
+	if c.ExpiresAt == 0 || !now.Before(time.Unix(c.ExpiresAt, 0).Add(v.Skew)) {
+		return nil, ErrInvalidToken.WithDescription("the access token expired")
+	}
+	if c.IssuedAt != 0 && time.Unix(c.IssuedAt, 0).After(now.Add(v.Skew)) {
+		return nil, invalidJWT("issued in the future")
+	}
+	if c.NotBefore != 0 && time.Unix(c.NotBefore, 0).After(now.Add(v.Skew)) {
+		return nil, invalidJWT("not yet valid")
+	}
+	if rerr := v.checkRevoked(ctx, c.ID, c.Family); rerr != nil && !(v.LenientRevocation && rerr.Is(ErrTemporarilyUnavailable)) {
+		return nil, rerr
+	}
+	scopes, perr := ParseScope(c.Scope)
+	if perr != nil {
+		return nil, invalidJWT("malformed scope claim")
+	}
+	return &Identity{Subject: c.Subject, ClientID: c.ClientID, Scopes: scopes, Audience: c.Audience,
+		IssuedAt: time.Unix(c.IssuedAt, 0), ExpiresAt: time.Unix(c.ExpiresAt, 0), ID: c.ID}, nil
+}
+
+// parseJWT checks everything but time and revocation: the structure, the
+// typ, the key and algorithm, the signature, the issuer, the claims present.
+func (v *Verifier) parseJWT(tok string) (*claims, *Error) {
 	h64, rest, ok1 := strings.Cut(tok, ".")
 	p64, s64, ok2 := strings.Cut(rest, ".")
 	if !ok1 || !ok2 || strings.Contains(s64, ".") {
@@ -164,35 +193,16 @@ func (v *Verifier) verifyJWT(ctx context.Context, tok string) (*Identity, *Error
 		return nil, invalidJWT("malformed claims")
 	}
 	var c claims
-	dec := json.NewDecoder(bytes.NewReader(payload))
-	if err := dec.Decode(&c); err != nil {
+	if err := json.NewDecoder(bytes.NewReader(payload)).Decode(&c); err != nil {
 		return nil, invalidJWT("malformed claims")
 	}
 	if c.Issuer != v.Issuer {
 		return nil, invalidJWT("issued by another issuer")
 	}
-	now := v.Now()
-	if c.ExpiresAt == 0 || !now.Before(time.Unix(c.ExpiresAt, 0).Add(v.Skew)) {
-		return nil, ErrInvalidToken.WithDescription("the access token expired")
-	}
-	if c.IssuedAt != 0 && time.Unix(c.IssuedAt, 0).After(now.Add(v.Skew)) {
-		return nil, invalidJWT("issued in the future")
-	}
-	if c.NotBefore != 0 && time.Unix(c.NotBefore, 0).After(now.Add(v.Skew)) {
-		return nil, invalidJWT("not yet valid")
-	}
 	if c.ID == "" || c.ClientID == "" || c.Subject == "" {
 		return nil, invalidJWT("missing jti, client_id or sub")
 	}
-	if rerr := v.checkRevoked(ctx, c.ID, c.Family); rerr != nil && !(v.LenientRevocation && rerr.Is(ErrTemporarilyUnavailable)) {
-		return nil, rerr
-	}
-	scopes, perr := ParseScope(c.Scope)
-	if perr != nil {
-		return nil, invalidJWT("malformed scope claim")
-	}
-	return &Identity{Subject: c.Subject, ClientID: c.ClientID, Scopes: scopes,
-		Audience: c.Audience, ExpiresAt: time.Unix(c.ExpiresAt, 0), ID: c.ID}, nil
+	return &c, nil
 }
 
 func (v *Verifier) key(kid string) *SigningKey {

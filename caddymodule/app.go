@@ -54,6 +54,11 @@ type App struct {
 	// SessionTTL is how long a sign-in on the built-in login form lasts (default 12h).
 	SessionTTL caddy.Duration `json:"session_ttl,omitempty"`
 
+	// ResponseFields of token responses: "standard" (default) or "extended"
+	// (adds status, refresh_token_expires_in, refresh_token_issued_at,
+	// refresh_count as Apigee-style clients expect).
+	ResponseFields string `json:"response_fields,omitempty"`
+
 	// PKCE says who must use PKCE: "public_clients" (default) or "all_clients".
 	PKCE string `json:"pkce,omitempty"`
 
@@ -132,6 +137,10 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
+	extended, err := responseFields(a.ResponseFields)
+	if err != nil {
+		return err
+	}
 	pkceAll, err := pkcePolicy(a.PKCE)
 	if err != nil {
 		return err
@@ -170,6 +179,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		SessionTTL:        time.Duration(a.SessionTTL),
 		PKCEAllClients:    pkceAll,
 		PKCEAllowPlain:    a.PKCEAllowPlain,
+		ExtendedFields:    extended,
 		Users:             users,
 		SessionKey:        sessionKey,
 		DefaultAudience:   a.Audience,
@@ -202,6 +212,16 @@ func tokenFormat(s string) (authz.TokenFormat, error) {
 		return authz.FormatOpaque, nil
 	}
 	return "", fmt.Errorf("oauthgate: token_format %q is not known: use `token_format jwt` or `token_format opaque`", s)
+}
+
+func responseFields(s string) (extended bool, err error) {
+	switch s {
+	case "", "standard":
+		return false, nil
+	case "extended":
+		return true, nil
+	}
+	return false, fmt.Errorf("oauthgate: response_fields %q is not known: use `response_fields standard` or `response_fields extended`", s)
 }
 
 func pkcePolicy(s string) (all bool, err error) {

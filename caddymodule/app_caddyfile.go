@@ -58,6 +58,13 @@ func parseAppOption(d *caddyfile.Dispenser, existing any) (any, error) {
 			if _, err := tokenFormat(app.TokenFormat); err != nil {
 				return nil, d.Err(err.Error())
 			}
+		case "response_fields":
+			if !d.AllArgs(&app.ResponseFields) {
+				return nil, d.ArgErr()
+			}
+			if _, err := responseFields(app.ResponseFields); err != nil {
+				return nil, d.Err(err.Error())
+			}
 		case "revocation_check":
 			if !d.AllArgs(&app.RevocationCheck) {
 				return nil, d.ArgErr()
