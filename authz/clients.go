@@ -39,6 +39,9 @@ type Client struct {
 	AccessTokenTTL  time.Duration
 	RefreshTokenTTL time.Duration
 	Disabled        bool
+	// NotBefore: tokens issued before it are not this client's (a dynamic
+	// client deleted and created again under the same id).
+	NotBefore time.Time
 
 	secret SecretHash
 }

@@ -48,7 +48,7 @@ func (s *Server) refreshToken(ctx context.Context, r *http.Request, c *Client, p
 	case err != nil:
 		return nil, storeError(err, "could not redeem the refresh token")
 	}
-	if g.ClientID != c.ID {
+	if g.ClientID != c.ID || g.IssuedAt.Before(c.NotBefore) {
 		return nil, ErrInvalidGrant.WithDescription("the refresh token was issued to another client")
 	}
 	if revoked, err := s.cfg.Store.IsRevoked(ctx, g.FamilyID); err != nil {

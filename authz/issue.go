@@ -66,7 +66,7 @@ type claims struct {
 type Minter struct {
 	Issuer string
 	Format TokenFormat
-	Keys   *KeySet
+	Keys   interface{ Load() *KeySet }
 	Store  tokenstore.Store
 	Rand   io.Reader
 }
@@ -110,7 +110,7 @@ func (m *Minter) signJWT(g *tokenstore.Grant) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	k := m.Keys.Signer()
+	k := m.Keys.Load().Signer()
 	hdr := jws.NewHeaders()
 	_ = hdr.Set(jws.KeyIDKey, k.Kid)
 	_ = hdr.Set(jws.TypeKey, "at+jwt")

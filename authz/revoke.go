@@ -209,3 +209,30 @@ func (s *Server) introspection(g tokenstore.Grant, typ string) Introspection {
 		ExpiresAt: g.ExpiresAt.Unix(), IssuedAt: g.IssuedAt.Unix(), Issuer: s.cfg.Issuer, Audience: g.Audience,
 		TokenType: typ, ID: g.ID}
 }
+
+// RevokeAny revokes a token whoever it was issued to: for operators (admin
+// API, CLI). found is false for unknown or invalid tokens.
+func (s *Server) RevokeAny(ctx context.Context, tok string) (found bool, err error) {
+	info, found, err := s.lookup(ctx, tok)
+	if err != nil || !found {
+		return false, err
+	}
+	c, cerr := s.cfg.Clients.Client(ctx, info.grant.ClientID)
+	if cerr != nil {
+		c = &Client{ID: info.grant.ClientID} // a deleted client: its own lifetimes are gone
+	}
+	if err := s.revoke(ctx, c, tok, info); err != nil {
+		return true, err
+	}
+	s.cfg.Observe(Event{Kind: "revoked", ClientID: c.ID, Subject: info.grant.Subject, Reason: "by operator: " + kindOf(info)})
+	return true, nil
+}
+
+// Registry returns the server's client registry when it is one.
+func (s *Server) Registry() *Registry {
+	r, _ := s.cfg.Clients.(*Registry)
+	return r
+}
+
+// Scopes returns the scope catalog.
+func (s *Server) Scopes() *Catalog { return s.cfg.Scopes }

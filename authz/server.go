@@ -95,6 +95,7 @@ type Server struct {
 	grants   map[string]grantHandler
 	metadata []byte
 	signer   signer
+	keys     *keyHolder
 }
 
 func setDefault(d *time.Duration, def time.Duration) {
@@ -154,10 +155,13 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.Observe == nil {
 		cfg.Observe = func(Event) {}
 	}
+	keys := &keyHolder{}
+	keys.Store(cfg.Keys)
 	s := &Server{
 		cfg:    cfg,
-		minter: &Minter{Issuer: cfg.Issuer, Format: cfg.Format, Keys: cfg.Keys, Store: cfg.Store, Rand: cfg.Rand},
-		verifier: &Verifier{Issuer: cfg.Issuer, Keys: cfg.Keys, Store: cfg.Store, Clients: cfg.Clients,
+		keys:   keys,
+		minter: &Minter{Issuer: cfg.Issuer, Format: cfg.Format, Keys: keys, Store: cfg.Store, Rand: cfg.Rand},
+		verifier: &Verifier{Issuer: cfg.Issuer, Keys: keys, Store: cfg.Store, Clients: cfg.Clients,
 			Skew: cfg.Skew, Now: cfg.Now, LenientRevocation: cfg.LenientRevocation},
 	}
 	s.grants = map[string]grantHandler{
@@ -190,7 +194,9 @@ func (s *Server) Handler(path string) http.Handler {
 	case PathIntrospect:
 		return http.HandlerFunc(s.serveIntrospect)
 	case PathJWKS:
-		return getOnly(s.cfg.Keys.JWKS(), "application/jwk-set+json")
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			getOnly(s.keys.Load().JWKS(), "application/jwk-set+json").ServeHTTP(w, r)
+		})
 	case PathMetadata, PathOIDCMetadata:
 		return getOnly(s.metadata, "application/json")
 	}

@@ -40,7 +40,7 @@ const maxTokenLen = 8 << 10
 // cost, and no algorithm is ever taken from the token without a key for it.
 type Verifier struct {
 	Issuer  string
-	Keys    *KeySet
+	Keys    interface{ Load() *KeySet }
 	Store   tokenstore.Store
 	Clients Clients
 	// Skew is the allowed clock difference for exp, iat and nbf.
@@ -72,7 +72,7 @@ func (v *Verifier) Verify(ctx context.Context, tok string) (*Identity, *Error) {
 	if cerr != nil && !errors.Is(cerr, ErrUnknownClient) {
 		return nil, ErrTemporarilyUnavailable.WithDescription("the client registry is unavailable")
 	}
-	if c == nil || c.Disabled {
+	if c == nil || c.Disabled || id.IssuedAt.Before(c.NotBefore) {
 		return nil, ErrInvalidToken.WithDescription("the client of this token is not active")
 	}
 	return id, nil
@@ -206,7 +206,7 @@ func (v *Verifier) parseJWT(tok string) (*claims, *Error) {
 }
 
 func (v *Verifier) key(kid string) *SigningKey {
-	for _, k := range v.Keys.Keys() {
+	for _, k := range v.Keys.Load().Keys() {
 		if k.Kid == kid {
 			return k
 		}

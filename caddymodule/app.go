@@ -4,6 +4,7 @@
 package caddymodule
 
 import (
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -69,6 +70,10 @@ type App struct {
 	// (as `caddy hash-password` makes).
 	Users map[string]string `json:"users,omitempty"`
 
+	// KeyRefresh is how often generated signing keys are re-read from Caddy's
+	// storage, so a rotation on one instance reaches all (default 1m).
+	KeyRefresh caddy.Duration `json:"key_refresh,omitempty"`
+
 	// ClockSkew is how far token times may be off (default 30s).
 	ClockSkew caddy.Duration `json:"clock_skew,omitempty"`
 
@@ -87,10 +92,12 @@ type App struct {
 	// Clients are the statically configured OAuth clients.
 	Clients []ClientConfig `json:"clients,omitempty"`
 
-	server *authz.Server
-	store  tokenstore.Store
-	users  int
-	logger *zap.Logger
+	server  *authz.Server
+	store   tokenstore.Store
+	users   int
+	storage keyStorage
+	ctx     caddy.Context
+	logger  *zap.Logger
 }
 
 // SigningKeyConfig names a PEM private key file and its algorithm.
@@ -122,6 +129,8 @@ func (App) CaddyModule() caddy.ModuleInfo {
 // Provision builds the OAuth core from the configuration.
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
+	a.ctx = ctx
+	a.storage = ctx.Storage()
 	if err := a.checkIssuer(); err != nil {
 		return err
 	}
@@ -166,12 +175,16 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("oauthgate: store: %v", err)
 	}
 	a.store = mod.(StoreModule).TokenStore()
+	registry := &authz.Registry{Static: clients, Catalog: cat, Now: time.Now, Rand: rand.Reader}
+	if recs, ok := a.store.(tokenstore.ClientRecords); ok {
+		registry.Records = recs
+	}
 	a.server, err = authz.NewServer(authz.Config{
 		Issuer:            a.Issuer,
 		Format:            format,
 		Keys:              keys,
 		Scopes:            cat,
-		Clients:           clients,
+		Clients:           registry,
 		Store:             a.store,
 		AccessTokenTTL:    time.Duration(a.AccessTokenTTL),
 		RefreshTokenTTL:   time.Duration(a.RefreshTokenTTL),
@@ -285,8 +298,30 @@ func (a *App) observe(ev authz.Event) {
 	}
 }
 
-// Start implements caddy.App.
-func (a *App) Start() error { return nil }
+// Start implements caddy.App: with generated keys, it keeps them in step
+// with storage until the config is unloaded.
+func (a *App) Start() error {
+	if len(a.SigningKeys) > 0 {
+		return nil
+	}
+	every := time.Duration(a.KeyRefresh)
+	if every <= 0 {
+		every = DefaultKeyRefresh
+	}
+	go func() {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-a.ctx.Done():
+				return
+			case <-t.C:
+				a.refreshKeys(a.ctx)
+			}
+		}
+	}()
+	return nil
+}
 
 // Stop implements caddy.App.
 func (a *App) Stop() error { return nil }

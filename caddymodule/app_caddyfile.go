@@ -84,8 +84,9 @@ func parseAppOption(d *caddyfile.Dispenser, existing any) (any, error) {
 				return nil, err
 			}
 			app.AccessTokenTTL = dur
-		case "refresh_token_ttl", "code_ttl", "session_ttl":
-			target := map[string]*caddy.Duration{"refresh_token_ttl": &app.RefreshTokenTTL, "code_ttl": &app.CodeTTL, "session_ttl": &app.SessionTTL}[d.Val()]
+		case "refresh_token_ttl", "code_ttl", "session_ttl", "key_refresh":
+			target := map[string]*caddy.Duration{"refresh_token_ttl": &app.RefreshTokenTTL, "code_ttl": &app.CodeTTL,
+				"session_ttl": &app.SessionTTL, "key_refresh": &app.KeyRefresh}[d.Val()]
 			dur, err := parseDuration(d)
 			if err != nil {
 				return nil, err

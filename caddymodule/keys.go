@@ -3,8 +3,11 @@ package caddymodule
 import (
 	"context"
 	"crypto/rand"
+	"time"
+
 	"errors"
 	"fmt"
+	"go.uber.org/zap"
 	"io/fs"
 	"os"
 
@@ -13,19 +16,22 @@ import (
 	"github.com/oauthgate/caddy-oauthgate/authz"
 )
 
-// generatedKeyPath is where the generated ES256 key lives in Caddy's storage.
-const generatedKeyPath = "oauthgate/signing_keys/es256.pem"
+// keyringPath is where the generated signing keys live in Caddy's storage.
+const keyringPath = "oauthgate/signing_keys/keyring.json"
+
+// DefaultKeyRefresh is how often instances re-read the keyring from storage.
+const DefaultKeyRefresh = time.Minute
 
 // loadKeys reads the configured key files, or loads (generating once) the
 // key kept in Caddy's storage (CONFORMANCE K3).
 func (a *App) loadKeys(ctx caddy.Context) (*authz.KeySet, error) {
 	if len(a.SigningKeys) == 0 {
-		k, err := storedKey(ctx, ctx.Storage())
+		set, err := a.storedKeys(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("oauthgate: no signing_key configured and the generated key in Caddy's storage is unusable: %v; "+
+			return nil, fmt.Errorf("oauthgate: no signing_key configured and the generated keys in Caddy's storage are unusable: %v; "+
 				"fix the storage or configure `signing_key ES256 /path/to/key.pem`", err)
 		}
-		return authz.NewKeySet(k)
+		return set, nil
 	}
 	keys := make([]*authz.SigningKey, 0, len(a.SigningKeys))
 	for _, kc := range a.SigningKeys {
@@ -84,23 +90,101 @@ func newSessionKey() ([]byte, error) {
 	return k, err
 }
 
-// storedKey loads the generated signing key, creating it once.
-func storedKey(ctx context.Context, st keyStorage) (*authz.SigningKey, error) {
-	data, err := loadOrCreate(ctx, st, generatedKeyPath, func() ([]byte, error) {
-		k, err := authz.GenerateKey(authz.AlgES256)
-		if err != nil {
+// keyRetention is how long a retired key keeps verifying: the longest
+// access-token lifetime configured, plus the clock skew.
+func (a *App) keyRetention() time.Duration {
+	longest := time.Duration(a.AccessTokenTTL)
+	if longest <= 0 {
+		longest = authz.DefaultAccessTokenTTL
+	}
+	for _, c := range a.Clients {
+		longest = max(longest, time.Duration(c.AccessTokenTTL))
+	}
+	skew := time.Duration(a.ClockSkew)
+	if skew <= 0 {
+		skew = authz.DefaultSkew
+	}
+	return longest + skew
+}
+
+// storedKeys loads the keyring from storage, creating it with one ES256 key
+// on first start.
+func (a *App) storedKeys(ctx context.Context) (*authz.KeySet, error) {
+	data, err := loadOrCreate(ctx, a.storage, keyringPath, func() ([]byte, error) {
+		kr := &authz.Keyring{}
+		if _, err := kr.Rotate(authz.AlgES256, time.Now(), a.keyRetention()); err != nil {
 			return nil, err
 		}
-		return authz.MarshalPrivateKeyPEM(k.Private)
+		return kr.Marshal()
 	})
 	if err != nil {
 		return nil, err
 	}
-	priv, err := authz.ParsePrivateKeyPEM(data)
+	kr, err := authz.ParseKeyring(data)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %v", generatedKeyPath, err)
+		return nil, err
 	}
-	return authz.NewSigningKey(authz.AlgES256, priv)
+	return kr.KeySet(time.Now(), a.keyRetention())
+}
+
+// RotateKey puts a new generated key in front of the keyring in storage and
+// signs with it at once; other instances sharing the storage pick it up at
+// their next refresh (CONFORMANCE K3).
+func (a *App) RotateKey(ctx context.Context) (string, error) {
+	if len(a.SigningKeys) > 0 {
+		return "", errors.New("the signing keys come from files (signing_key): put a new key file first in the config and reload")
+	}
+	if err := a.storage.Lock(ctx, keyringPath); err != nil {
+		return "", err
+	}
+	defer func() { _ = a.storage.Unlock(context.Background(), keyringPath) }()
+	data, err := a.storage.Load(ctx, keyringPath)
+	if err != nil {
+		return "", err
+	}
+	kr, err := authz.ParseKeyring(data)
+	if err != nil {
+		return "", err
+	}
+	k, err := kr.Rotate(authz.AlgES256, time.Now(), a.keyRetention())
+	if err != nil {
+		return "", err
+	}
+	if data, err = kr.Marshal(); err != nil {
+		return "", err
+	}
+	if err := a.storage.Store(ctx, keyringPath, data); err != nil {
+		return "", err
+	}
+	set, err := kr.KeySet(time.Now(), a.keyRetention())
+	if err != nil {
+		return "", err
+	}
+	a.server.SetKeys(set)
+	a.logger.Info("signing key rotated", zap.String("kid", k.Kid))
+	return k.Kid, nil
+}
+
+// refreshKeys re-reads the keyring so keys rotated by another instance are
+// used, and retired ones dropped, without a restart.
+func (a *App) refreshKeys(ctx context.Context) {
+	data, err := a.storage.Load(ctx, keyringPath)
+	if err != nil {
+		a.logger.Warn("reading the signing keyring", zap.Error(err))
+		return
+	}
+	kr, err := authz.ParseKeyring(data)
+	if err == nil {
+		var set *authz.KeySet
+		if set, err = kr.KeySet(time.Now(), a.keyRetention()); err == nil {
+			if string(set.JWKS()) != string(a.server.Keys().JWKS()) {
+				a.server.SetKeys(set)
+				a.logger.Info("signing keys reloaded from storage", zap.String("signing_kid", set.Signer().Kid))
+			}
+			return
+		}
+	}
+	a.logger.Error("the signing keyring in storage is unusable; keeping the current keys", zap.Error(err))
 }
 
 // loadOrCreate reads path from storage, creating it with create under the

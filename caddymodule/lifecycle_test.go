@@ -35,7 +35,7 @@ func TestGeneratedKeyKeptInStorage_K3(t *testing.T) {
 	g := newGateway(t)
 	g.load(baseApp(g.base, ""), "\toauthgate_server")
 	_, jwks1 := call(t, "GET", g.base+"/oauth/jwks", nil, "")
-	pemPath := filepath.Join(g.storage, filepath.FromSlash(generatedKeyPath))
+	pemPath := filepath.Join(g.storage, filepath.FromSlash(keyringPath))
 	data, err := os.ReadFile(pemPath)
 	if err != nil {
 		t.Fatalf("generated key not in storage: %v", err)

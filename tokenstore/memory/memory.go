@@ -5,6 +5,8 @@ package memory
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -46,12 +48,13 @@ type Store struct {
 	opts       Options
 	maxEntries atomic.Int64
 
-	mu      sync.RWMutex
-	access  map[tokenstore.Key]tokenstore.Grant
+	mu       sync.RWMutex
+	access   map[tokenstore.Key]tokenstore.Grant
 	codes    map[tokenstore.Key]once
 	refresh  map[tokenstore.Key]once
 	consents map[consentKey]consent
 	revoked  map[string]revocation
+	clients  map[string]tokenstore.ClientRecord
 
 	stop chan struct{}
 	done chan struct{}
@@ -70,14 +73,15 @@ func New(opts Options) *Store {
 		opts.Now = time.Now
 	}
 	s := &Store{
-		opts:    opts,
-		access:  make(map[tokenstore.Key]tokenstore.Grant),
+		opts:     opts,
+		access:   make(map[tokenstore.Key]tokenstore.Grant),
 		codes:    make(map[tokenstore.Key]once),
 		refresh:  make(map[tokenstore.Key]once),
 		consents: make(map[consentKey]consent),
 		revoked:  make(map[string]revocation),
-		stop:    make(chan struct{}),
-		done:    make(chan struct{}),
+		clients:  make(map[string]tokenstore.ClientRecord),
+		stop:     make(chan struct{}),
+		done:     make(chan struct{}),
 	}
 	s.maxEntries.Store(int64(opts.MaxEntries))
 	go s.sweepLoop()
@@ -339,8 +343,74 @@ func (s *Store) IsRevoked(_ context.Context, id string) (bool, error) {
 	return ok && s.opts.Now().Before(r.until), nil
 }
 
+// CreateClient implements tokenstore.ClientRecords.
+func (s *Store) CreateClient(_ context.Context, c tokenstore.ClientRecord) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.clients[c.ID]; ok {
+		return tokenstore.ErrExists
+	}
+	s.clients[c.ID] = cloneClient(c)
+	return nil
+}
+
+// UpdateClient implements tokenstore.ClientRecords.
+func (s *Store) UpdateClient(_ context.Context, c tokenstore.ClientRecord) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.clients[c.ID]; !ok {
+		return tokenstore.ErrNotFound
+	}
+	s.clients[c.ID] = cloneClient(c)
+	return nil
+}
+
+// GetClient implements tokenstore.ClientRecords.
+func (s *Store) GetClient(_ context.Context, id string) (tokenstore.ClientRecord, error) {
+	s.mu.RLock()
+	c, ok := s.clients[id]
+	s.mu.RUnlock()
+	if !ok {
+		return tokenstore.ClientRecord{}, tokenstore.ErrNotFound
+	}
+	return cloneClient(c), nil
+}
+
+// ListClients implements tokenstore.ClientRecords.
+func (s *Store) ListClients(context.Context) ([]tokenstore.ClientRecord, error) {
+	s.mu.RLock()
+	out := make([]tokenstore.ClientRecord, 0, len(s.clients))
+	for _, c := range s.clients {
+		out = append(out, cloneClient(c))
+	}
+	s.mu.RUnlock()
+	slices.SortFunc(out, func(a, b tokenstore.ClientRecord) int { return strings.Compare(a.ID, b.ID) })
+	return out, nil
+}
+
+// DeleteClient implements tokenstore.ClientRecords.
+func (s *Store) DeleteClient(_ context.Context, id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.clients[id]; !ok {
+		return tokenstore.ErrNotFound
+	}
+	delete(s.clients, id)
+	return nil
+}
+
+// cloneClient copies the slices so callers never share them with the store.
+func cloneClient(c tokenstore.ClientRecord) tokenstore.ClientRecord {
+	c.RedirectURIs, c.Grants, c.Scopes = slices.Clone(c.RedirectURIs), slices.Clone(c.Grants), slices.Clone(c.Scopes)
+	c.DefaultScopes, c.Audience = slices.Clone(c.DefaultScopes), slices.Clone(c.Audience)
+	return c
+}
+
 // Ping implements tokenstore.Store.
 func (s *Store) Ping(context.Context) error { return nil }
 
 // Interface guards
-var _ tokenstore.Store = (*Store)(nil)
+var (
+	_ tokenstore.Store         = (*Store)(nil)
+	_ tokenstore.ClientRecords = (*Store)(nil)
+)

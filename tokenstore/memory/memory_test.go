@@ -88,3 +88,11 @@ func TestSweeperDropsExpiredEntries(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// CONFORMANCE M2 (storage): dynamic client records.
+func TestClientRecordsContract(t *testing.T) {
+	storetest.RunClients(t, func(t *testing.T) tokenstore.ClientRecords {
+		s, _ := newHarness(t, Options{})
+		return s
+	})
+}
