@@ -1,0 +1,69 @@
+package authz
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// CONFORMANCE K3: after a rotation, tokens signed with the old key keep
+// validating until they expire, new tokens carry the new kid, the JWKS lists
+// both, and then only the new one once the old tokens have expired.
+func TestKeyRotation_K3(t *testing.T) {
+	const ttl = time.Hour
+	retention := ttl + DefaultSkew
+	t0 := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	kr := &Keyring{}
+	if _, err := kr.Rotate(AlgES256, t0, retention); err != nil {
+		t.Fatal(err)
+	}
+	set0, err := kr.KeySet(t0, retention)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldKid := set0.Signer().Kid
+	f := newFixture(t, func(c *Config) { c.Keys = set0; c.AccessTokenTTL = ttl; c.Now = func() time.Time { return t0 } })
+	f.clock.t = t0
+	oldTok := f.issue(t, "")
+
+	// Rotate 10 minutes later; the keyring survives a storage round trip.
+	t1 := t0.Add(10 * time.Minute)
+	newKey, err := kr.Rotate(AlgES256, t1, retention)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := kr.Marshal()
+	kr, err = ParseKeyring(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set1, _ := kr.KeySet(t1, retention)
+	f.srv.SetKeys(set1)
+	f.clock.t = t1
+	newTok := f.issue(t, "")
+	if hdr, _ := jwtParts(t, newTok); hdr["kid"] != newKey.Kid || set1.Signer().Kid != newKey.Kid {
+		t.Fatalf("new token kid %v, want %s", hdr["kid"], newKey.Kid)
+	}
+	if jwks := string(set1.JWKS()); !strings.Contains(jwks, oldKid) || !strings.Contains(jwks, newKey.Kid) {
+		t.Fatalf("JWKS after rotation must list both keys: %s", jwks)
+	}
+	f.srv.verifier.Now = func() time.Time { return t1 }
+	for name, tok := range map[string]string{"old": oldTok, "new": newTok} {
+		if _, err := f.srv.Verifier().Verify(t.Context(), tok); err != nil {
+			t.Fatalf("%s token after rotation: %v", name, err)
+		}
+	}
+	// Once the old key's tokens have all expired, it leaves the JWKS.
+	t2 := t1.Add(retention)
+	set2, _ := kr.KeySet(t2, retention)
+	if jwks := string(set2.JWKS()); strings.Contains(jwks, oldKid) || !strings.Contains(jwks, newKey.Kid) {
+		t.Fatalf("JWKS after the old tokens expired: %s", jwks)
+	}
+	// A later rotation prunes it from storage too.
+	if _, err := kr.Rotate(AlgES256, t2, retention); err != nil {
+		t.Fatal(err)
+	}
+	if len(kr.Keys) != 2 {
+		t.Fatalf("keyring keeps %d keys, want the new and the previous one", len(kr.Keys))
+	}
+}
