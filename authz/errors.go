@@ -15,6 +15,9 @@ type Error struct {
 	Description string `json:"error_description,omitempty"`
 	// Status is the HTTP status the error is sent with.
 	Status int `json:"-"`
+	// Reason is a short, fixed label for metrics and logs ("expired",
+	// "revoked", …); never client-controlled.
+	Reason string `json:"-"`
 	// basic marks a client-authentication failure through HTTP Basic, which
 	// must be answered with WWW-Authenticate: Basic (RFC 6749 §5.2).
 	basic bool
@@ -31,6 +34,13 @@ func (e *Error) Error() string {
 func (e *Error) WithDescription(d string) *Error {
 	c := *e
 	c.Description = d
+	return &c
+}
+
+// WithReason returns a copy of e labelled with reason.
+func (e *Error) WithReason(reason string) *Error {
+	c := *e
+	c.Reason = reason
 	return &c
 }
 

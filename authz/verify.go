@@ -56,7 +56,7 @@ type Verifier struct {
 // anything not valid, temporarily_unavailable when the store cannot answer.
 func (v *Verifier) Verify(ctx context.Context, tok string) (*Identity, *Error) {
 	if len(tok) > maxTokenLen {
-		return nil, ErrInvalidToken.WithDescription("the access token is invalid")
+		return nil, ErrInvalidToken.WithDescription("the access token is invalid").WithReason("malformed")
 	}
 	var id *Identity
 	var err *Error
@@ -70,24 +70,24 @@ func (v *Verifier) Verify(ctx context.Context, tok string) (*Identity, *Error) {
 	}
 	c, cerr := v.Clients.Client(ctx, id.ClientID)
 	if cerr != nil && !errors.Is(cerr, ErrUnknownClient) {
-		return nil, ErrTemporarilyUnavailable.WithDescription("the client registry is unavailable")
+		return nil, ErrTemporarilyUnavailable.WithDescription("the client registry is unavailable").WithReason("store_unavailable")
 	}
 	if c == nil || c.Disabled || id.IssuedAt.Before(c.NotBefore) {
-		return nil, ErrInvalidToken.WithDescription("the client of this token is not active")
+		return nil, ErrInvalidToken.WithDescription("the client of this token is not active").WithReason("client_inactive")
 	}
 	return id, nil
 }
 
 func (v *Verifier) verifyOpaque(ctx context.Context, tok string) (*Identity, *Error) {
 	if !WellFormedOpaque(tok, PrefixAccess) {
-		return nil, ErrInvalidToken.WithDescription("the access token is invalid")
+		return nil, ErrInvalidToken.WithDescription("the access token is invalid").WithReason("malformed")
 	}
 	g, err := v.Store.GetAccess(ctx, tokenstore.KeyOf(tok))
 	if errors.Is(err, tokenstore.ErrNotFound) {
-		return nil, ErrInvalidToken.WithDescription("the access token is invalid, expired or revoked")
+		return nil, ErrInvalidToken.WithDescription("the access token is invalid, expired or revoked").WithReason("unknown")
 	}
 	if err != nil {
-		return nil, ErrTemporarilyUnavailable.WithDescription("the token store is unavailable")
+		return nil, ErrTemporarilyUnavailable.WithDescription("the token store is unavailable").WithReason("store_unavailable")
 	}
 	// The store drops entries at expiry; skew is not granted to opaque tokens
 	// because their clock is the server's own.
@@ -105,10 +105,10 @@ func (v *Verifier) checkRevoked(ctx context.Context, ids ...string) *Error {
 		}
 		revoked, err := v.Store.IsRevoked(ctx, id)
 		if err != nil {
-			return ErrTemporarilyUnavailable.WithDescription("the token store is unavailable")
+			return ErrTemporarilyUnavailable.WithDescription("the token store is unavailable").WithReason("store_unavailable")
 		}
 		if revoked {
-			return ErrInvalidToken.WithDescription("the access token has been revoked")
+			return ErrInvalidToken.WithDescription("the access token has been revoked").WithReason("revoked")
 		}
 	}
 	return nil
@@ -122,7 +122,7 @@ type jwsHeader struct {
 }
 
 func invalidJWT(why string) *Error {
-	return ErrInvalidToken.WithDescription("the access token is invalid: " + why)
+	return ErrInvalidToken.WithDescription("the access token is invalid: " + why).WithReason("invalid")
 }
 
 func (v *Verifier) verifyJWT(ctx context.Context, tok string) (*Identity, *Error) {
@@ -132,7 +132,7 @@ func (v *Verifier) verifyJWT(ctx context.Context, tok string) (*Identity, *Error
 	}
 	now := v.Now()
 	if c.ExpiresAt == 0 || !now.Before(time.Unix(c.ExpiresAt, 0).Add(v.Skew)) {
-		return nil, ErrInvalidToken.WithDescription("the access token expired")
+		return nil, ErrInvalidToken.WithDescription("the access token expired").WithReason("expired")
 	}
 	if c.IssuedAt != 0 && time.Unix(c.IssuedAt, 0).After(now.Add(v.Skew)) {
 		return nil, invalidJWT("issued in the future")
@@ -157,7 +157,7 @@ func (v *Verifier) parseJWT(tok string) (*claims, *Error) {
 	h64, rest, ok1 := strings.Cut(tok, ".")
 	p64, s64, ok2 := strings.Cut(rest, ".")
 	if !ok1 || !ok2 || strings.Contains(s64, ".") {
-		return nil, ErrInvalidToken.WithDescription("the access token is invalid")
+		return nil, ErrInvalidToken.WithDescription("the access token is invalid").WithReason("malformed")
 	}
 	hdrJSON, err := b64.DecodeString(h64)
 	if err != nil {
@@ -249,7 +249,7 @@ type Policy struct {
 // Check returns nil when id satisfies the policy.
 func (p *Policy) Check(id *Identity) *Error {
 	if len(p.Audience) > 0 && !intersects(id.Audience, p.Audience) {
-		return ErrInvalidToken.WithDescription("the access token is not for this audience")
+		return ErrInvalidToken.WithDescription("the access token is not for this audience").WithReason("audience")
 	}
 	if len(p.Scopes) == 0 {
 		return nil
@@ -267,7 +267,7 @@ func (p *Policy) Check(id *Identity) *Error {
 		}
 	}
 	if !ok {
-		return ErrInsufficientScope.WithDescription("the access token lacks a required scope")
+		return ErrInsufficientScope.WithDescription("the access token lacks a required scope").WithReason("insufficient_scope")
 	}
 	return nil
 }

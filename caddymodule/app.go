@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyevents"
 	"go.uber.org/zap"
 
 	"github.com/oauthgate/caddy-oauthgate/authz"
@@ -97,6 +98,9 @@ type App struct {
 	users   int
 	storage keyStorage
 	ctx     caddy.Context
+	metrics *metrics
+	events  *caddyevents.App
+	format  authz.TokenFormat
 	logger  *zap.Logger
 }
 
@@ -138,6 +142,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
+	a.format = format
 	lenient, err := revocationCheck(a.RevocationCheck)
 	if err != nil {
 		return err
@@ -175,6 +180,12 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("oauthgate: store: %v", err)
 	}
 	a.store = mod.(StoreModule).TokenStore()
+	if a.metrics, err = newMetrics(ctx.GetMetricsRegistry()); err != nil {
+		return fmt.Errorf("oauthgate: metrics: %v", err)
+	}
+	if ev, err := ctx.App("events"); err == nil {
+		a.events = ev.(*caddyevents.App)
+	}
 	registry := &authz.Registry{Static: clients, Catalog: cat, Now: time.Now, Rand: rand.Reader}
 	if recs, ok := a.store.(tokenstore.ClientRecords); ok {
 		registry.Records = recs
@@ -185,7 +196,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		Keys:              keys,
 		Scopes:            cat,
 		Clients:           registry,
-		Store:             a.store,
+		Store:             measuredStore{s: a.store, m: a.metrics},
 		AccessTokenTTL:    time.Duration(a.AccessTokenTTL),
 		RefreshTokenTTL:   time.Duration(a.RefreshTokenTTL),
 		CodeTTL:           time.Duration(a.CodeTTL),
@@ -284,17 +295,54 @@ func (a *App) catalogAndClients() (*authz.Catalog, authz.StaticClients, error) {
 	return cat, clients, nil
 }
 
-// observe logs what the OAuth core reports (CONFORMANCE O2): identities and
-// reasons, never a token, code or secret.
+// observe turns what the OAuth core reports into logs, metrics and Caddy
+// events (CONFORMANCE O1, O2): identities and reasons, never a token, code
+// or secret.
 func (a *App) observe(ev authz.Event) {
+	fields := []zap.Field{zap.String("client_id", ev.ClientID)}
+	if ev.Subject != "" {
+		fields = append(fields, zap.String("subject", ev.Subject))
+	}
+	data := map[string]any{"client_id": ev.ClientID, "subject": ev.Subject}
 	switch ev.Kind {
 	case "issued":
-		a.logger.Debug("token issued", zap.String("grant", ev.Grant), zap.String("client_id", ev.ClientID),
-			zap.String("subject", ev.Subject), zap.String("scope", strings.Join(ev.Scopes, " ")),
-			zap.Duration("expires_in", ev.ExpiresIn))
-	case "refused":
-		a.logger.Debug("token request refused", zap.String("grant", ev.Grant), zap.String("client_id", ev.ClientID),
-			zap.String("error", ev.Error), zap.String("reason", ev.Reason))
+		a.metrics.issued.WithLabelValues(ev.Grant, string(a.format)).Inc()
+		a.logger.Debug("token issued", append(fields, zap.String("grant", ev.Grant),
+			zap.String("scope", strings.Join(ev.Scopes, " ")), zap.Duration("expires_in", ev.ExpiresIn))...)
+		data["grant"], data["scope"] = ev.Grant, strings.Join(ev.Scopes, " ")
+		a.emit("token_issued", data)
+	case "refused", "login_failed":
+		code := ev.Error
+		if ev.Kind == "login_failed" {
+			code = "login_failed"
+		}
+		a.metrics.refused.WithLabelValues(code).Inc()
+		a.logger.Debug("token request refused", append(fields, zap.String("grant", ev.Grant),
+			zap.String("error", code), zap.String("reason", ev.Reason))...)
+		data["error"], data["reason"] = code, ev.Reason
+		a.emit("token_refused", data)
+	case "revoked", "family_revoked":
+		kind := "family"
+		if ev.Kind == "revoked" {
+			kind = strings.Fields(strings.TrimPrefix(ev.Reason, "by operator: "))[0]
+		}
+		a.metrics.revocations.WithLabelValues(kind).Inc()
+		log := a.logger.Info
+		if ev.Kind == "family_revoked" {
+			log = a.logger.Warn // reuse of a code or refresh token: possibly a stolen credential
+		}
+		log("token revoked", append(fields, zap.String("kind", kind), zap.String("reason", ev.Reason))...)
+		data["kind"], data["reason"] = kind, ev.Reason
+		a.emit("token_revoked", data)
+	case "code_issued":
+		a.logger.Debug("authorization code issued", fields...)
+	}
+}
+
+// emit sends a Caddy event (oauthgate.<name>) so other modules can react.
+func (a *App) emit(name string, data map[string]any) {
+	if a.events != nil {
+		a.events.Emit(a.ctx, "oauthgate."+name, data)
 	}
 }
 

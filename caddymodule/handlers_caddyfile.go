@@ -29,6 +29,7 @@ func parseServer(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 //	oauthgate_server {
 //		login form|identity [<placeholder>]
 //		templates <dir>
+//		cors { … }
 //	}
 func (s *Server) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // directive name
@@ -53,6 +54,12 @@ func (s *Server) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if !d.AllArgs(&s.Templates) {
 				return d.ArgErr()
 			}
+		case "cors":
+			c, err := parseCORS(d)
+			if err != nil {
+				return err
+			}
+			s.CORS = c
 		default:
 			return d.Errf("unrecognized oauthgate_server option %q", d.Val())
 		}
@@ -76,6 +83,8 @@ func parseProtect(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 //		pass_authorization
 //		header_prefix <prefix>
 //		realm <realm>
+//		report_only
+//		cors { … }
 //	}
 func (p *Protect) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // directive name (the matcher was taken by the helper)
@@ -114,6 +123,17 @@ func (p *Protect) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if !d.AllArgs(&p.Realm) {
 				return d.ArgErr()
 			}
+		case "report_only":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			p.ReportOnly = true
+		case "cors":
+			c, err := parseCORS(d)
+			if err != nil {
+				return err
+			}
+			p.CORS = c
 		default:
 			return d.Errf("unrecognized oauthgate_protect option %q", d.Val())
 		}

@@ -2,11 +2,14 @@ package caddymodule
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
 
 	"github.com/oauthgate/caddy-oauthgate/authz"
 )
@@ -40,7 +43,16 @@ type Protect struct {
 	HeaderPrefix string `json:"header_prefix,omitempty"`
 	// Realm of the WWW-Authenticate challenge (default: the issuer).
 	Realm string `json:"realm,omitempty"`
+	// CORS answers preflights before any token check and sets CORS headers
+	// on every answer, 401 and 403 included. Off when absent.
+	CORS *CORS `json:"cors,omitempty"`
+	// ReportOnly decides as usual but lets every request through, telling
+	// the upstream the decision in X-OAuth-Decision, and logs and counts
+	// what would have been refused: enforcement can be turned on for an
+	// existing API without breaking its clients.
+	ReportOnly bool `json:"report_only,omitempty"`
 
+	app      *App
 	verifier *authz.Verifier
 	policy   authz.Policy
 	source   authz.BearerSource
@@ -67,7 +79,13 @@ func (p *Protect) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
+	p.app = app
 	p.verifier = app.Server().Verifier()
+	if p.CORS != nil {
+		if err := p.CORS.provision(p.TokenHeader); err != nil {
+			return fmt.Errorf("oauthgate_protect: %v", err)
+		}
+	}
 	if p.HeaderPrefix == "" {
 		p.HeaderPrefix = DefaultHeaderPrefix
 	}
@@ -100,60 +118,107 @@ func (p *Protect) Validate() error {
 	return nil
 }
 
-// ServeHTTP implements caddyhttp.MiddlewareHandler (CONFORMANCE R1–R5, R7).
+// ServeHTTP implements caddyhttp.MiddlewareHandler (CONFORMANCE R1–R5, R7, R8).
 func (p *Protect) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	if p.CORS.apply(w, r) {
+		return nil // a preflight: answered before any token check (R8)
+	}
+	start := time.Now()
+	id, status, e := p.decide(r)
+	p.app.metrics.checks.Observe(time.Since(start).Seconds())
+	if e == nil {
+		p.app.metrics.decisions.WithLabelValues("allowed", "ok").Inc()
+		caddyhttp.SetVar(r.Context(), identityVar, id)
+		p.forward(r, id)
+		if p.ReportOnly {
+			r.Header.Set(decisionHeader, "allow")
+		}
+		return next.ServeHTTP(w, r)
+	}
+	reason := e.Reason
+	if reason == "" {
+		reason = e.Code
+	}
+	if e.Is(authz.ErrTemporarilyUnavailable) {
+		p.app.logger.Error("oauthgate_protect: the token store is unavailable; refusing (fail closed)", zap.String("reason", e.Description))
+	}
+	if p.ReportOnly {
+		p.app.metrics.decisions.WithLabelValues("report_only", reason).Inc()
+		p.app.logger.Info("oauthgate_protect (report_only): would refuse", zap.Int("status", status),
+			zap.String("error", e.Code), zap.String("reason", reason), zap.String("path", r.URL.Path))
+		p.stripIdentity(r)
+		decision := fmt.Sprintf(`refuse; status=%d; error="%s"; reason="%s"`, status, e.Code, reason)
+		r.Header.Set(decisionHeader, decision)
+		w.Header().Set(decisionHeader, decision)
+		return next.ServeHTTP(w, r)
+	}
+	p.app.metrics.decisions.WithLabelValues("refused", reason).Inc()
+	p.app.emit("access_refused", map[string]any{"status": status, "error": e.Code, "reason": reason})
+	if e.Is(authz.ErrTemporarilyUnavailable) {
+		return caddyhttp.Error(http.StatusServiceUnavailable, e)
+	}
+	var challenge *authz.Error
+	if e.Code != "" && reason != "no_token" {
+		challenge = e
+	}
+	w.Header().Set("WWW-Authenticate", authz.Challenge(p.Realm, challenge, p.Scopes))
+	return caddyhttp.Error(status, e)
+}
+
+// decisionHeader carries report_only decisions.
+const decisionHeader = "X-OAuth-Decision"
+
+// decide checks the request's token against the route's policy.
+func (p *Protect) decide(r *http.Request) (*authz.Identity, int, *authz.Error) {
 	// A request verified by an earlier oauthgate_protect (e.g. a general one
 	// followed by `oauthgate_protect @writes api_write`) has lost its token
 	// already; its identity is checked against this handler's policy.
 	if id, ok := caddyhttp.GetVar(r.Context(), identityVar).(*authz.Identity); ok {
-		if perr := p.policy.Check(id); perr != nil {
-			return p.refuse(w, perr.Status, perr, perr)
+		if e := p.policy.Check(id); e != nil {
+			return nil, e.Status, e
 		}
-		p.forward(r, id)
-		return next.ServeHTTP(w, r)
+		return id, 0, nil
 	}
 	tok, err := p.source.Extract(r)
 	if err != nil {
 		if errors.Is(err, authz.ErrNoToken) {
-			return p.refuse(w, http.StatusUnauthorized, nil, err)
+			return nil, http.StatusUnauthorized, noToken
 		}
-		e := err.(*authz.Error)
-		return p.refuse(w, e.Status, e, e)
+		e := err.(*authz.Error).WithReason("malformed")
+		return nil, e.Status, e
 	}
-	id, verr := p.verifier.Verify(r.Context(), tok)
-	if verr == nil {
-		verr = p.policy.Check(id)
+	id, e := p.verifier.Verify(r.Context(), tok)
+	if e == nil {
+		e = p.policy.Check(id)
 	}
-	if verr != nil {
-		if verr.Is(authz.ErrTemporarilyUnavailable) {
-			return caddyhttp.Error(http.StatusServiceUnavailable, verr)
-		}
-		return p.refuse(w, verr.Status, verr, verr)
+	if e != nil {
+		return nil, e.Status, e
 	}
-	caddyhttp.SetVar(r.Context(), identityVar, id)
-	p.forward(r, id)
-	return next.ServeHTTP(w, r)
+	return id, 0, nil
 }
+
+// noToken is a request without any token: a 401 whose challenge carries no
+// error code (RFC 6750 §3.1).
+var noToken = (&authz.Error{Code: "invalid_request", Description: "no bearer token", Status: http.StatusUnauthorized}).WithReason("no_token")
 
 // identityVar holds the verified identity in the request's variables; a
 // client cannot set it.
 const identityVar = "oauthgate.identity"
 
-// refuse sets the RFC 6750 challenge and hands the status to Caddy's error
-// handling, so `handle_errors` can shape the body.
-func (p *Protect) refuse(w http.ResponseWriter, status int, e *authz.Error, cause error) error {
-	w.Header().Set("WWW-Authenticate", authz.Challenge(p.Realm, e, p.Scopes))
-	return caddyhttp.Error(status, cause)
-}
-
-// forward rewrites the request for the upstream: forged identity headers go,
-// the token goes unless passed through, the identity is set.
-func (p *Protect) forward(r *http.Request, id *authz.Identity) {
+// stripIdentity removes every incoming header with the identity prefix.
+func (p *Protect) stripIdentity(r *http.Request) {
 	for name := range r.Header {
 		if strings.HasPrefix(name, p.HeaderPrefix) {
 			delete(r.Header, name)
 		}
 	}
+	r.Header.Del(decisionHeader)
+}
+
+// forward rewrites the request for the upstream: forged identity headers go,
+// the token goes unless passed through, the identity is set.
+func (p *Protect) forward(r *http.Request, id *authz.Identity) {
+	p.stripIdentity(r)
 	if !p.PassAuthorization {
 		r.Header.Del("Authorization")
 		if p.TokenHeader != "" {

@@ -30,6 +30,10 @@ type Server struct {
 	// Templates is a directory whose login.html, consent.html, error.html,
 	// oob.html or base.html replace the built-in pages.
 	Templates string `json:"templates,omitempty"`
+	// CORS opens the token, revocation, introspection, JWKS and discovery
+	// endpoints to browser clients on other origins (CONFORMANCE C2). The
+	// authorization endpoint is a page users navigate to: no CORS there.
+	CORS *CORS `json:"cors,omitempty"`
 
 	oauth     *authz.Server
 	authorize http.Handler
@@ -50,6 +54,11 @@ func (s *Server) Provision(ctx caddy.Context) error {
 		return err
 	}
 	s.oauth = app.Server()
+	if s.CORS != nil {
+		if err := s.CORS.provision(); err != nil {
+			return fmt.Errorf("oauthgate_server: %v", err)
+		}
+	}
 	pages, err := authz.LoadPages(s.Templates)
 	if err != nil {
 		return fmt.Errorf("oauthgate_server: %v", err)
@@ -94,7 +103,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhtt
 		return nil
 	}
 	if h := s.oauth.Handler(r.URL.Path); h != nil {
-		h.ServeHTTP(w, r)
+		if !s.CORS.apply(w, r) {
+			h.ServeHTTP(w, r)
+		}
 		return nil
 	}
 	return next.ServeHTTP(w, r)

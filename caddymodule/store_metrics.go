@@ -1,0 +1,101 @@
+package caddymodule
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/oauthgate/caddy-oauthgate/tokenstore"
+)
+
+// measuredStore times every store operation and counts its failures
+// (CONFORMANCE O1). Not-found, reused and exists are answers, not failures.
+type measuredStore struct {
+	s tokenstore.Store
+	m *metrics
+}
+
+func (ms measuredStore) observe(op string, start time.Time, err error) {
+	ms.m.storeOps.WithLabelValues(op).Observe(time.Since(start).Seconds())
+	if err != nil && !errors.Is(err, tokenstore.ErrNotFound) && !errors.Is(err, tokenstore.ErrReused) && !errors.Is(err, tokenstore.ErrExists) {
+		ms.m.storeErrors.WithLabelValues(op).Inc()
+	}
+}
+
+func (ms measuredStore) PutAccess(ctx context.Context, k tokenstore.Key, g tokenstore.Grant) (err error) {
+	defer func(t time.Time) { ms.observe("put_access", t, err) }(time.Now())
+	return ms.s.PutAccess(ctx, k, g)
+}
+
+func (ms measuredStore) GetAccess(ctx context.Context, k tokenstore.Key) (g tokenstore.Grant, err error) {
+	defer func(t time.Time) { ms.observe("get_access", t, err) }(time.Now())
+	return ms.s.GetAccess(ctx, k)
+}
+
+func (ms measuredStore) DeleteAccess(ctx context.Context, k tokenstore.Key) (err error) {
+	defer func(t time.Time) { ms.observe("delete_access", t, err) }(time.Now())
+	return ms.s.DeleteAccess(ctx, k)
+}
+
+func (ms measuredStore) PutCode(ctx context.Context, k tokenstore.Key, g tokenstore.Grant, p []byte) (err error) {
+	defer func(t time.Time) { ms.observe("put_code", t, err) }(time.Now())
+	return ms.s.PutCode(ctx, k, g, p)
+}
+
+func (ms measuredStore) TakeCode(ctx context.Context, k tokenstore.Key) (g tokenstore.Grant, p []byte, err error) {
+	defer func(t time.Time) { ms.observe("take_code", t, err) }(time.Now())
+	return ms.s.TakeCode(ctx, k)
+}
+
+func (ms measuredStore) PutRefresh(ctx context.Context, k tokenstore.Key, g tokenstore.Grant) (err error) {
+	defer func(t time.Time) { ms.observe("put_refresh", t, err) }(time.Now())
+	return ms.s.PutRefresh(ctx, k, g)
+}
+
+func (ms measuredStore) TakeRefresh(ctx context.Context, k tokenstore.Key) (g tokenstore.Grant, err error) {
+	defer func(t time.Time) { ms.observe("take_refresh", t, err) }(time.Now())
+	return ms.s.TakeRefresh(ctx, k)
+}
+
+func (ms measuredStore) GetRefresh(ctx context.Context, k tokenstore.Key) (g tokenstore.Grant, err error) {
+	defer func(t time.Time) { ms.observe("get_refresh", t, err) }(time.Now())
+	return ms.s.GetRefresh(ctx, k)
+}
+
+func (ms measuredStore) DeleteRefresh(ctx context.Context, k tokenstore.Key) (err error) {
+	defer func(t time.Time) { ms.observe("delete_refresh", t, err) }(time.Now())
+	return ms.s.DeleteRefresh(ctx, k)
+}
+
+func (ms measuredStore) PutConsent(ctx context.Context, sub, cid string, scopes []string, until time.Time) (err error) {
+	defer func(t time.Time) { ms.observe("put_consent", t, err) }(time.Now())
+	return ms.s.PutConsent(ctx, sub, cid, scopes, until)
+}
+
+func (ms measuredStore) GetConsent(ctx context.Context, sub, cid string) (s []string, err error) {
+	defer func(t time.Time) { ms.observe("get_consent", t, err) }(time.Now())
+	return ms.s.GetConsent(ctx, sub, cid)
+}
+
+func (ms measuredStore) DeleteConsent(ctx context.Context, sub, cid string) (err error) {
+	defer func(t time.Time) { ms.observe("delete_consent", t, err) }(time.Now())
+	return ms.s.DeleteConsent(ctx, sub, cid)
+}
+
+func (ms measuredStore) Revoke(ctx context.Context, id string, until time.Time) (err error) {
+	defer func(t time.Time) { ms.observe("revoke", t, err) }(time.Now())
+	return ms.s.Revoke(ctx, id, until)
+}
+
+func (ms measuredStore) IsRevoked(ctx context.Context, id string) (ok bool, err error) {
+	defer func(t time.Time) { ms.observe("is_revoked", t, err) }(time.Now())
+	return ms.s.IsRevoked(ctx, id)
+}
+
+func (ms measuredStore) Ping(ctx context.Context) (err error) {
+	defer func(t time.Time) { ms.observe("ping", t, err) }(time.Now())
+	return ms.s.Ping(ctx)
+}
+
+// Interface guards
+var _ tokenstore.Store = measuredStore{}
