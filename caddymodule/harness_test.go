@@ -86,6 +86,9 @@ func (g *gateway) loadErr(oauthgate, site string) error {
 	if err := caddy.Load(cfg, true); err != nil {
 		return err
 	}
+	// Kept-alive connections belong to the previous config's server, which
+	// is shutting down: new requests must dial the new one.
+	http.DefaultClient.CloseIdleConnections()
 	// wait until the listener answers
 	deadline := time.Now().Add(5 * time.Second)
 	for {
