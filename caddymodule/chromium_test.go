@@ -125,3 +125,68 @@ func replaceOnce(s, old, new string) string {
 	}
 	return s
 }
+
+// A page on one local origin calls a protected API on another with fetch and
+// a bearer token: it reads the JSON when its origin is allowed, and the
+// browser blocks it otherwise (CONFORMANCE C1, R8 in a real browser).
+// CONFORMANCE C1
+func TestChromiumCORSFetch(t *testing.T) {
+	chromium := testutil.Need(t, "chromium", "chromium")
+	setSecrets(t)
+	page := func(gateway, token string) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/html")
+			fmt.Fprintf(w, `<!doctype html><title>spa</title><p id="out"></p><script>
+fetch(%q, {headers: {"Authorization": "Bearer " + %q}})
+  .then(r => r.json()).then(j => { document.getElementById("out").textContent = "read:" + j.path; })
+  .catch(e => { document.getElementById("out").textContent = "blocked"; })
+  .finally(() => { const d = document.createElement("div"); d.id = "done"; d.textContent = "done"; document.body.appendChild(d); });
+</script>`, gateway+"/api/v3/projects", token)
+		})
+	}
+	allowedL, _ := net.Listen("tcp", "127.0.0.1:0")
+	otherL, _ := net.Listen("tcp", "127.0.0.1:0")
+	allowedOrigin := "http://" + allowedL.Addr().String()
+
+	g := newGateway(t)
+	up := newUpstream(t)
+	g.load(baseApp(g.base, ""), fmt.Sprintf(`
+	oauthgate_server
+	route /api/* {
+		oauthgate_protect api_v3 {
+			cors {
+				origins %s
+			}
+		}
+		reverse_proxy %s
+	}`, allowedOrigin, up.addr()))
+	tok := getToken(t, g, "reporting", reportingSecret, "api_v3")
+	for _, l := range []net.Listener{allowedL, otherL} {
+		srv := &http.Server{Handler: page(g.base, tok)}
+		go func() { _ = srv.Serve(l) }()
+		t.Cleanup(func() { _ = srv.Close() })
+	}
+
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromium), chromedp.UserDataDir(t.TempDir()), chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true))...)
+	defer cancelAlloc()
+	for origin, want := range map[string]string{allowedOrigin: "read:/api/v3/projects", "http://" + otherL.Addr().String(): "blocked"} {
+		ctx, cancel := chromedp.NewContext(actx)
+		ctx, cancelT := context.WithTimeout(ctx, 30*time.Second)
+		err := chromedp.Do(ctx, chromedp.Navigate(origin+"/"), chromedp.WaitVisible(`#done`))
+		var got string
+		if err == nil {
+			got, err = chromedp.Run(ctx, chromedp.Text(`#out`))
+		}
+		cancelT()
+		cancel()
+		if err != nil {
+			t.Fatalf("page on %s: %v", origin, err)
+		}
+		if got != want {
+			t.Fatalf("page on %s read %q, want %q", origin, got, want)
+		}
+	}
+}
