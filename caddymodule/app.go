@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -373,6 +374,16 @@ func (a *App) Start() error {
 
 // Stop implements caddy.App.
 func (a *App) Stop() error { return nil }
+
+// hasAuthCodeClients reports whether a static client uses the browser flow.
+func (a *App) hasAuthCodeClients() bool {
+	for _, c := range a.Clients {
+		if slices.Contains(c.Grants, authz.GrantAuthorizationCode) {
+			return true
+		}
+	}
+	return false
+}
 
 // Server returns the provisioned OAuth core.
 func (a *App) Server() *authz.Server { return a.server }

@@ -30,6 +30,7 @@ func init() {
   caddy oauthgate client show|disable|enable|rotate-secret|delete <id>
   caddy oauthgate token revoke <token|->
   caddy oauthgate keys rotate
+  caddy oauthgate explain GET https://api.example.com/api/x [--token T] [--origin O] --config Caddyfile
 
 Output is a readable table by default, JSON with --json. A secret is printed
 once, when it is created or rotated. The admin address is found like
@@ -113,7 +114,28 @@ func buildCommand(cmd *cobra.Command) {
 		Args: cobra.NoArgs, RunE: func(*cobra.Command, []string) error {
 			return c.show(c.call(http.MethodPost, "/oauthgate/keys/rotate", nil))
 		}})
-	cmd.AddCommand(client, token, keys)
+	var tok, origin string
+	explain := &cobra.Command{Use: "explain <METHOD> <URL>", Short: "Tell which oauthgate_protect applies to a request and what it would decide",
+		Args: cobra.ExactArgs(2), RunE: func(cmd *cobra.Command, args []string) error {
+			if c.config == "" {
+				return errors.New("explain needs --config <Caddyfile or JSON>")
+			}
+			cfg, _, _, err := caddycmd.LoadConfig(c.config, c.adapter)
+			if err != nil {
+				return err
+			}
+			if tok == "-" {
+				b, err := io.ReadAll(io.LimitReader(cmd.InOrStdin(), 64<<10))
+				if err != nil {
+					return err
+				}
+				tok = strings.TrimSpace(string(b))
+			}
+			return Explain(c.out, cfg, strings.ToUpper(args[0]), args[1], tok, origin)
+		}}
+	explain.Flags().StringVar(&tok, "token", "", "bearer token to check (- reads it from stdin)")
+	explain.Flags().StringVar(&origin, "origin", "", "Origin of a browser request, for the CORS outcome")
+	cmd.AddCommand(client, token, keys, explain)
 }
 
 func parseTTL(s string, d *authz.Duration) error {

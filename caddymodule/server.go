@@ -66,7 +66,7 @@ func (s *Server) Provision(ctx caddy.Context) error {
 	opts := authz.AuthorizeOptions{Pages: pages, ClientIP: clientIP}
 	switch s.Login {
 	case "", "form":
-		if app.users == 0 {
+		if app.users == 0 && app.hasAuthCodeClients() {
 			ctx.Logger().Warn("login form without users: add a `users { name hash }` block to the oauthgate option, or use `login identity`")
 		}
 	case "identity":
