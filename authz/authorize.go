@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -68,13 +67,7 @@ func (s *Server) AuthorizeHandler(opts AuthorizeOptions) (http.Handler, error) {
 		return nil, errors.New("login identity needs an identity source")
 	}
 	if opts.ClientIP == nil {
-		opts.ClientIP = func(r *http.Request) string {
-			host, _, err := net.SplitHostPort(r.RemoteAddr)
-			if err != nil {
-				return r.RemoteAddr
-			}
-			return host
-		}
+		opts.ClientIP = s.cfg.ClientIP
 	}
 	if opts.UserLimit <= 0 {
 		opts.UserLimit = 5

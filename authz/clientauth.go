@@ -99,3 +99,35 @@ func AuthenticateClient(ctx context.Context, clients Clients, r *http.Request, p
 	}
 	return c, nil
 }
+
+// claimedClientID is the client id a request names, authenticated or not.
+func claimedClientID(r *http.Request, p Params) string {
+	if id, _, ok, err := ParseBasicAuth(r.Header.Get("Authorization")); ok && err == nil {
+		return id
+	}
+	return p["client_id"]
+}
+
+// authenticateClient is AuthenticateClient behind a throttle: failed client
+// authentication is counted per claimed client id and per client IP, and
+// past the limit every attempt — right or wrong — gets 429 with
+// Retry-After until the window ends, so secrets cannot be guessed.
+func (s *Server) authenticateClient(r *http.Request, p Params) (*Client, *Error) {
+	idKey, ipKey := "client\x00"+claimedClientID(r, p), "ip\x00"+s.cfg.ClientIP(r)
+	for _, k := range []struct {
+		t   *Throttle
+		key string
+	}{{s.clientFailures, idKey}, {s.ipFailures, ipKey}} {
+		if wait, blocked := k.t.Blocked(k.key); blocked {
+			e := ErrInvalidClient.WithDescription("too many failed client authentications; retry later")
+			e.Status, e.retryAfter = http.StatusTooManyRequests, wait
+			return nil, e
+		}
+	}
+	c, err := AuthenticateClient(r.Context(), s.cfg.Clients, r, p)
+	if err != nil && err.Code == ErrInvalidClient.Code {
+		s.clientFailures.Fail(idKey)
+		s.ipFailures.Fail(ipKey)
+	}
+	return c, err
+}

@@ -6,6 +6,8 @@ package authz
 import (
 	"encoding/json"
 	"net/http"
+	"strconv"
+	"time"
 )
 
 // Error is an OAuth 2.0 protocol error (RFC 6749 §5.2, RFC 6750 §3.1).
@@ -18,6 +20,8 @@ type Error struct {
 	// Reason is a short, fixed label for metrics and logs ("expired",
 	// "revoked", …); never client-controlled.
 	Reason string `json:"-"`
+	// retryAfter, when set, is sent as Retry-After (throttling).
+	retryAfter time.Duration
 	// basic marks a client-authentication failure through HTTP Basic, which
 	// must be answered with WWW-Authenticate: Basic (RFC 6749 §5.2).
 	basic bool
@@ -88,6 +92,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 // WriteError sends an OAuth error as RFC 6749 §5.2 JSON.
 func WriteError(w http.ResponseWriter, e *Error) {
+	if e.retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(e.retryAfter/time.Second)+1))
+	}
 	if e.basic {
 		w.Header().Set("WWW-Authenticate", `Basic realm="oauthgate", charset="UTF-8"`)
 	}

@@ -31,7 +31,7 @@ func (s *Server) clientPOST(w http.ResponseWriter, r *http.Request) (*Client, Pa
 		WriteError(w, perr)
 		return nil, nil, false
 	}
-	c, aerr := AuthenticateClient(r.Context(), s.cfg.Clients, r, p)
+	c, aerr := s.authenticateClient(r, p)
 	if aerr != nil {
 		s.refuse(w, "", nil, aerr)
 		return nil, nil, false

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -83,6 +84,12 @@ type Config struct {
 	Rand            io.Reader
 	// LenientRevocation: see Verifier.LenientRevocation.
 	LenientRevocation bool
+	// ClientIP returns the caller's address for throttling (default: RemoteAddr's host).
+	ClientIP func(*http.Request) string
+	// ClientAuthLimit and IPAuthLimit are the failed client authentications
+	// allowed per client id and per IP within AuthWindow (defaults 20, 100, 10 minutes).
+	ClientAuthLimit, IPAuthLimit int
+	AuthWindow                   time.Duration
 	// Observe, when set, is told of issuance and refusals.
 	Observe func(Event)
 }
@@ -96,6 +103,17 @@ type Server struct {
 	metadata []byte
 	signer   signer
 	keys     *keyHolder
+
+	clientFailures, ipFailures *Throttle
+}
+
+// remoteHost is the host part of r.RemoteAddr.
+func remoteHost(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }
 
 func setDefault(d *time.Duration, def time.Duration) {
@@ -155,6 +173,16 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.Observe == nil {
 		cfg.Observe = func(Event) {}
 	}
+	if cfg.ClientIP == nil {
+		cfg.ClientIP = remoteHost
+	}
+	if cfg.ClientAuthLimit <= 0 {
+		cfg.ClientAuthLimit = 20
+	}
+	if cfg.IPAuthLimit <= 0 {
+		cfg.IPAuthLimit = 100
+	}
+	setDefault(&cfg.AuthWindow, 10*time.Minute)
 	keys := &keyHolder{}
 	keys.Store(cfg.Keys)
 	s := &Server{
@@ -170,6 +198,8 @@ func NewServer(cfg Config) (*Server, error) {
 		GrantRefreshToken:      s.refreshToken,
 	}
 	s.signer = signer{key: cfg.SessionKey}
+	s.clientFailures = NewThrottle(cfg.ClientAuthLimit, cfg.AuthWindow, cfg.Now)
+	s.ipFailures = NewThrottle(cfg.IPAuthLimit, cfg.AuthWindow, cfg.Now)
 	md, err := json.Marshal(s.Metadata())
 	if err != nil {
 		return nil, err

@@ -51,7 +51,7 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, "", nil, ErrUnsupportedGrantType.WithDescription("this server does not support that grant_type"))
 		return
 	}
-	c, aerr := AuthenticateClient(r.Context(), s.cfg.Clients, r, p)
+	c, aerr := s.authenticateClient(r, p)
 	if aerr != nil {
 		s.refuse(w, gt, nil, aerr)
 		return

@@ -211,6 +211,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		Skew:              time.Duration(a.ClockSkew),
 		LenientRevocation: lenient,
 		Observe:           a.observe,
+		ClientIP:          clientIP,
 	})
 	if err != nil {
 		return fmt.Errorf("oauthgate: %v", err)
