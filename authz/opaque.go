@@ -51,3 +51,6 @@ func WellFormedOpaque(tok, prefix string) bool {
 	}
 	return tok[len(body):] == opaqueChecksum(body)
 }
+
+// sha256Sum hashes a string without copying it.
+func sha256Sum(s string) [32]byte { return sha256.Sum256(bytesOf(s)) }

@@ -132,11 +132,13 @@ func (s *Server) revoke(ctx context.Context, c *Client, tok string, info tokenIn
 		if err := s.cfg.Store.Revoke(ctx, info.grant.FamilyID, s.cfg.Now().Add(longest+s.cfg.Skew)); err != nil {
 			return err
 		}
+		s.verifier.NoteRevoked(info.grant.FamilyID)
 		return s.cfg.Store.DeleteRefresh(ctx, tokenstore.KeyOf(tok))
 	}
 	if err := s.cfg.Store.Revoke(ctx, info.grant.ID, info.grant.ExpiresAt.Add(s.cfg.Skew)); err != nil {
 		return err
 	}
+	s.verifier.NoteRevoked(info.grant.ID)
 	if !info.jwt {
 		return s.cfg.Store.DeleteAccess(ctx, tokenstore.KeyOf(tok))
 	}

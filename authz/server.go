@@ -84,6 +84,9 @@ type Config struct {
 	Rand            io.Reader
 	// LenientRevocation: see Verifier.LenientRevocation.
 	LenientRevocation bool
+	// VerifyCacheSize enables the verified-token cache with this many
+	// entries (0: off).
+	VerifyCacheSize int
 	// ClientIP returns the caller's address for throttling (default: RemoteAddr's host).
 	ClientIP func(*http.Request) string
 	// ClientAuthLimit and IPAuthLimit are the failed client authentications
@@ -198,6 +201,9 @@ func NewServer(cfg Config) (*Server, error) {
 		GrantRefreshToken:      s.refreshToken,
 	}
 	s.signer = signer{key: cfg.SessionKey}
+	if cfg.VerifyCacheSize > 0 {
+		s.verifier.cache = newVerifyCache(cfg.VerifyCacheSize)
+	}
 	s.clientFailures = NewThrottle(cfg.ClientAuthLimit, cfg.AuthWindow, cfg.Now)
 	s.ipFailures = NewThrottle(cfg.IPAuthLimit, cfg.AuthWindow, cfg.Now)
 	md, err := json.Marshal(s.Metadata())

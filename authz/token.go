@@ -199,6 +199,7 @@ func (s *Server) revokeFamily(ctx context.Context, c *Client, family, reason str
 	}
 	longest := max(s.cfg.RefreshTokenTTL, s.cfg.AccessTokenTTL, c.RefreshTokenTTL, c.AccessTokenTTL)
 	err := s.cfg.Store.Revoke(ctx, family, s.cfg.Now().Add(longest+s.cfg.Skew))
+	s.verifier.NoteRevoked(family)
 	s.cfg.Observe(Event{Kind: "family_revoked", ClientID: c.ID, Reason: reason, Error: errString(err)})
 }
 

@@ -29,6 +29,10 @@ type Identity struct {
 	ExpiresAt time.Time
 	// ID is the jti (JWT) or the record id (opaque).
 	ID string
+	// FamilyID ties the token to its authorization (code and refresh tokens).
+	FamilyID string
+	// Scope is Scopes as the space-separated wire string.
+	Scope string
 }
 
 // maxTokenLen bounds what the verifier parses at all.
@@ -50,6 +54,17 @@ type Verifier struct {
 	// deny-list check (revocation_check lenient). Off by default: fail closed.
 	// Opaque tokens always need the store.
 	LenientRevocation bool
+
+	cache *verifyCache
+}
+
+// NoteRevoked tells the verifier that a token or family id was revoked —
+// here or, through the store's notifications, on another instance — so its
+// cache refuses it at once.
+func (v *Verifier) NoteRevoked(id string) {
+	if v.cache != nil {
+		v.cache.forget(id)
+	}
 }
 
 // Verify returns the identity behind tok, or an *Error: invalid_token for
@@ -60,6 +75,14 @@ func (v *Verifier) Verify(ctx context.Context, tok string) (*Identity, *Error) {
 	}
 	var id *Identity
 	var err *Error
+	if v.cache != nil {
+		if cached, ok := v.cache.get(tok, v.Now(), v.Skew); ok {
+			if cerr := v.clientActive(ctx, cached); cerr != nil {
+				return nil, cerr
+			}
+			return cached, nil
+		}
+	}
 	if strings.HasPrefix(tok, PrefixAccess) {
 		id, err = v.verifyOpaque(ctx, tok)
 	} else {
@@ -68,14 +91,25 @@ func (v *Verifier) Verify(ctx context.Context, tok string) (*Identity, *Error) {
 	if err != nil {
 		return nil, err
 	}
-	c, cerr := v.Clients.Client(ctx, id.ClientID)
-	if cerr != nil && !errors.Is(cerr, ErrUnknownClient) {
-		return nil, ErrTemporarilyUnavailable.WithDescription("the client registry is unavailable").WithReason("store_unavailable")
+	if cerr := v.clientActive(ctx, id); cerr != nil {
+		return nil, cerr
 	}
-	if c == nil || c.Disabled || id.IssuedAt.Before(c.NotBefore) {
-		return nil, ErrInvalidToken.WithDescription("the client of this token is not active").WithReason("client_inactive")
+	if v.cache != nil {
+		v.cache.put(tok, id)
 	}
 	return id, nil
+}
+
+// clientActive refuses tokens of unknown, disabled or re-created clients.
+func (v *Verifier) clientActive(ctx context.Context, id *Identity) *Error {
+	c, cerr := v.Clients.Client(ctx, id.ClientID)
+	if cerr != nil && !errors.Is(cerr, ErrUnknownClient) {
+		return ErrTemporarilyUnavailable.WithDescription("the client registry is unavailable").WithReason("store_unavailable")
+	}
+	if c == nil || c.Disabled || id.IssuedAt.Before(c.NotBefore) {
+		return ErrInvalidToken.WithDescription("the client of this token is not active").WithReason("client_inactive")
+	}
+	return nil
 }
 
 func (v *Verifier) verifyOpaque(ctx context.Context, tok string) (*Identity, *Error) {
@@ -94,8 +128,8 @@ func (v *Verifier) verifyOpaque(ctx context.Context, tok string) (*Identity, *Er
 	if rerr := v.checkRevoked(ctx, g.ID, g.FamilyID); rerr != nil {
 		return nil, rerr
 	}
-	return &Identity{Subject: g.Subject, ClientID: g.ClientID, Scopes: g.Scopes,
-		Audience: g.Audience, IssuedAt: g.IssuedAt, ExpiresAt: g.ExpiresAt, ID: g.ID}, nil
+	return &Identity{Subject: g.Subject, ClientID: g.ClientID, Scopes: g.Scopes, Scope: JoinScopes(g.Scopes),
+		Audience: g.Audience, IssuedAt: g.IssuedAt, ExpiresAt: g.ExpiresAt, ID: g.ID, FamilyID: g.FamilyID}, nil
 }
 
 func (v *Verifier) checkRevoked(ctx context.Context, ids ...string) *Error {
@@ -147,8 +181,8 @@ func (v *Verifier) verifyJWT(ctx context.Context, tok string) (*Identity, *Error
 	if perr != nil {
 		return nil, invalidJWT("malformed scope claim")
 	}
-	return &Identity{Subject: c.Subject, ClientID: c.ClientID, Scopes: scopes, Audience: c.Audience,
-		IssuedAt: time.Unix(c.IssuedAt, 0), ExpiresAt: time.Unix(c.ExpiresAt, 0), ID: c.ID}, nil
+	return &Identity{Subject: c.Subject, ClientID: c.ClientID, Scopes: scopes, Scope: JoinScopes(scopes), Audience: c.Audience,
+		IssuedAt: time.Unix(c.IssuedAt, 0), ExpiresAt: time.Unix(c.ExpiresAt, 0), ID: c.ID, FamilyID: c.Family}, nil
 }
 
 // parseJWT checks everything but time and revocation: the structure, the

@@ -72,6 +72,11 @@ type App struct {
 	// (as `caddy hash-password` makes).
 	Users map[string]string `json:"users,omitempty"`
 
+	// VerifyCache enables a cache of verified access tokens with this many
+	// entries (0, the default: off). Revocations made on this instance, and
+	// those other instances publish through the Redis store, reach it at once.
+	VerifyCache int `json:"verify_cache,omitempty"`
+
 	// KeyRefresh is how often generated signing keys are re-read from Caddy's
 	// storage, so a rotation on one instance reaches all (default 1m).
 	KeyRefresh caddy.Duration `json:"key_refresh,omitempty"`
@@ -212,6 +217,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		LenientRevocation: lenient,
 		Observe:           a.observe,
 		ClientIP:          clientIP,
+		VerifyCacheSize:   a.VerifyCache,
 	})
 	if err != nil {
 		return fmt.Errorf("oauthgate: %v", err)

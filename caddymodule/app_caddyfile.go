@@ -125,6 +125,16 @@ func parseAppOption(d *caddyfile.Dispenser, existing any) (any, error) {
 				return nil, err
 			}
 			app.ClockSkew = dur
+		case "verify_cache":
+			var n string
+			if !d.AllArgs(&n) {
+				return nil, d.ArgErr()
+			}
+			size, err := strconv.Atoi(n)
+			if err != nil || size < 0 {
+				return nil, d.Errf("verify_cache wants a number of entries, e.g. `verify_cache 100000`, not %q", n)
+			}
+			app.VerifyCache = size
 		case "audience":
 			app.Audience = append(app.Audience, d.RemainingArgs()...)
 			if len(app.Audience) == 0 {

@@ -231,7 +231,7 @@ func (p *Protect) forward(r *http.Request, id *authz.Identity) {
 			r.URL.RawQuery = q.Encode()
 		}
 	}
-	scope := authz.JoinScopes(id.Scopes)
+	scope := id.Scope
 	r.Header.Set(p.hSubject, id.Subject)
 	r.Header.Set(p.hClient, id.ClientID)
 	r.Header.Set(p.hScope, scope)
