@@ -1,0 +1,396 @@
+// Command driver runs oauthgate's benchmarks (see bench/run): the same load
+// against the plugin and against plain Caddy in one run, interleaved rounds,
+// medians and ratios, written to docs/benchmarks.md and docs/benchmarks.png.
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/oauthgate/caddy-oauthgate/authz"
+)
+
+const (
+	benchSecret = "bench-secret-0123456789abcdef"
+	poolSize    = 10_000
+)
+
+var (
+	seconds = envInt("BENCH_SECONDS", 8, 1, 15)
+	rounds  = envInt("BENCH_ROUNDS", 3, 1, 9)
+	work    string
+	procs   []*exec.Cmd
+)
+
+func envInt(name string, def, lo, hi int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil {
+		return min(max(v, lo), hi)
+	}
+	return def
+}
+
+func main() {
+	var err error
+	if work, err = os.MkdirTemp("", "oauthgate-bench-"); err != nil {
+		fail(err)
+	}
+	defer cleanup()
+	if err := run(); err != nil {
+		cleanup()
+		fail(err)
+	}
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "bench:", err)
+	os.Exit(1)
+}
+
+// cleanup stops every process started, by pid.
+func cleanup() {
+	for _, p := range procs {
+		if p.Process != nil {
+			_ = p.Process.Kill()
+			_, _ = p.Process.Wait()
+		}
+	}
+	procs = nil
+	_ = os.RemoveAll(work)
+}
+
+func freePort() int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fail(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// start runs a Caddy with cfg and waits until port answers.
+func start(name, cfg string, port int) {
+	path := filepath.Join(work, name+".Caddyfile")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		fail(err)
+	}
+	cmd := exec.Command("bench/out/caddy", "run", "--config", path)
+	cmd.Env = append(os.Environ(), "XDG_DATA_HOME="+work, "XDG_CONFIG_HOME="+work)
+	logf, _ := os.Create(filepath.Join(work, name+".log"))
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		fail(err)
+	}
+	procs = append(procs, cmd)
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
+			c.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			b, _ := os.ReadFile(filepath.Join(work, name+".log"))
+			fail(fmt.Errorf("%s did not start:\n%s", name, b))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// variant is one gateway configuration under test.
+type variant struct {
+	name     string
+	format   string // jwt | opaque
+	alg      string
+	cache    bool
+	redis    bool
+	port     int
+	tokens   string // file with the token pool
+	target   float64
+	rps      []float64
+	rpsIssue []float64
+}
+
+func (v *variant) base() string { return fmt.Sprintf("http://127.0.0.1:%d", v.port) }
+
+func keyFile(alg string) string {
+	path := filepath.Join(work, alg+".pem")
+	if _, err := os.Stat(path); err == nil {
+		return path
+	}
+	k, err := authz.GenerateKey(alg)
+	if err != nil {
+		fail(err)
+	}
+	pemBytes, _ := authz.MarshalPrivateKeyPEM(k.Private)
+	if err := os.WriteFile(path, pemBytes, 0o600); err != nil {
+		fail(err)
+	}
+	return path
+}
+
+const upstreamTransport = `{
+			transport http {
+				keepalive 2m
+				keepalive_idle_conns 512
+				keepalive_idle_conns_per_host 256
+			}
+		}`
+
+func gatewayConfig(v *variant, upstream, redisAddr string) string {
+	sum := sha256.Sum256([]byte(benchSecret))
+	extra := ""
+	if v.cache {
+		extra += "\n\t\tverify_cache 200000"
+	}
+	if v.redis {
+		extra += fmt.Sprintf("\n\t\tstore redis {\n\t\t\taddresses %s\n\t\t}", redisAddr)
+	}
+	return fmt.Sprintf(`{
+	admin off
+	auto_https off
+	oauthgate {
+		issuer http://127.0.0.1:%[1]d
+		token_format %[2]s
+		signing_key %[3]s %[4]s%[5]s
+		users {
+			alice %[9]s
+		}
+		scope api "API" default
+		client bench {
+			secret_hash %[6]s
+			grants client_credentials
+			scopes api
+		}
+		client flows {
+			secret_hash %[6]s
+			redirect_uri https://client.example/cb
+			grants authorization_code refresh_token
+			scopes api
+		}
+	}
+}
+http://127.0.0.1:%[1]d {
+	oauthgate_server
+	route /api/* {
+		oauthgate_protect api
+		reverse_proxy 127.0.0.1:%[7]d %[8]s
+	}
+}
+`, v.port, v.format, v.alg, keyFile(v.alg), extra, hex.EncodeToString(sum[:]), upstreamPort, upstreamTransport, aliceHash())
+}
+
+var upstreamPort int
+
+func run() error {
+	if _, err := os.Stat("bench/out/caddy"); err != nil {
+		return errors.New("run bench/run, which builds bench/out/caddy first")
+	}
+	upstreamPort = freePort()
+	start("upstream", fmt.Sprintf("{\n\tadmin off\n\tauto_https off\n}\nhttp://127.0.0.1:%d {\n\trespond \"ok\" 200\n}\n", upstreamPort), upstreamPort)
+	plainPort := freePort()
+	start("plain", fmt.Sprintf("{\n\tadmin off\n\tauto_https off\n}\nhttp://127.0.0.1:%d {\n\treverse_proxy /api/* 127.0.0.1:%d %s\n\trespond /static \"ok\" 200\n}\n",
+		plainPort, upstreamPort, upstreamTransport), plainPort)
+	plain := fmt.Sprintf("http://127.0.0.1:%d", plainPort)
+
+	redisAddr, stopRedis := startRedis()
+	defer stopRedis()
+
+	variants := []*variant{
+		{name: "JWT ES256, cache off", format: "jwt", alg: "ES256", target: 0.75},
+		{name: "JWT ES256, cache on", format: "jwt", alg: "ES256", cache: true, target: 0.95},
+		{name: "JWT EdDSA, cache off", format: "jwt", alg: "EdDSA", target: 0.78},
+		{name: "JWT EdDSA, cache on", format: "jwt", alg: "EdDSA", cache: true, target: 0.95},
+		{name: "opaque memory, cache off", format: "opaque", alg: "ES256", target: 0},
+		{name: "opaque memory, cache on", format: "opaque", alg: "ES256", cache: true, target: 0.95},
+	}
+	if redisAddr != "" {
+		variants = append(variants,
+			&variant{name: "opaque Redis, cache off", format: "opaque", alg: "ES256", redis: true, target: 0.70},
+			&variant{name: "opaque Redis, cache on", format: "opaque", alg: "ES256", redis: true, cache: true, target: 0.95})
+	}
+	for i, v := range variants {
+		v.port = freePort()
+		start(fmt.Sprintf("gw%d", i), gatewayConfig(v, plain, redisAddr), v.port)
+		fmt.Printf("issuing %d tokens for %s…\n", poolSize, v.name)
+		if err := issuePool(v); err != nil {
+			return fmt.Errorf("%s: %v", v.name, err)
+		}
+	}
+
+	// Warm-up, not recorded: connection pools fill, and the verify cache
+	// sees each token once, as it would in production.
+	for _, v := range variants {
+		if _, err := wrk(v.base()+"/api/x", "bench/tokens.lua", v.tokens, ""); err != nil {
+			return fmt.Errorf("%s warm-up: %v", v.name, err)
+		}
+	}
+	// Interleaved rounds: the reference runs next to each variant in every round.
+	var refRPS, respondRPS []float64
+	refTokens := variants[0].tokens
+	for r := 1; r <= rounds; r++ {
+		fmt.Printf("round %d/%d\n", r, rounds)
+		rps, err := wrk(plain+"/api/x", "bench/tokens.lua", refTokens, "")
+		if err != nil {
+			return fmt.Errorf("plain reverse_proxy: %v", err)
+		}
+		refRPS = append(refRPS, rps)
+		for _, v := range variants {
+			rps, err := wrk(v.base()+"/api/x", "bench/tokens.lua", v.tokens, "")
+			if err != nil {
+				return fmt.Errorf("%s: %v", v.name, err)
+			}
+			v.rps = append(v.rps, rps)
+		}
+		rps, err = wrk(plain+"/static", "", "", "")
+		if err != nil {
+			return err
+		}
+		respondRPS = append(respondRPS, rps)
+		basic := base64.StdEncoding.EncodeToString([]byte("bench:" + benchSecret))
+		for _, v := range variants {
+			if v.cache {
+				continue // issuance does not depend on the verify cache
+			}
+			rps, err := wrk(v.base()+"/oauth/token", "bench/issue.lua", "", basic)
+			if err != nil {
+				return fmt.Errorf("%s issuance: %v", v.name, err)
+			}
+			v.rpsIssue = append(v.rpsIssue, rps)
+		}
+	}
+	flows := authCodeFlows(variants[0])
+	mem := memoryPerToken()
+	redisBytes := redisPerToken(redisAddr, variants)
+	scale := liveTokenScaling()
+	return report(variants, refRPS, respondRPS, flows, mem, redisBytes, scale)
+}
+
+var rpsRE = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+var non2xx = regexp.MustCompile(`Non-2xx or 3xx responses: (\d+)`)
+
+// wrk runs one bounded load and returns requests per second; any non-2xx
+// answer fails the scenario.
+func wrk(target, script, tokens, basic string) (float64, error) {
+	args := []string{"-t2", "-c64", fmt.Sprintf("-d%ds", seconds), "--timeout", "5s"}
+	if script != "" {
+		args = append(args, "-s", script)
+	}
+	cmd := exec.Command("wrk", append(args, target)...)
+	cmd.Env = append(os.Environ(), "TOKENS_FILE="+tokens, "BASIC="+basic)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return 0, fmt.Errorf("wrk: %v\n%s", err, out)
+	}
+	if m := non2xx.FindSubmatch(out); m != nil {
+		return 0, fmt.Errorf("%s non-2xx answers under load:\n%s", m[1], out)
+	}
+	m := rpsRE.FindSubmatch(out)
+	if m == nil {
+		return 0, fmt.Errorf("no Requests/sec in wrk output:\n%s", out)
+	}
+	return strconv.ParseFloat(string(m[1]), 64)
+}
+
+// issuePool gets poolSize distinct tokens from the variant's token endpoint.
+func issuePool(v *variant) error {
+	var mu sync.Mutex
+	var toks []string
+	var next atomic.Int64
+	var firstErr atomic.Value
+	var wg sync.WaitGroup
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 32}}
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for next.Add(1) <= poolSize {
+				req, _ := http.NewRequest("POST", v.base()+"/oauth/token", strings.NewReader("grant_type=client_credentials"))
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				req.SetBasicAuth("bench", benchSecret)
+				resp, err := client.Do(req)
+				if err != nil {
+					firstErr.CompareAndSwap(nil, err)
+					return
+				}
+				var m map[string]any
+				_ = json.NewDecoder(resp.Body).Decode(&m)
+				resp.Body.Close()
+				tok, _ := m["access_token"].(string)
+				if tok == "" {
+					firstErr.CompareAndSwap(nil, fmt.Errorf("token endpoint: %d %v", resp.StatusCode, m))
+					return
+				}
+				mu.Lock()
+				toks = append(toks, tok)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if e := firstErr.Load(); e != nil {
+		return e.(error)
+	}
+	v.tokens = filepath.Join(work, strings.NewReplacer(" ", "_", ",", "").Replace(v.name)+".tokens")
+	return os.WriteFile(v.tokens, []byte(strings.Join(toks, "\n")+"\n"), 0o600)
+}
+
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	return s[len(s)/2]
+}
+
+// authCodeFlows counts complete authorization-code flows per second:
+// consent page, Allow, code exchange — signed-in users, interleaved.
+func authCodeFlows(v *variant) float64 {
+	const workers = 16
+	var done atomic.Int64
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(seconds)*time.Second)
+	defer cancel()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f := newFlowClient(v.base())
+			if err := f.login(); err != nil {
+				fmt.Fprintln(os.Stderr, "flows: login:", err)
+				return
+			}
+			for ctx.Err() == nil {
+				if err := f.flow(); err != nil {
+					if ctx.Err() == nil {
+						fmt.Fprintln(os.Stderr, "flows:", err)
+					}
+					return
+				}
+				done.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	return float64(done.Load()) / time.Since(start).Seconds()
+}
+
+func readBody(r io.Reader) string { b, _ := io.ReadAll(r); return string(b) }
+
