@@ -31,8 +31,10 @@ type Identity struct {
 	ID string
 	// FamilyID ties the token to its authorization (code and refresh tokens).
 	FamilyID string
-	// Scope is Scopes as the space-separated wire string.
-	Scope string
+	// Scope is Scopes as the space-separated wire string; AudienceString
+	// likewise for Audience.
+	Scope          string
+	AudienceString string
 }
 
 // maxTokenLen bounds what the verifier parses at all.
@@ -129,7 +131,7 @@ func (v *Verifier) verifyOpaque(ctx context.Context, tok string) (*Identity, *Er
 		return nil, rerr
 	}
 	return &Identity{Subject: g.Subject, ClientID: g.ClientID, Scopes: g.Scopes, Scope: JoinScopes(g.Scopes),
-		Audience: g.Audience, IssuedAt: g.IssuedAt, ExpiresAt: g.ExpiresAt, ID: g.ID, FamilyID: g.FamilyID}, nil
+		Audience: g.Audience, AudienceString: strings.Join(g.Audience, " "), IssuedAt: g.IssuedAt, ExpiresAt: g.ExpiresAt, ID: g.ID, FamilyID: g.FamilyID}, nil
 }
 
 func (v *Verifier) checkRevoked(ctx context.Context, ids ...string) *Error {
@@ -182,7 +184,8 @@ func (v *Verifier) verifyJWT(ctx context.Context, tok string) (*Identity, *Error
 		return nil, invalidJWT("malformed scope claim")
 	}
 	return &Identity{Subject: c.Subject, ClientID: c.ClientID, Scopes: scopes, Scope: JoinScopes(scopes), Audience: c.Audience,
-		IssuedAt: time.Unix(c.IssuedAt, 0), ExpiresAt: time.Unix(c.ExpiresAt, 0), ID: c.ID, FamilyID: c.Family}, nil
+		AudienceString: strings.Join(c.Audience, " "),
+		IssuedAt:       time.Unix(c.IssuedAt, 0), ExpiresAt: time.Unix(c.ExpiresAt, 0), ID: c.ID, FamilyID: c.Family}, nil
 }
 
 // parseJWT checks everything but time and revocation: the structure, the

@@ -9,6 +9,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/oauthgate/caddy-oauthgate/authz"
@@ -53,6 +54,7 @@ type Protect struct {
 	ReportOnly bool `json:"report_only,omitempty"`
 
 	app      *App
+	allowed  prometheus.Counter
 	verifier *authz.Verifier
 	policy   authz.Policy
 	source   authz.BearerSource
@@ -80,6 +82,7 @@ func (p *Protect) Provision(ctx caddy.Context) error {
 		return err
 	}
 	p.app = app
+	p.allowed = app.metrics.decisions.WithLabelValues("allowed", "ok")
 	p.verifier = app.Server().Verifier()
 	if p.CORS != nil {
 		if err := p.CORS.provision(p.TokenHeader); err != nil {
@@ -127,7 +130,7 @@ func (p *Protect) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	id, status, e := p.decide(r)
 	p.app.metrics.checks.Observe(time.Since(start).Seconds())
 	if e == nil {
-		p.app.metrics.decisions.WithLabelValues("allowed", "ok").Inc()
+		p.allowed.Inc()
 		caddyhttp.SetVar(r.Context(), identityVar, id)
 		p.forward(r, id)
 		if p.ReportOnly {
@@ -232,10 +235,12 @@ func (p *Protect) forward(r *http.Request, id *authz.Identity) {
 		}
 	}
 	scope := id.Scope
-	r.Header.Set(p.hSubject, id.Subject)
-	r.Header.Set(p.hClient, id.ClientID)
-	r.Header.Set(p.hScope, scope)
-	r.Header.Set(p.hAud, strings.Join(id.Audience, " "))
+	// The names are canonical already (Provision): plain map writes.
+	h := r.Header
+	h[p.hSubject] = []string{id.Subject}
+	h[p.hClient] = []string{id.ClientID}
+	h[p.hScope] = []string{scope}
+	h[p.hAud] = []string{id.AudienceString}
 
 	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	repl.Set("http.auth.user.id", id.Subject)
