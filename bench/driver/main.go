@@ -393,4 +393,3 @@ func authCodeFlows(v *variant) float64 {
 }
 
 func readBody(r io.Reader) string { b, _ := io.ReadAll(r); return string(b) }
-
