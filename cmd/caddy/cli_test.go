@@ -43,17 +43,20 @@ func startCaddy(t *testing.T, caddyfile func(api, admin int) string) *running {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = proc.Process.Kill(); _ = proc.Wait() })
+	// The admin endpoint starts before the HTTP app: wait for both.
 	deadline := time.Now().Add(20 * time.Second)
-	for {
-		c, err := net.Dial("tcp", r.admin)
-		if err == nil {
-			c.Close()
-			break
+	for _, addr := range []string{r.admin, strings.TrimPrefix(r.base, "http://")} {
+		for {
+			c, err := net.Dial("tcp", addr)
+			if err == nil {
+				c.Close()
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("caddy did not start:\n%s", r.logs.String())
+			}
+			time.Sleep(50 * time.Millisecond)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("caddy did not start:\n%s", r.logs.String())
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
 	return r
 }
