@@ -104,6 +104,13 @@ func withCT(path, contentType, body string) func(testing.TB, *fixture) *http.Req
 
 func biRun(t *testing.T, cases []biCase, opts ...fixtureOpt) {
 	t.Helper()
+	// Control: the shape cases' valid body, authenticated, is accepted.
+	if path := cases[0].req(t, biFixture(t)).URL.Path; path == PathRevoke || path == PathIntrospect {
+		f := biFixture(t, opts...)
+		if rec := f.do(form(path, "token=x")(t, f)); rec.Code != http.StatusOK {
+			t.Fatalf("control %s: %d %s", path, rec.Code, rec.Body)
+		}
+	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			f := biFixture(t, opts...)
@@ -121,6 +128,20 @@ func biRun(t *testing.T, cases []biCase, opts ...fixtureOpt) {
 				t.Fatalf("invalid_client for HTTP Basic without WWW-Authenticate: Basic")
 			}
 		})
+	}
+}
+
+// biChallenge is the S256 challenge of the verifier 43 × "v".
+var biChallenge = func() string {
+	sum := sha256.Sum256([]byte(strings.Repeat("v", 43)))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}()
+
+// biWithCode is a token request of app redeeming a fresh code (issued with
+// the extra authorization parameters) with the body body(code).
+func biWithCode(body func(code string) string, extra ...string) func(testing.TB, *fixture) *http.Request {
+	return func(t testing.TB, f *fixture) *http.Request {
+		return as(PathToken, biBasic("app", biAppSecret), body(biCode(t, f, extra...)))(t, f)
 	}
 }
 
@@ -238,6 +259,34 @@ func TestBadInputTokenEndpoint(t *testing.T) {
 		biCase{"duplicate code", as(PathToken, biBasic("app", biAppSecret), "grant_type=authorization_code&code=a&code=b"), 400, "invalid_request"},
 		biCase{"code in the query", as(PathToken+"?code=x", biBasic("app", biAppSecret), "grant_type=authorization_code"), 400, "invalid_request"},
 		biCase{"code_verifier in the query", as(PathToken+"?code_verifier=x", biBasic("app", biAppSecret), "grant_type=authorization_code&code=x"), 400, "invalid_request"},
+		biCase{"redirect_uri of 10,000 characters at redemption", biWithCode(func(code string) string {
+			return "grant_type=authorization_code&code=" + code + "&redirect_uri=" + url.QueryEscape("https://app.example/cb?"+strings.Repeat("a", biLongURI))
+		}), 400, "invalid_grant"},
+		biCase{"redirect_uri missing at redemption", biWithCode(func(code string) string {
+			return "grant_type=authorization_code&code=" + code
+		}), 400, "invalid_request"},
+		biCase{"redirect_uri twice at redemption", biWithCode(func(code string) string {
+			return "grant_type=authorization_code&code=" + code + "&redirect_uri=x&redirect_uri=y"
+		}), 400, "invalid_request"},
+		biCase{"code_verifier without a challenge (downgrade)", biWithCode(func(code string) string {
+			return "grant_type=authorization_code&code=" + code + "&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&code_verifier=" + strings.Repeat("v", 43)
+		}), 400, "invalid_grant"},
+		biCase{"code_verifier missing", biWithCode(func(code string) string {
+			return "grant_type=authorization_code&code=" + code + "&redirect_uri=https%3A%2F%2Fapp.example%2Fcb"
+		}, "code_challenge", biChallenge, "code_challenge_method", "S256"), 400, "invalid_grant"},
+		biCase{"code_verifier wrong", biWithCode(func(code string) string {
+			return "grant_type=authorization_code&code=" + code + "&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&code_verifier=" + strings.Repeat("w", 43)
+		}, "code_challenge", biChallenge, "code_challenge_method", "S256"), 400, "invalid_grant"},
+		biCase{"code_verifier with bad characters", biWithCode(func(code string) string {
+			return "grant_type=authorization_code&code=" + code + "&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&code_verifier=" + strings.Repeat("%2B", 43)
+		}, "code_challenge", biChallenge, "code_challenge_method", "S256"), 400, "invalid_grant"},
+		biCase{"code_verifier of 10 KB", biWithCode(func(code string) string {
+			return "grant_type=authorization_code&code=" + code + "&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&code_verifier=" + strings.Repeat("v", 10_000)
+		}, "code_challenge", biChallenge, "code_challenge_method", "S256"), 400, "invalid_grant"},
+		biCase{"code of another client", func(t testing.TB, f *fixture) *http.Request {
+			code := biCode(t, f)
+			return as(PathToken, biBasic("one", "one-secret-0123456789"), "grant_type=authorization_code&code="+code)(t, f)
+		}, 400, "invalid_grant"},
 		biCase{"public client without PKCE code", as(PathToken, "", "grant_type=authorization_code&client_id=native&code=x"), 400, "invalid_grant"},
 		// refresh_token grant
 		biCase{"refresh_token missing", as(PathToken, biBasic("app", biAppSecret), "grant_type=refresh_token"), 400, "invalid_request"},
@@ -247,6 +296,20 @@ func TestBadInputTokenEndpoint(t *testing.T) {
 		biCase{"refresh_token in the query", as(PathToken+"?refresh_token=x", biBasic("app", biAppSecret), "grant_type=refresh_token"), 400, "invalid_request"},
 		biCase{"refresh_token for a client without the grant", as(PathToken, biBasic("one", "one-secret-0123456789"), "grant_type=refresh_token&refresh_token=x"), 400, "unauthorized_client"},
 	)
+	// Controls: the same builders with valid input succeed, so each case
+	// above fails for the reason it names.
+	for name, req := range map[string]func(testing.TB, *fixture) *http.Request{
+		"client_credentials": form(PathToken, cc+"&scope=api_v3"),
+		"JSON body":          withCT(PathToken, "application/json", `{"grant_type":"client_credentials"}`),
+		"code with PKCE": biWithCode(func(code string) string {
+			return "grant_type=authorization_code&code=" + code + "&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&code_verifier=" + strings.Repeat("v", 43)
+		}, "code_challenge", biChallenge, "code_challenge_method", "S256"),
+	} {
+		f := biFixture(t)
+		if rec := f.do(req(t, f)); rec.Code != http.StatusOK {
+			t.Errorf("control %s: %d %s", name, rec.Code, rec.Body)
+		}
+	}
 	biRun(t, cases)
 }
 
@@ -614,6 +677,9 @@ func TestBadInputAuthorizeEndpoint(t *testing.T) {
 		many[i] = fmt.Sprintf("s%d", i)
 	}
 	challenge := strings.Repeat("c", 43)
+	if rec := serve("GET", ok, "", ""); rec.Code != http.StatusOK || rec.Header().Get("Location") != "" {
+		t.Fatalf("control: the valid request gets %d %q, want the login page", rec.Code, rec.Header().Get("Location"))
+	}
 
 	// Nothing to redirect to safely: an HTML error page, no Location.
 	pages := []struct {
@@ -762,8 +828,8 @@ func biSpellingsOf(tok string) []string {
 }
 
 // biCode runs the authorization endpoint for app (alice signed in, consent
-// given) and returns a code.
-func biCode(t testing.TB, f *fixture) string {
+// given) and returns a code; extra adds parameters (PKCE).
+func biCode(t testing.TB, f *fixture, extra ...string) string {
 	t.Helper()
 	h, err := f.srv.AuthorizeHandler(AuthorizeOptions{Login: LoginIdentity, Identity: func(*http.Request) string { return "alice" }})
 	if err != nil {
@@ -773,6 +839,9 @@ func biCode(t testing.TB, f *fixture) string {
 		t.Fatal(err)
 	}
 	q := url.Values{"response_type": {"code"}, "client_id": {"app"}, "redirect_uri": {"https://app.example/cb"}, "scope": {"api_v3"}}
+	for i := 0; i+1 < len(extra); i += 2 {
+		q.Set(extra[i], extra[i+1])
+	}
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest("GET", PathAuthorize+"?"+q.Encode(), nil))
 	loc, _ := url.Parse(rec.Header().Get("Location"))
