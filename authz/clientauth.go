@@ -51,7 +51,10 @@ func AuthenticateClient(ctx context.Context, clients Clients, r *http.Request, p
 		}
 		bid, bsecret, isBasic, err := ParseBasicAuth(authz[0])
 		if !isBasic {
-			return nil, ErrInvalidRequest.WithDescription("the token endpoint accepts only Basic client authentication in the Authorization header")
+			// RFC 6749 §5.2: an unsupported authentication method is invalid_client.
+			e := ErrInvalidClient.WithDescription("unsupported client authentication method: use HTTP Basic or client_secret_post")
+			e.basic = true
+			return nil, e
 		}
 		if err != nil {
 			e := ErrInvalidClient.WithDescription(err.Error())
@@ -82,7 +85,7 @@ func AuthenticateClient(ctx context.Context, clients Clients, r *http.Request, p
 		return nil, ErrTemporarilyUnavailable.WithDescription("the client registry is unavailable")
 	}
 	if c == nil {
-		decoy.Matches(secret) // same cost as a known client with a wrong secret
+		decoyFor(clients).Matches(secret) // same cost as a known client with a wrong secret
 		return nil, fail("client authentication failed")
 	}
 	switch {
@@ -130,4 +133,14 @@ func (s *Server) authenticateClient(r *http.Request, p Params) (*Client, *Error)
 		s.ipFailures.Fail(ipKey)
 	}
 	return c, err
+}
+
+// decoyFor is the hash an unknown client's secret is compared against: as
+// costly as the registry's costliest secret (bcrypt, when configured), so an
+// unknown id cannot be told from a wrong secret by time.
+func decoyFor(clients Clients) SecretHash {
+	if d, ok := clients.(interface{ decoySecret() SecretHash }); ok {
+		return d.decoySecret()
+	}
+	return decoy
 }

@@ -9,7 +9,10 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"sync"
 	"time"
+
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/oauthgate/caddy-oauthgate/tokenstore"
 )
@@ -31,6 +34,31 @@ type Registry struct {
 	Catalog *Catalog
 	Rand    io.Reader
 	Now     func() time.Time
+
+	decoyOnce sync.Once
+	decoy     SecretHash
+}
+
+// decoySecret is a bcrypt hash at the highest cost among the static
+// clients' bcrypt secrets, made on first need; SHA-256 when there are none.
+func (r *Registry) decoySecret() SecretHash {
+	r.decoyOnce.Do(func() {
+		r.decoy = decoy
+		cost := 0
+		for _, c := range r.Static {
+			if c.secret.bcrypt != nil {
+				if n, err := bcrypt.Cost(c.secret.bcrypt); err == nil {
+					cost = max(cost, n)
+				}
+			}
+		}
+		if cost > 0 {
+			if h, err := bcrypt.GenerateFromPassword([]byte("oauthgate decoy secret"), cost); err == nil {
+				r.decoy = SecretHash{bcrypt: h}
+			}
+		}
+	})
+	return r.decoy
 }
 
 // Client implements Clients.

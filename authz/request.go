@@ -89,6 +89,10 @@ func parseForm(s string) (Params, *Error) {
 // parseJSONObject decodes a flat JSON object of strings, refusing duplicate
 // keys (encoding/json would silently keep the last one).
 func parseJSONObject(body []byte) (Params, *Error) {
+	// encoding/json would turn invalid UTF-8 into U+FFFD silently.
+	if !utf8.Valid(body) {
+		return nil, ErrInvalidRequest.WithDescription("parameters must be valid UTF-8")
+	}
 	bad := ErrInvalidRequest.WithDescription("the JSON body must be one object of string values")
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {

@@ -203,7 +203,7 @@ func (s *Server) activeRefresh(ctx context.Context, g tokenstore.Grant) bool {
 		return false
 	}
 	c, err := s.cfg.Clients.Client(ctx, g.ClientID)
-	return err == nil && !c.Disabled
+	return err == nil && !c.Disabled && !g.IssuedAt.Before(c.NotBefore)
 }
 
 func (s *Server) introspection(g tokenstore.Grant, typ string) Introspection {

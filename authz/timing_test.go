@@ -34,7 +34,7 @@ var timingFuncs = []struct {
 	{"", "VerifyPKCE", []string{"subtle.ConstantTimeCompare"}},
 	{"signer", "checkCSRF", []string{"subtle.ConstantTimeCompare"}},
 	{"signer", "open", []string{"hmac.Equal"}},
-	{"", "AuthenticateClient", []string{"decoy.Matches", "c.secret.Matches"}},
+	{"", "AuthenticateClient", []string{"decoyFor", "c.secret.Matches"}},
 }
 
 // CONFORMANCE T2

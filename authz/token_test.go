@@ -135,7 +135,7 @@ func TestClientAuthentication_T2(t *testing.T) {
 		{"client_id only, confidential client", with(url.Values{"client_id": {"reporting"}}), "", 401, "invalid_client", false},
 		{"both basic and post", with(url.Values{"client_secret": {testSecret}}), "Basic " + b64std("reporting:"+url.QueryEscape(testSecret)), 400, "invalid_request", false},
 		{"basic and different body client_id", with(url.Values{"client_id": {"oro"}}), "Basic " + b64std("reporting:"+url.QueryEscape(testSecret)), 400, "invalid_request", false},
-		{"bearer scheme at the token endpoint", cc, "Bearer abc", 400, "invalid_request", false},
+		{"bearer scheme at the token endpoint", cc, "Bearer abc", 401, "invalid_client", true},
 		{"disabled client (M3)", with(url.Values{"client_id": {"off"}, "client_secret": {"off-secret-0123456789"}}), "", 401, "invalid_client", false},
 	}
 	for _, tt := range tests {
