@@ -1,0 +1,323 @@
+// Package redis is the token store shared by several instances: standalone
+// Redis, Sentinel or Cluster through go-redis's UniversalClient.
+//
+// Layout, every key under the configured prefix (default "oauthgate:") and
+// with a TTL taken from what it holds, so nothing grows without bound:
+//
+//	<prefix>access:{<sha256>}   string: grant JSON            until the token expires
+//	<prefix>code:{<sha256>}     hash: g grant, p payload, u   until the code expires
+//	<prefix>refresh:{<sha256>}  hash: g grant, u              until the token expires
+//	<prefix>consent:{<sha256>}  string: scopes JSON           until the consent ends
+//	<prefix>revoked:{<sha256>}  string: until (Unix ms)       until what it denies expires
+//	<prefix>clients             hash: id → record JSON        no TTL: configuration
+//
+// Tokens and codes reach the store only as SHA-256 keys (tokenstore.Key);
+// consent and revocation keys are hashed too, so every key is a prefix, a
+// kind and hex. Every operation touches one key, so nothing crosses a hash
+// slot on a Cluster; the hash tags keep it so if an operation ever spans
+// several keys of one artifact. Revocations are also published on the
+// channel <prefix>revocations (see Subscribe).
+package redis
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/oauthgate/caddy-oauthgate/tokenstore"
+)
+
+// Options configure a Store around an existing client. Zero values take defaults.
+type Options struct {
+	// Prefix starts every key and the revocation channel (default DefaultPrefix).
+	Prefix string
+	// CallTimeout bounds each store call, retries included (default 3×DefaultTimeout).
+	CallTimeout time.Duration
+	// Now is the clock grants are checked against (default time.Now).
+	Now func() time.Time
+}
+
+// Store implements tokenstore.Store and tokenstore.ClientRecords on Redis.
+// It is safe for concurrent use; Close closes its client.
+type Store struct {
+	rdb     goredis.UniversalClient
+	prefix  string
+	channel string
+	timeout time.Duration
+	now     func() time.Time
+}
+
+// Open connects as cfg says and checks that Redis answers, so a wrong
+// address fails at start rather than on the first request.
+func Open(ctx context.Context, cfg Config) (*Store, error) {
+	opts, err := cfg.Options()
+	if err != nil {
+		return nil, err
+	}
+	s := New(goredis.NewUniversalClient(opts), Options{Prefix: cfg.prefix(), CallTimeout: 3 * cfg.timeout()})
+	if err := s.Ping(ctx); err != nil {
+		_ = s.Close()
+		return nil, fmt.Errorf("cannot reach Redis at %v: %w", opts.Addrs, err)
+	}
+	return s, nil
+}
+
+// New wraps a client; the Store owns it from then on.
+func New(rdb goredis.UniversalClient, opts Options) *Store {
+	if opts.Prefix == "" {
+		opts.Prefix = DefaultPrefix
+	}
+	if opts.CallTimeout <= 0 {
+		opts.CallTimeout = 3 * DefaultTimeout
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Store{rdb: rdb, prefix: opts.Prefix, channel: opts.Prefix + "revocations",
+		timeout: opts.CallTimeout, now: opts.Now}
+}
+
+// Client is the underlying go-redis client.
+func (s *Store) Client() goredis.UniversalClient { return s.rdb }
+
+// Close closes the client and with it any subscription.
+func (s *Store) Close() error { return s.rdb.Close() }
+
+// key builds <prefix><kind>:{<hex>}.
+func (s *Store) key(kind string, k tokenstore.Key) string {
+	return s.prefix + kind + ":{" + k.String() + "}"
+}
+
+// bound caps a call so an unreachable Redis answers within the timeout.
+func (s *Store) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, s.timeout)
+}
+
+// unavailable wraps a backend failure. go-redis errors carry addresses and
+// causes, never command arguments, so no key or value leaks into the text.
+func unavailable(op string, err error) error {
+	return fmt.Errorf("redis store: %s: %w: %w", op, tokenstore.ErrUnavailable, err)
+}
+
+// live reports whether an entry expiring at exp may be kept at all.
+func (s *Store) live(exp time.Time) bool { return s.now().Before(exp) }
+
+// PutAccess implements tokenstore.AccessTokens.
+func (s *Store) PutAccess(ctx context.Context, k tokenstore.Key, g tokenstore.Grant) error {
+	if !s.live(g.ExpiresAt) {
+		return nil // already expired: reads would not find it anyway
+	}
+	val, err := json.Marshal(g)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	err = s.rdb.SetArgs(ctx, s.key("access", k), val, goredis.SetArgs{Mode: "NX", ExpireAt: g.ExpiresAt}).Err()
+	switch {
+	case errors.Is(err, goredis.Nil):
+		return tokenstore.ErrExists
+	case err != nil:
+		return unavailable("put access token", err)
+	}
+	return nil
+}
+
+// GetAccess implements tokenstore.AccessTokens.
+func (s *Store) GetAccess(ctx context.Context, k tokenstore.Key) (tokenstore.Grant, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	val, err := s.rdb.Get(ctx, s.key("access", k)).Bytes()
+	if errors.Is(err, goredis.Nil) {
+		return tokenstore.Grant{}, tokenstore.ErrNotFound
+	}
+	if err != nil {
+		return tokenstore.Grant{}, unavailable("get access token", err)
+	}
+	return s.decode(val)
+}
+
+// DeleteAccess implements tokenstore.AccessTokens.
+func (s *Store) DeleteAccess(ctx context.Context, k tokenstore.Key) error {
+	return s.del(ctx, "delete access token", s.key("access", k))
+}
+
+// decode reads a stored grant, treating one past its expiry as gone (Redis
+// drops it at that instant; the local clock may run slightly ahead).
+func (s *Store) decode(val []byte) (tokenstore.Grant, error) {
+	var g tokenstore.Grant
+	if err := json.Unmarshal(val, &g); err != nil {
+		return g, fmt.Errorf("redis store: undecodable grant: %w", tokenstore.ErrUnavailable)
+	}
+	if !s.live(g.ExpiresAt) {
+		return tokenstore.Grant{}, tokenstore.ErrNotFound
+	}
+	return g, nil
+}
+
+func (s *Store) del(ctx context.Context, op, key string) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	if err := s.rdb.Del(ctx, key).Err(); err != nil {
+		return unavailable(op, err)
+	}
+	return nil
+}
+
+// PutCode implements tokenstore.Codes.
+func (s *Store) PutCode(ctx context.Context, k tokenstore.Key, g tokenstore.Grant, payload []byte) error {
+	return s.putOnce(ctx, "code", k, g, payload)
+}
+
+// TakeCode implements tokenstore.Codes.
+func (s *Store) TakeCode(ctx context.Context, k tokenstore.Key) (tokenstore.Grant, []byte, error) {
+	return s.take(ctx, "code", k)
+}
+
+// PutRefresh implements tokenstore.RefreshTokens.
+func (s *Store) PutRefresh(ctx context.Context, k tokenstore.Key, g tokenstore.Grant) error {
+	return s.putOnce(ctx, "refresh", k, g, nil)
+}
+
+// TakeRefresh implements tokenstore.RefreshTokens.
+func (s *Store) TakeRefresh(ctx context.Context, k tokenstore.Key) (tokenstore.Grant, error) {
+	g, _, err := s.take(ctx, "refresh", k)
+	return g, err
+}
+
+// GetRefresh implements tokenstore.RefreshTokens: redeemed tokens are not found.
+func (s *Store) GetRefresh(ctx context.Context, k tokenstore.Key) (tokenstore.Grant, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	v, err := s.rdb.HMGet(ctx, s.key("refresh", k), "g", "u").Result()
+	if err != nil {
+		return tokenstore.Grant{}, unavailable("get refresh token", err)
+	}
+	g, ok := v[0].(string)
+	if !ok || v[1] != nil {
+		return tokenstore.Grant{}, tokenstore.ErrNotFound
+	}
+	return s.decode([]byte(g))
+}
+
+// DeleteRefresh implements tokenstore.RefreshTokens.
+func (s *Store) DeleteRefresh(ctx context.Context, k tokenstore.Key) error {
+	return s.del(ctx, "delete refresh token", s.key("refresh", k))
+}
+
+func (s *Store) putOnce(ctx context.Context, kind string, k tokenstore.Key, g tokenstore.Grant, payload []byte) error {
+	if !s.live(g.ExpiresAt) {
+		return nil
+	}
+	val, err := json.Marshal(g)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	n, err := putOnce.Run(ctx, s.rdb, []string{s.key(kind, k)}, val, payload, g.ExpiresAt.UnixMilli()).Int()
+	if err != nil {
+		return unavailable("put "+kind, err)
+	}
+	if n == 0 {
+		return tokenstore.ErrExists
+	}
+	return nil
+}
+
+// take is the atomic single-use redemption; see the take script.
+func (s *Store) take(ctx context.Context, kind string, k tokenstore.Key) (tokenstore.Grant, []byte, error) {
+	var nonce [16]byte
+	_, _ = rand.Read(nonce[:])
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	r, err := take.Run(ctx, s.rdb, []string{s.key(kind, k)}, hex.EncodeToString(nonce[:])).Slice()
+	if err != nil {
+		return tokenstore.Grant{}, nil, unavailable("redeem "+kind, err)
+	}
+	if len(r) < 2 {
+		return tokenstore.Grant{}, nil, tokenstore.ErrNotFound
+	}
+	gs, _ := r[1].(string)
+	g, err := s.decode([]byte(gs))
+	if err != nil {
+		return g, nil, err
+	}
+	if len(r) == 2 {
+		return g, nil, tokenstore.ErrReused
+	}
+	var payload []byte
+	if p, _ := r[2].(string); p != "" {
+		payload = []byte(p)
+	}
+	return g, payload, nil
+}
+
+// consentKey hashes a length-prefixed pair, so "a:b"+"c" and "a"+"b:c" differ.
+func (s *Store) consentKey(subject, clientID string) string {
+	return s.key("consent", tokenstore.KeyOf(strconv.Itoa(len(subject))+":"+subject+clientID))
+}
+
+// PutConsent implements tokenstore.Consents.
+func (s *Store) PutConsent(ctx context.Context, subject, clientID string, scopes []string, until time.Time) error {
+	key := s.consentKey(subject, clientID)
+	if !s.live(until) {
+		return s.del(ctx, "put consent", key) // replaced by nothing
+	}
+	val, err := json.Marshal(scopes)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	if err := s.rdb.SetArgs(ctx, key, val, goredis.SetArgs{ExpireAt: until}).Err(); err != nil {
+		return unavailable("put consent", err)
+	}
+	return nil
+}
+
+// GetConsent implements tokenstore.Consents.
+func (s *Store) GetConsent(ctx context.Context, subject, clientID string) ([]string, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	val, err := s.rdb.Get(ctx, s.consentKey(subject, clientID)).Bytes()
+	if errors.Is(err, goredis.Nil) {
+		return nil, tokenstore.ErrNotFound
+	}
+	if err != nil {
+		return nil, unavailable("get consent", err)
+	}
+	var scopes []string
+	if err := json.Unmarshal(val, &scopes); err != nil {
+		return nil, fmt.Errorf("redis store: undecodable consent: %w", tokenstore.ErrUnavailable)
+	}
+	return scopes, nil
+}
+
+// DeleteConsent implements tokenstore.Consents.
+func (s *Store) DeleteConsent(ctx context.Context, subject, clientID string) error {
+	return s.del(ctx, "delete consent", s.consentKey(subject, clientID))
+}
+
+// Ping implements tokenstore.Store.
+func (s *Store) Ping(ctx context.Context) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	if err := s.rdb.Ping(ctx).Err(); err != nil {
+		return unavailable("ping", err)
+	}
+	return nil
+}
+
+// Interface guards
+var (
+	_ tokenstore.Store         = (*Store)(nil)
+	_ tokenstore.ClientRecords = (*Store)(nil)
+)
