@@ -3,6 +3,7 @@ package redis_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -15,6 +16,10 @@ import (
 )
 
 var prefixes atomic.Int64
+
+// aclCommands are all the store needs on a standalone server or Sentinel's master.
+var aclCommands = strings.Fields("+get +set +del +exists +hset +hsetnx +hget +hmget +hgetall +hdel +hexists " +
+	"+pexpireat +eval +evalsha +publish +subscribe +ping +hello")
 
 // open connects a Store to cfg under a prefix of its own, so every harness
 // is a fresh, empty store on a shared server.
@@ -47,8 +52,8 @@ func contract(t *testing.T, cfg redisstore.Config) {
 // CONFORMANCE T9
 // The contract, with its 64 concurrent redemptions of one code and of one
 // refresh token, on a real standalone redis-server, a real 3-node Redis
-// Cluster (every operation stays in one hash slot) and Sentinel with a
-// password. The contract sleeps on Redis's real clock, so the three run at
+// Cluster (every operation stays in one hash slot), Sentinel with a
+// password, and as an ACL user with only the commands it needs. The contract sleeps on Redis's real clock, so the three run at
 // once (t.Run from goroutines, which -parallel does not throttle).
 func TestContract(t *testing.T) {
 	t.Parallel()
@@ -58,6 +63,15 @@ func TestContract(t *testing.T) {
 		},
 		"Cluster": func(t *testing.T) redisstore.Config {
 			return redisstore.Config{Addrs: redistest.StartCluster(t).Addrs()}
+		},
+		// The least privilege docs/redis.md gives: these commands, these keys.
+		"ACL": func(t *testing.T) redisstore.Config {
+			srv := redistest.Start(t)
+			if out, err := srv.CLI(append([]string{"ACL", "SETUSER", "oauthgate", "on", ">acl-pass-0c4d",
+				"resetkeys", "~oauthgate-test*", "resetchannels", "&oauthgate-test*", "-@all"}, aclCommands...)...); err != nil || !strings.Contains(out, "OK") {
+				t.Fatalf("ACL SETUSER: %v %s", err, out)
+			}
+			return redisstore.Config{URL: srv.URL(), Username: "oauthgate", Password: "acl-pass-0c4d"}
 		},
 		"Sentinel": func(t *testing.T) redisstore.Config {
 			master := redistest.Start(t, "--requirepass", "master-pass-5dcf")
