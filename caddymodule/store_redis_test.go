@@ -4,7 +4,11 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -135,6 +139,7 @@ func TestRedisReloadKeepsClient_S5(t *testing.T) {
 	if after := activeRedisStore(t); after != before {
 		t.Fatal("a reload with the same store settings made a new Redis client")
 	}
+	checkPool(t)
 	if status, body := timedCall(t, 3*time.Second, "GET", g.base+"/api/x", bearer(tok), ""); status != 200 {
 		t.Fatalf("opaque token after reload: %d %s", status, body)
 	}
@@ -146,9 +151,24 @@ func TestRedisReloadKeepsClient_S5(t *testing.T) {
 	if err := before.Ping(t.Context()); !errors.Is(err, tokenstore.ErrUnavailable) {
 		t.Fatalf("the replaced client still answers: %v", err)
 	}
+	checkPool(t)
 	// Another prefix is another keyspace: the old token is unknown there.
 	if status, _ := timedCall(t, 3*time.Second, "GET", g.base+"/api/x", bearer(tok), ""); status != 401 {
 		t.Fatalf("token under the old prefix: %d", status)
+	}
+}
+
+// checkPool asserts the pool holds one client, used by the running config
+// only: the previous config let go of its reference.
+func checkPool(t *testing.T) {
+	t.Helper()
+	var keys []string
+	redisPool.Range(func(k, _ any) bool { keys = append(keys, k.(string)); return true })
+	if len(keys) != 1 {
+		t.Fatalf("the pool holds %d clients, want 1", len(keys))
+	}
+	if refs, _ := redisPool.References(keys[0]); refs != 1 {
+		t.Fatalf("the client has %d references, want 1", refs)
 	}
 }
 
@@ -308,3 +328,98 @@ func TestRedisUnreachableAtStart_O3(t *testing.T) {
 		}
 	}
 }
+
+// CONFORMANCE S6
+// Two Caddy instances — this process and a built `caddy run` — sharing one
+// Redis and one Caddy storage: a code issued by one is redeemed on the
+// other, their tokens validate on both, and a revocation on one is refused
+// by the other within 1s.
+func TestTwoInstancesShareRedis_S6(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a binary")
+	}
+	srv := redistest.Start(t)
+	bin := filepath.Join(t.TempDir(), "caddy")
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/oauthgate/caddy-oauthgate/cmd/caddy").CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/caddy: %v\n%s", err, out)
+	}
+	a := newGateway(t)
+	app := authcodeApp(t, a.base, redisBlock("url "+srv.URL()))
+	site := fmt.Sprintf(authcodeSiteFmt, "")
+	a.load(app, site)
+	// B: its own port, the same issuer, Redis and storage (so the same keys).
+	port := testutil.FreePort(t)
+	b := &gateway{t: t, port: port, base: fmt.Sprintf("http://127.0.0.1:%d", port), storage: a.storage}
+	cfgPath := filepath.Join(t.TempDir(), "Caddyfile")
+	if err := os.WriteFile(cfgPath, []byte(b.caddyfile(app, site)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	logs := new(strings.Builder)
+	var logMu sync.Mutex
+	proc := exec.Command(bin, "run", "--config", cfgPath)
+	proc.Env = append(os.Environ(), "XDG_DATA_HOME="+t.TempDir(), "XDG_CONFIG_HOME="+t.TempDir())
+	proc.Stdout = writerFunc(func(p []byte) (int, error) { logMu.Lock(); defer logMu.Unlock(); return logs.Write(p) })
+	proc.Stderr = proc.Stdout
+	if err := proc.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = proc.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { _ = proc.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = proc.Process.Kill()
+			<-done
+		}
+	})
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			logMu.Lock()
+			t.Fatalf("instance B did not start:\n%s", logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	code := codeFor(t, a, testutil.NewBrowser(t), oauthConfig(a, "postman", postmanSecret, clientCallback, testScopeAPI), "")
+	tok, err := exchange(oauthConfig(b, "postman", postmanSecret, clientCallback, testScopeAPI), code, "")
+	if err != nil {
+		t.Fatalf("code from A redeemed on B: %v", err)
+	}
+	for _, g := range []*gateway{a, b} {
+		if status, body := timedCall(t, 3*time.Second, "GET", g.base+"/api/x", bearer(tok.AccessToken), ""); status != 200 {
+			t.Fatalf("token from B on %s: %d %s", g.base, status, body)
+		}
+	}
+	_, body := call(t, "POST", a.base+"/oauth/token", formHeaders("postman", postmanSecret),
+		url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}}.Encode())
+	if decodeJSON(t, body)["access_token"] == nil {
+		t.Fatalf("refresh token from B rotated on A: %s", body)
+	}
+	resp, _ := call(t, "POST", b.base+"/oauth/revoke", formHeaders("postman", postmanSecret),
+		url.Values{"token": {tok.AccessToken}}.Encode())
+	if resp.StatusCode != 200 {
+		t.Fatalf("revoke on B: %d", resp.StatusCode)
+	}
+	start := time.Now()
+	for {
+		status, _ := timedCall(t, 3*time.Second, "GET", a.base+"/api/x", bearer(tok.AccessToken), "")
+		if status == 401 {
+			break
+		}
+		if time.Since(start) > time.Second {
+			t.Fatalf("A still accepts a token revoked on B after 1s: %d", status)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Logf("revocation on B refused by A after %v", time.Since(start))
+}
+
+type writerFunc func(p []byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
