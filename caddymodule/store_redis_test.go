@@ -4,7 +4,9 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -45,10 +47,10 @@ func activeRedisStore(t *testing.T) *redisstore.Store {
 	return s
 }
 
-func bearer(tok string) map[string]string { return map[string]string{"Authorization": "Bearer " + tok} }
+func redisBearer(tok string) map[string]string { return map[string]string{"Authorization": "Bearer " + tok} }
 
-// timedCall is call, failing when the answer takes longer than bound.
-func timedCall(t *testing.T, bound time.Duration, method, u string, headers map[string]string, body string) (int, string) {
+// redisTimedCall is call, failing when the answer takes longer than bound.
+func redisTimedCall(t *testing.T, bound time.Duration, method, u string, headers map[string]string, body string) (int, string) {
 	t.Helper()
 	start := time.Now()
 	resp, b := call(t, method, u, headers, body)
@@ -58,15 +60,15 @@ func timedCall(t *testing.T, bound time.Duration, method, u string, headers map[
 	return resp.StatusCode, b
 }
 
-// formHeaders are a token request's headers with client id and secret.
-func formHeaders(id, secret string) map[string]string {
+// redisForm is a token request's headers with client id and secret.
+func redisForm(id, secret string) map[string]string {
 	return map[string]string{"Content-Type": "application/x-www-form-urlencoded",
 		"Authorization": "Basic " + base64.StdEncoding.EncodeToString([]byte(id+":"+secret))}
 }
 
-func tokenRequest(g *gateway) (string, map[string]string, string) {
+func redisTokenRequest(g *gateway) (string, map[string]string, string) {
 	form := url.Values{"grant_type": {"client_credentials"}, "scope": {"api_v3"}}
-	return g.base + "/oauth/token", formHeaders("reporting", reportingSecret), form.Encode()
+	return g.base + "/oauth/token", redisForm("reporting", reportingSecret), form.Encode()
 }
 
 // CONFORMANCE S4
@@ -86,27 +88,27 @@ func TestRedisOutage_S4(t *testing.T) {
 
 	srv.Stop()
 	const bound = 3 * time.Second
-	tokURL, tokHeaders, tokBody := tokenRequest(g)
-	status, body := timedCall(t, bound, "POST", tokURL, tokHeaders, tokBody)
+	tokURL, tokHeaders, tokBody := redisTokenRequest(g)
+	status, body := redisTimedCall(t, bound, "POST", tokURL, tokHeaders, tokBody)
 	if status != 503 || decodeJSON(t, body)["error"] != "temporarily_unavailable" {
 		t.Fatalf("issuance with Redis down: %d %s", status, body)
 	}
-	if status, body := timedCall(t, bound, "GET", g.base+"/api/x", bearer(opaque), ""); status != 503 {
+	if status, body := redisTimedCall(t, bound, "GET", g.base+"/api/x", redisBearer(opaque), ""); status != 503 {
 		t.Fatalf("opaque token with Redis down: %d %s", status, body)
 	}
-	if status, body := timedCall(t, bound, "GET", g.base+"/api/x", bearer(jwt), ""); status != 200 {
+	if status, body := redisTimedCall(t, bound, "GET", g.base+"/api/x", redisBearer(jwt), ""); status != 200 {
 		t.Fatalf("JWT with Redis down, revocation_check lenient: %d %s", status, body)
 	}
 	// Same store settings: the reload reuses the client, so it needs no Redis.
 	g.load(baseApp(g.base, "token_format opaque\n\t\trevocation_check strict\n\t\t"+store), redisSite)
-	if status, body := timedCall(t, bound, "GET", g.base+"/api/x", bearer(jwt), ""); status != 503 {
+	if status, body := redisTimedCall(t, bound, "GET", g.base+"/api/x", redisBearer(jwt), ""); status != 503 {
 		t.Fatalf("JWT with Redis down, revocation_check strict: %d %s", status, body)
 	}
 
 	srv.Restart()
 	start := time.Now()
 	for {
-		if status, _ := timedCall(t, bound, "POST", tokURL, tokHeaders, tokBody); status == 200 {
+		if status, _ := redisTimedCall(t, bound, "POST", tokURL, tokHeaders, tokBody); status == 200 {
 			break
 		}
 		if time.Since(start) > 5*time.Second {
@@ -116,7 +118,7 @@ func TestRedisOutage_S4(t *testing.T) {
 	}
 	t.Logf("issuance resumed %v after the restart", time.Since(start))
 	for name, tok := range map[string]string{"opaque": opaque, "jwt": jwt} {
-		if status, body := timedCall(t, bound, "GET", g.base+"/api/x", bearer(tok), ""); status != 200 || body != "ok svc-reporting" {
+		if status, body := redisTimedCall(t, bound, "GET", g.base+"/api/x", redisBearer(tok), ""); status != 200 || body != "ok svc-reporting" {
 			t.Errorf("%s token after Redis restarted: %d %s", name, status, body)
 		}
 	}
@@ -139,8 +141,8 @@ func TestRedisReloadKeepsClient_S5(t *testing.T) {
 	if after := activeRedisStore(t); after != before {
 		t.Fatal("a reload with the same store settings made a new Redis client")
 	}
-	checkPool(t)
-	if status, body := timedCall(t, 3*time.Second, "GET", g.base+"/api/x", bearer(tok), ""); status != 200 {
+	redisPoolCheck(t)
+	if status, body := redisTimedCall(t, 3*time.Second, "GET", g.base+"/api/x", redisBearer(tok), ""); status != 200 {
 		t.Fatalf("opaque token after reload: %d %s", status, body)
 	}
 
@@ -151,16 +153,16 @@ func TestRedisReloadKeepsClient_S5(t *testing.T) {
 	if err := before.Ping(t.Context()); !errors.Is(err, tokenstore.ErrUnavailable) {
 		t.Fatalf("the replaced client still answers: %v", err)
 	}
-	checkPool(t)
+	redisPoolCheck(t)
 	// Another prefix is another keyspace: the old token is unknown there.
-	if status, _ := timedCall(t, 3*time.Second, "GET", g.base+"/api/x", bearer(tok), ""); status != 401 {
+	if status, _ := redisTimedCall(t, 3*time.Second, "GET", g.base+"/api/x", redisBearer(tok), ""); status != 401 {
 		t.Fatalf("token under the old prefix: %d", status)
 	}
 }
 
-// checkPool asserts the pool holds one client, used by the running config
+// redisPoolCheck asserts the pool holds one client, used by the running config
 // only: the previous config let go of its reference.
-func checkPool(t *testing.T) {
+func redisPoolCheck(t *testing.T) {
 	t.Helper()
 	var keys []string
 	redisPool.Range(func(k, _ any) bool { keys = append(keys, k.(string)); return true })
@@ -195,7 +197,7 @@ func TestRedisDumpAfterIssuance_K2(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, body := call(t, "POST", g.base+"/oauth/token", formHeaders("postman", postmanSecret),
+	_, body := call(t, "POST", g.base+"/oauth/token", redisForm("postman", postmanSecret),
 		url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}}.Encode())
 	fresh := decodeJSON(t, body)
 	if fresh["access_token"] == nil {
@@ -246,8 +248,19 @@ func TestRedisClusterConcurrentRedemption_T9(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				start.Wait()
-				resp, body := call(t, "POST", g.base+"/oauth/token", formHeaders("postman", postmanSecret), form.Encode())
-				switch {
+				// Not call: t.Fatal must not run off the test goroutine.
+				req, _ := http.NewRequest("POST", g.base+"/oauth/token", strings.NewReader(form.Encode()))
+				for k, v := range redisForm("postman", postmanSecret) {
+					req.Header.Set(k, v)
+				}
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				switch body := string(b); {
 				case resp.StatusCode == 200:
 					atomic.AddInt32(&ok, 1)
 				case strings.Contains(body, "already used"):
@@ -289,7 +302,7 @@ func TestRedisTLSAndPasswordPlaceholder_S1(t *testing.T) {
 	g.load(baseApp(g.base, "token_format opaque\n\t\t"+redisBlock("url rediss://"+srv.Addr,
 		"password {env.OAUTHGATE_TEST_REDIS_PASSWORD}", "tls {\n\t\t\t\tca "+ca+"\n\t\t\t}")), redisSite)
 	tok := getToken(t, g, "reporting", reportingSecret, "api_v3")
-	if status, body := timedCall(t, 3*time.Second, "GET", g.base+"/api/x", bearer(tok), ""); status != 200 {
+	if status, body := redisTimedCall(t, 3*time.Second, "GET", g.base+"/api/x", redisBearer(tok), ""); status != 200 {
 		t.Fatalf("opaque token through TLS Redis: %d %s", status, body)
 	}
 }
@@ -358,7 +371,7 @@ func TestTwoInstancesShareRedis_S6(t *testing.T) {
 	var logMu sync.Mutex
 	proc := exec.Command(bin, "run", "--config", cfgPath)
 	proc.Env = append(os.Environ(), "XDG_DATA_HOME="+t.TempDir(), "XDG_CONFIG_HOME="+t.TempDir())
-	proc.Stdout = writerFunc(func(p []byte) (int, error) { logMu.Lock(); defer logMu.Unlock(); return logs.Write(p) })
+	proc.Stdout = redisLogWriter(func(p []byte) (int, error) { logMu.Lock(); defer logMu.Unlock(); return logs.Write(p) })
 	proc.Stderr = proc.Stdout
 	if err := proc.Start(); err != nil {
 		t.Fatal(err)
@@ -392,23 +405,23 @@ func TestTwoInstancesShareRedis_S6(t *testing.T) {
 		t.Fatalf("code from A redeemed on B: %v", err)
 	}
 	for _, g := range []*gateway{a, b} {
-		if status, body := timedCall(t, 3*time.Second, "GET", g.base+"/api/x", bearer(tok.AccessToken), ""); status != 200 {
+		if status, body := redisTimedCall(t, 3*time.Second, "GET", g.base+"/api/x", redisBearer(tok.AccessToken), ""); status != 200 {
 			t.Fatalf("token from B on %s: %d %s", g.base, status, body)
 		}
 	}
-	_, body := call(t, "POST", a.base+"/oauth/token", formHeaders("postman", postmanSecret),
+	_, body := call(t, "POST", a.base+"/oauth/token", redisForm("postman", postmanSecret),
 		url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}}.Encode())
 	if decodeJSON(t, body)["access_token"] == nil {
 		t.Fatalf("refresh token from B rotated on A: %s", body)
 	}
-	resp, _ := call(t, "POST", b.base+"/oauth/revoke", formHeaders("postman", postmanSecret),
+	resp, _ := call(t, "POST", b.base+"/oauth/revoke", redisForm("postman", postmanSecret),
 		url.Values{"token": {tok.AccessToken}}.Encode())
 	if resp.StatusCode != 200 {
 		t.Fatalf("revoke on B: %d", resp.StatusCode)
 	}
 	start := time.Now()
 	for {
-		status, _ := timedCall(t, 3*time.Second, "GET", a.base+"/api/x", bearer(tok.AccessToken), "")
+		status, _ := redisTimedCall(t, 3*time.Second, "GET", a.base+"/api/x", redisBearer(tok.AccessToken), "")
 		if status == 401 {
 			break
 		}
@@ -420,6 +433,6 @@ func TestTwoInstancesShareRedis_S6(t *testing.T) {
 	t.Logf("revocation on B refused by A after %v", time.Since(start))
 }
 
-type writerFunc func(p []byte) (int, error)
+type redisLogWriter func(p []byte) (int, error)
 
-func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+func (f redisLogWriter) Write(p []byte) (int, error) { return f(p) }
