@@ -47,7 +47,9 @@ func activeRedisStore(t *testing.T) *redisstore.Store {
 	return s
 }
 
-func redisBearer(tok string) map[string]string { return map[string]string{"Authorization": "Bearer " + tok} }
+func redisBearer(tok string) map[string]string {
+	return map[string]string{"Authorization": "Bearer " + tok}
+}
 
 // redisTimedCall is call, failing when the answer takes longer than bound.
 func redisTimedCall(t *testing.T, bound time.Duration, method, u string, headers map[string]string, body string) (int, string) {
