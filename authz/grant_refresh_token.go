@@ -37,6 +37,14 @@ func (s *Server) refreshToken(ctx context.Context, r *http.Request, c *Client, p
 		if e := narrowScopes(cur.Scopes, asked); e != nil {
 			return nil, e
 		}
+		// The family check comes before the redemption: concurrent replays
+		// revoke the family as they lose, and must not also fail the one
+		// request that won.
+		if revoked, err := s.cfg.Store.IsRevoked(ctx, cur.FamilyID); err != nil {
+			return nil, storeError(err, "could not check the refresh token")
+		} else if revoked {
+			return nil, ErrInvalidGrant.WithDescription("the refresh token has been revoked")
+		}
 	}
 	g, err := s.cfg.Store.TakeRefresh(ctx, k)
 	switch {
@@ -50,11 +58,6 @@ func (s *Server) refreshToken(ctx context.Context, r *http.Request, c *Client, p
 	}
 	if g.ClientID != c.ID || g.IssuedAt.Before(c.NotBefore) {
 		return nil, ErrInvalidGrant.WithDescription("the refresh token was issued to another client")
-	}
-	if revoked, err := s.cfg.Store.IsRevoked(ctx, g.FamilyID); err != nil {
-		return nil, storeError(err, "could not check the refresh token")
-	} else if revoked {
-		return nil, ErrInvalidGrant.WithDescription("the refresh token has been revoked")
 	}
 	if e := narrowScopes(g.Scopes, asked); e != nil {
 		return nil, e

@@ -60,6 +60,14 @@ type Verifier struct {
 	cache *verifyCache
 }
 
+// FlushCache empties the verified-token cache, e.g. when the revocation
+// feed of a shared store was interrupted.
+func (v *Verifier) FlushCache() {
+	if v.cache != nil {
+		v.cache.flush()
+	}
+}
+
 // NoteRevoked tells the verifier that a token or family id was revoked —
 // here or, through the store's notifications, on another instance — so its
 // cache refuses it at once.

@@ -108,3 +108,7 @@ func (c *verifyCache) forget(id string) {
 		c.revoked.Set(id, struct{}{})
 	}
 }
+
+// flush drops every cached token: after a gap in the revocation feed, what
+// was revoked meanwhile is unknown here.
+func (c *verifyCache) flush() { c.tokens.InvalidateAll() }

@@ -4,6 +4,7 @@
 package caddymodule
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
@@ -347,6 +348,27 @@ func (a *App) observe(ev authz.Event) {
 	}
 }
 
+// revocationFeed is a store that tells every instance about revocations
+// (the Redis store's pub/sub channel).
+type revocationFeed interface {
+	SubscribeWithResync(ctx context.Context, onRevoked func(id string), onResync func()) error
+}
+
+// followRevocations keeps the verified-token cache in step with revocations
+// made on other instances (CONFORMANCE S6): each one is dropped from the
+// cache as it is published, and after a gap in the feed the whole cache is
+// emptied, since what was revoked meanwhile is unknown.
+func (a *App) followRevocations() {
+	feed, ok := a.store.(revocationFeed)
+	if !ok || a.VerifyCache <= 0 {
+		return
+	}
+	v := a.server.Verifier()
+	if err := feed.SubscribeWithResync(a.ctx, v.NoteRevoked, v.FlushCache); err != nil {
+		a.logger.Warn("subscribing to revocations; retrying in the background", zap.Error(err))
+	}
+}
+
 // emit sends a Caddy event (oauthgate.<name>) so other modules can react.
 func (a *App) emit(name string, data map[string]any) {
 	if a.events != nil {
@@ -357,6 +379,7 @@ func (a *App) emit(name string, data map[string]any) {
 // Start implements caddy.App: with generated keys, it keeps them in step
 // with storage until the config is unloaded.
 func (a *App) Start() error {
+	a.followRevocations()
 	if len(a.SigningKeys) > 0 {
 		return nil
 	}

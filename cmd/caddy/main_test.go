@@ -70,7 +70,7 @@ func TestBinaryAndExample(t *testing.T) {
 	if err != nil {
 		t.Fatalf("list-modules: %v\n%s", err, out)
 	}
-	for _, m := range []string{"oauthgate", "http.handlers.oauthgate_server", "http.handlers.oauthgate_protect", "oauthgate.stores.memory"} {
+	for _, m := range []string{"oauthgate", "http.handlers.oauthgate_server", "http.handlers.oauthgate_protect", "oauthgate.stores.memory", "oauthgate.stores.redis", "admin.api.oauthgate"} {
 		if !strings.Contains("\n"+out+"\n", "\n"+m+"\n") {
 			t.Errorf("list-modules lacks %s", m)
 		}

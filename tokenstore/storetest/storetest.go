@@ -30,18 +30,19 @@ type Factory func(t *testing.T) Harness
 
 // Run runs the whole contract.
 func Run(t *testing.T, f Factory) {
-	t.Run("AccessRoundTrip", func(t *testing.T) { testAccessRoundTrip(t, f(t)) })
-	t.Run("AccessExpiry", func(t *testing.T) { testAccessExpiry(t, f(t)) })
-	t.Run("AccessNoOverwrite", func(t *testing.T) { testAccessNoOverwrite(t, f(t)) })
-	t.Run("CodeSingleUse", func(t *testing.T) { testCodeSingleUse(t, f(t)) })
-	t.Run("CodeExpiry", func(t *testing.T) { testCodeExpiry(t, f(t)) })
-	t.Run("ConcurrentCodeRedemption", func(t *testing.T) { testConcurrentTake(t, f(t), "code") })
-	t.Run("RefreshRotation", func(t *testing.T) { testRefresh(t, f(t)) })
-	t.Run("RefreshExpiry", func(t *testing.T) { testRefreshExpiry(t, f(t)) })
-	t.Run("ConcurrentRefreshRotation", func(t *testing.T) { testConcurrentTake(t, f(t), "refresh") })
-	t.Run("Consents", func(t *testing.T) { testConsents(t, f(t)) })
-	t.Run("Revocations", func(t *testing.T) { testRevocations(t, f(t)) })
+	t.Run("AccessRoundTrip", func(t *testing.T) { t.Parallel(); testAccessRoundTrip(t, f(t)) })
+	t.Run("AccessExpiry", func(t *testing.T) { t.Parallel(); testAccessExpiry(t, f(t)) })
+	t.Run("AccessNoOverwrite", func(t *testing.T) { t.Parallel(); testAccessNoOverwrite(t, f(t)) })
+	t.Run("CodeSingleUse", func(t *testing.T) { t.Parallel(); testCodeSingleUse(t, f(t)) })
+	t.Run("CodeExpiry", func(t *testing.T) { t.Parallel(); testCodeExpiry(t, f(t)) })
+	t.Run("ConcurrentCodeRedemption", func(t *testing.T) { t.Parallel(); testConcurrentTake(t, f(t), "code") })
+	t.Run("RefreshRotation", func(t *testing.T) { t.Parallel(); testRefresh(t, f(t)) })
+	t.Run("RefreshExpiry", func(t *testing.T) { t.Parallel(); testRefreshExpiry(t, f(t)) })
+	t.Run("ConcurrentRefreshRotation", func(t *testing.T) { t.Parallel(); testConcurrentTake(t, f(t), "refresh") })
+	t.Run("Consents", func(t *testing.T) { t.Parallel(); testConsents(t, f(t)) })
+	t.Run("Revocations", func(t *testing.T) { t.Parallel(); testRevocations(t, f(t)) })
 	t.Run("Ping", func(t *testing.T) {
+		t.Parallel()
 		if err := f(t).Store.Ping(context.Background()); err != nil {
 			t.Fatalf("Ping on a healthy store: %v", err)
 		}
