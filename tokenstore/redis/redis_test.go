@@ -64,7 +64,7 @@ func TestContract(t *testing.T) {
 		"Cluster": func(t *testing.T) redisstore.Config {
 			return redisstore.Config{Addrs: redistest.StartCluster(t).Addrs()}
 		},
-		// The least privilege docs/redis.md gives: these commands, these keys.
+		// The least privilege README ("Running several instances") gives: these commands, these keys.
 		"ACL": func(t *testing.T) redisstore.Config {
 			srv := redistest.Start(t)
 			if out, err := srv.CLI(append([]string{"ACL", "SETUSER", "oauthgate", "on", ">acl-pass-0c4d",
