@@ -49,7 +49,7 @@ func TestJSONBodyInvalidUTF8(t *testing.T) {
 // revive its predecessor's refresh tokens, not even in introspection.
 func TestRecreatedClientRefreshTokenInactive(t *testing.T) {
 	var reg *Registry
-	f, srv := flowFixture(t, func(c *Config) {
+	f, _ := flowFixture(t, func(c *Config) {
 		reg = &Registry{Static: c.Clients.(StaticClients), Records: c.Store.(*recordingStore).Store.(tokenstore.ClientRecords),
 			Catalog: c.Scopes, Rand: rand.Reader, Now: c.Now}
 		c.Clients = reg
@@ -84,5 +84,4 @@ func TestRecreatedClientRefreshTokenInactive(t *testing.T) {
 	if m := introspect(); m["active"] != false {
 		t.Fatalf("refresh token of a deleted client's predecessor: %v", m)
 	}
-	_ = srv
 }
