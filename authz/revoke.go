@@ -17,26 +17,31 @@ const (
 )
 
 // clientPOST is the shared front of the revocation and introspection
-// endpoints: POST only, parameters parsed, the caller authenticated.
-func (s *Server) clientPOST(w http.ResponseWriter, r *http.Request) (*Client, Params, bool) {
+// endpoints: POST only, parameters parsed, the caller authenticated, a
+// token given.
+func (s *Server) clientPOST(w http.ResponseWriter, r *http.Request) (*Client, string, bool) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		e := ErrInvalidRequest.WithDescription("use POST")
 		e.Status = http.StatusMethodNotAllowed
 		WriteError(w, e)
-		return nil, nil, false
+		return nil, "", false
 	}
 	p, perr := ParseParams(w, r)
 	if perr != nil {
 		WriteError(w, perr)
-		return nil, nil, false
+		return nil, "", false
 	}
 	c, aerr := s.authenticateClient(r, p)
 	if aerr != nil {
 		s.refuse(w, "", nil, aerr)
-		return nil, nil, false
+		return nil, "", false
 	}
-	return c, p, true
+	if p["token"] == "" {
+		WriteError(w, ErrInvalidRequest.WithDescription("token is required"))
+		return nil, "", false
+	}
+	return c, p["token"], true
 }
 
 // tokenInfo is what a presented token turns out to be.
@@ -83,13 +88,8 @@ func (s *Server) lookup(ctx context.Context, tok string) (tokenInfo, bool, error
 // serveRevoke is RFC 7009 (CONFORMANCE V1): 200 for unknown tokens; a client
 // revokes only its own; a refresh token takes its whole family with it.
 func (s *Server) serveRevoke(w http.ResponseWriter, r *http.Request) {
-	c, p, ok := s.clientPOST(w, r)
+	c, tok, ok := s.clientPOST(w, r)
 	if !ok {
-		return
-	}
-	tok := p["token"]
-	if tok == "" {
-		WriteError(w, ErrInvalidRequest.WithDescription("token is required"))
 		return
 	}
 	ctx := r.Context()
@@ -162,17 +162,12 @@ type Introspection struct {
 // serveIntrospect is RFC 7662 (CONFORMANCE V2): the caller is an
 // authenticated client; anything not valid is {"active": false}.
 func (s *Server) serveIntrospect(w http.ResponseWriter, r *http.Request) {
-	c, p, ok := s.clientPOST(w, r)
+	c, tok, ok := s.clientPOST(w, r)
 	if !ok {
 		return
 	}
 	if c.Public {
 		WriteError(w, ErrInvalidClient.WithDescription("introspection needs an authenticated (confidential) client"))
-		return
-	}
-	tok := p["token"]
-	if tok == "" {
-		WriteError(w, ErrInvalidRequest.WithDescription("token is required"))
 		return
 	}
 	ctx := r.Context()

@@ -247,34 +247,27 @@ func tokenFormat(s string) (authz.TokenFormat, error) {
 	return "", fmt.Errorf("oauthgate: token_format %q is not known: use `token_format jwt` or `token_format opaque`", s)
 }
 
-func responseFields(s string) (extended bool, err error) {
-	switch s {
-	case "", "standard":
+// choice reads a two-valued option: "" or off gives false, on gives true.
+func choice(option, value, off, on string) (bool, error) {
+	switch value {
+	case "", off:
 		return false, nil
-	case "extended":
+	case on:
 		return true, nil
 	}
-	return false, fmt.Errorf("oauthgate: response_fields %q is not known: use `response_fields standard` or `response_fields extended`", s)
+	return false, fmt.Errorf("oauthgate: %s %q is not known: use `%s %s` or `%s %s`", option, value, option, off, option, on)
+}
+
+func responseFields(s string) (extended bool, err error) {
+	return choice("response_fields", s, "standard", "extended")
 }
 
 func pkcePolicy(s string) (all bool, err error) {
-	switch s {
-	case "", "public_clients":
-		return false, nil
-	case "all_clients":
-		return true, nil
-	}
-	return false, fmt.Errorf("oauthgate: pkce %q is not known: use `pkce public_clients` or `pkce all_clients`", s)
+	return choice("pkce", s, "public_clients", "all_clients")
 }
 
 func revocationCheck(s string) (lenient bool, err error) {
-	switch s {
-	case "", "strict":
-		return false, nil
-	case "lenient":
-		return true, nil
-	}
-	return false, fmt.Errorf("oauthgate: revocation_check %q is not known: use `revocation_check strict` or `revocation_check lenient`", s)
+	return choice("revocation_check", s, "strict", "lenient")
 }
 
 func (a *App) catalogAndClients() (*authz.Catalog, authz.StaticClients, error) {
