@@ -265,7 +265,9 @@ func TestRedisClusterConcurrentRedemption_T9(t *testing.T) {
 				switch body := string(b); {
 				case resp.StatusCode == 200:
 					atomic.AddInt32(&ok, 1)
-				case strings.Contains(body, "already used"):
+				case strings.Contains(body, "already used"), strings.Contains(body, "has been revoked"):
+					// Refused as reuse, or as a member of the family the
+					// reuse revoked: either way invalid_grant.
 					atomic.AddInt32(&reused, 1)
 				default:
 					t.Logf("%d %s", resp.StatusCode, body)
@@ -284,10 +286,9 @@ func TestRedisClusterConcurrentRedemption_T9(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The one redemption may still be refused after it: the reuse by the
-	// others revokes the family, and the refresh grant checks the family
-	// after redeeming (authz). Hence: 49 refused as reuse, at most one 200.
-	if ok, reused := race(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}}); ok > 1 || reused != 49 {
+	// The refresh grant checks the family before redeeming, so the reuse by
+	// the others cannot fail the one redemption that won.
+	if ok, reused := race(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}}); ok != 1 || reused != 49 {
 		t.Fatalf("50 concurrent refreshes: %d succeeded, %d refused as reuse", ok, reused)
 	}
 }
