@@ -7,6 +7,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
@@ -17,6 +18,8 @@ import (
 
 	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/lestrrat-go/jwx/v2/jwk"
+
+	"github.com/oauthgate/caddy-oauthgate/internal/fastverify"
 )
 
 // Supported JWS algorithms (CONFORMANCE K1). HMAC and "none" are never among them.
@@ -38,6 +41,10 @@ type SigningKey struct {
 	Alg     string
 	Kid     string
 	Private crypto.Signer
+
+	// verify checks a JWS signature with precomputed multiples of the
+	// public key (internal/fastverify) for ES256 and EdDSA; nil for RSA.
+	verify func(input string, sig []byte) bool
 }
 
 // Public returns the public half.
@@ -86,7 +93,25 @@ func NewSigningKey(alg string, priv crypto.Signer) (*SigningKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &SigningKey{Alg: alg, Kid: base64.RawURLEncoding.EncodeToString(tp), Private: priv}, nil
+	key := &SigningKey{Alg: alg, Kid: base64.RawURLEncoding.EncodeToString(tp), Private: priv}
+	switch k := priv.(type) {
+	case *ecdsa.PrivateKey:
+		v, err := fastverify.NewP256(&k.PublicKey)
+		if err != nil {
+			return nil, err
+		}
+		key.verify = func(input string, sig []byte) bool {
+			sum := sha256.Sum256([]byte(input))
+			return v.Verify(sum[:], sig)
+		}
+	case ed25519.PrivateKey:
+		v, err := fastverify.NewEd25519(k.Public().(ed25519.PublicKey))
+		if err != nil {
+			return nil, err
+		}
+		key.verify = func(input string, sig []byte) bool { return v.Verify([]byte(input), sig) }
+	}
+	return key, nil
 }
 
 // GenerateKey makes a fresh key for alg.

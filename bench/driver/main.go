@@ -4,6 +4,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -18,6 +19,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -36,8 +38,14 @@ const (
 var (
 	seconds = envInt("BENCH_SECONDS", 8, 1, 15)
 	rounds  = envInt("BENCH_ROUNDS", 3, 1, 9)
-	work    string
-	procs   []*exec.Cmd
+	// BENCH_ONLY (a regexp over scenario names) runs a subset and writes
+	// bench/out/partial.md instead of docs/benchmarks.md.
+	only *regexp.Regexp
+	// BENCH_PROFILE=1 takes a CPU profile of each gateway during its first
+	// measured load: bench/out/<scenario>.pprof, for go tool pprof.
+	profiling = os.Getenv("BENCH_PROFILE") != ""
+	work      string
+	procs     []*exec.Cmd
 )
 
 func envInt(name string, def, lo, hi int) int {
@@ -49,6 +57,11 @@ func envInt(name string, def, lo, hi int) int {
 
 func main() {
 	var err error
+	if o := os.Getenv("BENCH_ONLY"); o != "" {
+		if only, err = regexp.Compile(o); err != nil {
+			fail(fmt.Errorf("BENCH_ONLY: %v", err))
+		}
+	}
 	if work, err = os.MkdirTemp("", "oauthgate-bench-"); err != nil {
 		fail(err)
 	}
@@ -99,6 +112,7 @@ func start(name, cfg string, port int) {
 		fail(err)
 	}
 	procs = append(procs, cmd)
+	pids[port] = cmd.Process.Pid
 	for deadline := time.Now().Add(20 * time.Second); ; {
 		if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
 			c.Close()
@@ -114,16 +128,49 @@ func start(name, cfg string, port int) {
 
 // variant is one gateway configuration under test.
 type variant struct {
-	name     string
-	format   string // jwt | opaque
-	alg      string
-	cache    bool
-	redis    bool
-	port     int
-	tokens   string // file with the token pool
-	target   float64
-	rps      []float64
-	rpsIssue []float64
+	name   string
+	format string // jwt | opaque
+	alg    string
+	cache  bool
+	redis  bool
+	port   int
+	admin  int    // admin port when profiling (BENCH_PROFILE), else 0
+	tokens string // file with the token pool
+	target float64
+	// Paired measurements: each round runs the variant right next to its
+	// reference (plain reverse_proxy, or `respond` for issuance), in
+	// alternating order, and the ratio is taken within the pair.
+	rps, ref           []float64
+	rpsIssue, refIssue []float64
+}
+
+// pair runs a and b back to back, a first in odd rounds and b first in even
+// ones, so a drift in the machine's speed does not favour either side.
+func pair(round int, a, b func() (float64, error)) (float64, float64, error) {
+	first, second := a, b
+	if round%2 == 0 {
+		first, second = b, a
+	}
+	x, err := first()
+	if err != nil {
+		return 0, 0, err
+	}
+	y, err := second()
+	if err != nil {
+		return 0, 0, err
+	}
+	if round%2 == 0 {
+		x, y = y, x
+	}
+	return x, y, nil
+}
+
+func ratios(xs, refs []float64) []float64 {
+	out := make([]float64, len(xs))
+	for i := range xs {
+		out[i] = xs[i] / refs[i]
+	}
+	return out
 }
 
 func (v *variant) base() string { return fmt.Sprintf("http://127.0.0.1:%d", v.port) }
@@ -161,8 +208,12 @@ func gatewayConfig(v *variant, upstream, redisAddr string) string {
 	if v.redis {
 		extra += fmt.Sprintf("\n\t\tstore redis {\n\t\t\taddresses %s\n\t\t}", redisAddr)
 	}
+	admin := "admin off"
+	if v.admin != 0 {
+		admin = fmt.Sprintf("admin 127.0.0.1:%d", v.admin)
+	}
 	return fmt.Sprintf(`{
-	admin off
+	%[10]s
 	auto_https off
 	oauthgate {
 		issuer http://127.0.0.1:%[1]d
@@ -192,10 +243,30 @@ http://127.0.0.1:%[1]d {
 		reverse_proxy 127.0.0.1:%[7]d %[8]s
 	}
 }
-`, v.port, v.format, v.alg, keyFile(v.alg), extra, hex.EncodeToString(sum[:]), upstreamPort, upstreamTransport, aliceHash())
+`, v.port, v.format, v.alg, keyFile(v.alg), extra, hex.EncodeToString(sum[:]), upstreamPort, upstreamTransport, aliceHash(), admin)
 }
 
 var upstreamPort int
+
+// pids maps the ports of the Caddys started to their processes, so each load
+// can report the CPU time its server spent per request.
+var pids = map[int]int{}
+
+// cpuTicks is the user+system CPU time of pid, in clock ticks (1/100 s).
+func cpuTicks(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))
+	u, _ := strconv.ParseFloat(f[11], 64)
+	s, _ := strconv.ParseFloat(f[12], 64)
+	return u + s
+}
+
+// lastCPU is the CPU time per request of the server under the last load and
+// of the upstream, in µs.
+var lastCPU struct{ server, upstream float64 }
 
 func run() error {
 	if _, err := os.Stat("bench/out/caddy"); err != nil {
@@ -204,8 +275,14 @@ func run() error {
 	upstreamPort = freePort()
 	start("upstream", fmt.Sprintf("{\n\tadmin off\n\tauto_https off\n}\nhttp://127.0.0.1:%d {\n\trespond \"ok\" 200\n}\n", upstreamPort), upstreamPort)
 	plainPort := freePort()
-	start("plain", fmt.Sprintf("{\n\tadmin off\n\tauto_https off\n}\nhttp://127.0.0.1:%d {\n\treverse_proxy /api/* 127.0.0.1:%d %s\n\trespond /static \"ok\" 200\n}\n",
-		plainPort, upstreamPort, upstreamTransport), plainPort)
+	plainAdmin := "admin off"
+	plainV := &variant{name: "plain reverse_proxy", port: plainPort}
+	if profiling {
+		plainV.admin = freePort()
+		plainAdmin = fmt.Sprintf("admin 127.0.0.1:%d", plainV.admin)
+	}
+	start("plain", fmt.Sprintf("{\n\t%s\n\tauto_https off\n}\nhttp://127.0.0.1:%d {\n\treverse_proxy /api/* 127.0.0.1:%d %s\n\trespond /static \"ok\" 200\n}\n",
+		plainAdmin, plainPort, upstreamPort, upstreamTransport), plainPort)
 	plain := fmt.Sprintf("http://127.0.0.1:%d", plainPort)
 
 	redisAddr, stopRedis := startRedis()
@@ -224,8 +301,17 @@ func run() error {
 			&variant{name: "opaque Redis, cache off", format: "opaque", alg: "ES256", redis: true, target: 0.70},
 			&variant{name: "opaque Redis, cache on", format: "opaque", alg: "ES256", redis: true, cache: true, target: 0.95})
 	}
+	if only != nil {
+		variants = slices.DeleteFunc(variants, func(v *variant) bool { return !only.MatchString(v.name) })
+		if len(variants) == 0 {
+			return fmt.Errorf("BENCH_ONLY=%s matches no scenario", only)
+		}
+	}
 	for i, v := range variants {
 		v.port = freePort()
+		if profiling {
+			v.admin = freePort()
+		}
 		start(fmt.Sprintf("gw%d", i), gatewayConfig(v, plain, redisAddr), v.port)
 		fmt.Printf("issuing %d tokens for %s…\n", poolSize, v.name)
 		if err := issuePool(v); err != nil {
@@ -240,45 +326,61 @@ func run() error {
 			return fmt.Errorf("%s warm-up: %v", v.name, err)
 		}
 	}
-	// Interleaved rounds: the reference runs next to each variant in every round.
-	var refRPS, respondRPS []float64
+	// Interleaved rounds: every variant is measured next to its reference.
+	basic := base64.StdEncoding.EncodeToString([]byte("bench:" + benchSecret))
 	refTokens := variants[0].tokens
 	for r := 1; r <= rounds; r++ {
 		fmt.Printf("round %d/%d\n", r, rounds)
-		rps, err := wrk(plain+"/api/x", "bench/tokens.lua", refTokens, "")
-		if err != nil {
-			return fmt.Errorf("plain reverse_proxy: %v", err)
-		}
-		refRPS = append(refRPS, rps)
 		for _, v := range variants {
-			rps, err := wrk(v.base()+"/api/x", "bench/tokens.lua", v.tokens, "")
+			var cpuV, cpuRef string
+			rps, ref, err := pair(r,
+				func() (float64, error) {
+					if profiling && r == 1 {
+						defer profile(v)()
+					}
+					defer func() { cpuV = fmt.Sprintf("%.0f+%.0f", lastCPU.server, lastCPU.upstream) }()
+					return wrk(v.base()+"/api/x", "bench/tokens.lua", v.tokens, "")
+				},
+				func() (float64, error) {
+					if profiling && r == 1 && v == variants[0] {
+						defer profile(plainV)()
+					}
+					defer func() { cpuRef = fmt.Sprintf("%.0f+%.0f", lastCPU.server, lastCPU.upstream) }()
+					return wrk(plain+"/api/x", "bench/tokens.lua", refTokens, "")
+				})
 			if err != nil {
 				return fmt.Errorf("%s: %v", v.name, err)
 			}
-			v.rps = append(v.rps, rps)
+			v.rps, v.ref = append(v.rps, rps), append(v.ref, ref)
+			fmt.Printf("  %-26s %8.0f req/s  plain %8.0f  ratio %.2f  CPU µs/req gateway+upstream %s, plain %s\n", v.name, rps, ref, rps/ref, cpuV, cpuRef)
 		}
-		rps, err = wrk(plain+"/static", "", "", "")
-		if err != nil {
-			return err
-		}
-		respondRPS = append(respondRPS, rps)
-		basic := base64.StdEncoding.EncodeToString([]byte("bench:" + benchSecret))
+	}
+	// Issuance after every protect round: opaque issuance grows the stores,
+	// which must not weigh on the protect measurements.
+	for r := 1; r <= rounds; r++ {
+		fmt.Printf("issuance round %d/%d\n", r, rounds)
 		for _, v := range variants {
 			if v.cache {
 				continue // issuance does not depend on the verify cache
 			}
-			rps, err := wrk(v.base()+"/oauth/token", "bench/issue.lua", "", basic)
+			rps, ref, err := pair(r,
+				func() (float64, error) { return wrk(v.base()+"/oauth/token", "bench/issue.lua", "", basic) },
+				func() (float64, error) { return wrk(plain+"/static", "", "", "") })
 			if err != nil {
 				return fmt.Errorf("%s issuance: %v", v.name, err)
 			}
-			v.rpsIssue = append(v.rpsIssue, rps)
+			v.rpsIssue, v.refIssue = append(v.rpsIssue, rps), append(v.refIssue, ref)
+			fmt.Printf("  %-26s %8.0f tokens/s  respond %8.0f  ratio %.2f\n", v.name+" issue", rps, ref, rps/ref)
 		}
+	}
+	if only != nil {
+		return report(variants, nil)
 	}
 	flows := authCodeFlows(variants[0])
 	mem := memoryPerToken()
 	redisBytes := redisPerToken(redisAddr, variants)
 	scale := liveTokenScaling()
-	return report(variants, refRPS, respondRPS, flows, mem, redisBytes, scale)
+	return report(variants, &extras{flows: flows, mem: mem, redisBytes: redisBytes, scale: scale})
 }
 
 var rpsRE = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
@@ -293,7 +395,10 @@ func wrk(target, script, tokens, basic string) (float64, error) {
 	}
 	cmd := exec.Command("wrk", append(args, target)...)
 	cmd.Env = append(os.Environ(), "TOKENS_FILE="+tokens, "BASIC="+basic)
+	port, _ := strconv.Atoi(regexp.MustCompile(`:(\d+)/`).FindStringSubmatch(target)[1])
+	s0, u0 := cpuTicks(pids[port]), cpuTicks(pids[upstreamPort])
 	out, err := cmd.CombinedOutput()
+	s1, u1 := cpuTicks(pids[port]), cpuTicks(pids[upstreamPort])
 	if err != nil {
 		return 0, fmt.Errorf("wrk: %v\n%s", err, out)
 	}
@@ -304,7 +409,10 @@ func wrk(target, script, tokens, basic string) (float64, error) {
 	if m == nil {
 		return 0, fmt.Errorf("no Requests/sec in wrk output:\n%s", out)
 	}
-	return strconv.ParseFloat(string(m[1]), 64)
+	rps, err := strconv.ParseFloat(string(m[1]), 64)
+	n := rps * float64(seconds)
+	lastCPU.server, lastCPU.upstream = (s1-s0)*1e4/n, (u1-u0)*1e4/n
+	return rps, err
 }
 
 // issuePool gets poolSize distinct tokens from the variant's token endpoint.
@@ -393,3 +501,29 @@ func authCodeFlows(v *variant) float64 {
 }
 
 func readBody(r io.Reader) string { b, _ := io.ReadAll(r); return string(b) }
+
+// profile starts a CPU profile of v's gateway for most of one load and
+// returns a function that waits for it and saves it.
+func profile(v *variant) func() {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		url := fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=%d", v.admin, max(seconds-2, 1))
+		resp, err := http.Get(url)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "profile:", err)
+			return
+		}
+		defer resp.Body.Close()
+		name := strings.NewReplacer(" ", "_", ",", "").Replace(v.name)
+		f, err := os.Create(filepath.Join("bench/out", name+".pprof"))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "profile:", err)
+			return
+		}
+		defer f.Close()
+		_, _ = io.Copy(f, resp.Body)
+	}()
+	time.Sleep(time.Second) // past the load's connection set-up
+	return func() { <-done }
+}
