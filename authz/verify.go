@@ -35,6 +35,50 @@ type Identity struct {
 	// likewise for Audience.
 	Scope          string
 	AudienceString string
+
+	wire *identityWire
+}
+
+// identityWire is an identity's values as the gateway hands them on: one-
+// element header values and boxed placeholder values, built once per
+// verified token, so a cached token forwards without allocating.
+type identityWire struct {
+	subject, clientID, scope, audience []string
+	subjectAny, clientIDAny, scopeAny  any
+}
+
+func newWire(id *Identity) *identityWire {
+	one := func(s string) []string { return []string{s}[:1:1] }
+	return &identityWire{subject: one(id.Subject), clientID: one(id.ClientID), scope: one(id.Scope), audience: one(id.AudienceString),
+		subjectAny: id.Subject, clientIDAny: id.ClientID, scopeAny: id.Scope}
+}
+
+func (id *Identity) w() *identityWire {
+	if id.wire != nil {
+		return id.wire
+	}
+	return newWire(id) // an Identity built elsewhere than the verifier
+}
+
+// HeaderValues returns the identity headers' values (subject, client id,
+// scope, audience), each a one-element slice shared by every request with
+// this token: callers replace them in a header map, never modify them.
+func (id *Identity) HeaderValues() (subject, clientID, scope, audience []string) {
+	w := id.w()
+	return w.subject, w.clientID, w.scope, w.audience
+}
+
+// PlaceholderValues returns subject, client id and scope as interface
+// values, ready for a placeholder replacer without an allocation.
+func (id *Identity) PlaceholderValues() (subject, clientID, scope any) {
+	w := id.w()
+	return w.subjectAny, w.clientIDAny, w.scopeAny
+}
+
+// withWire completes a new identity.
+func withWire(id *Identity) *Identity {
+	id.wire = newWire(id)
+	return id
 }
 
 // maxTokenLen bounds what the verifier parses at all.
@@ -139,8 +183,8 @@ func (v *Verifier) verifyOpaque(ctx context.Context, tok string) (*Identity, *Er
 	if rerr := v.checkRevoked(ctx, g.ID, g.FamilyID); rerr != nil {
 		return nil, rerr
 	}
-	return &Identity{Subject: g.Subject, ClientID: g.ClientID, Scopes: g.Scopes, Scope: JoinScopes(g.Scopes),
-		Audience: g.Audience, AudienceString: strings.Join(g.Audience, " "), IssuedAt: g.IssuedAt, ExpiresAt: g.ExpiresAt, ID: g.ID, FamilyID: g.FamilyID}, nil
+	return withWire(&Identity{Subject: g.Subject, ClientID: g.ClientID, Scopes: g.Scopes, Scope: JoinScopes(g.Scopes),
+		Audience: g.Audience, AudienceString: strings.Join(g.Audience, " "), IssuedAt: g.IssuedAt, ExpiresAt: g.ExpiresAt, ID: g.ID, FamilyID: g.FamilyID}), nil
 }
 
 func (v *Verifier) checkRevoked(ctx context.Context, ids ...string) *Error {
@@ -192,9 +236,9 @@ func (v *Verifier) verifyJWT(ctx context.Context, tok string) (*Identity, *Error
 	if perr != nil {
 		return nil, invalidJWT("malformed scope claim")
 	}
-	return &Identity{Subject: c.Subject, ClientID: c.ClientID, Scopes: scopes, Scope: JoinScopes(scopes), Audience: c.Audience,
+	return withWire(&Identity{Subject: c.Subject, ClientID: c.ClientID, Scopes: scopes, Scope: JoinScopes(scopes), Audience: c.Audience,
 		AudienceString: strings.Join(c.Audience, " "),
-		IssuedAt:       time.Unix(c.IssuedAt, 0), ExpiresAt: time.Unix(c.ExpiresAt, 0), ID: c.ID, FamilyID: c.Family}, nil
+		IssuedAt:       time.Unix(c.IssuedAt, 0), ExpiresAt: time.Unix(c.ExpiresAt, 0), ID: c.ID, FamilyID: c.Family}), nil
 }
 
 // parseJWT checks everything but time and revocation: the structure, the

@@ -234,18 +234,16 @@ func (p *Protect) forward(r *http.Request, id *authz.Identity) {
 			r.URL.RawQuery = q.Encode()
 		}
 	}
-	scope := id.Scope
-	// The names are canonical already (Provision): plain map writes.
+	// The names are canonical already (Provision): plain map writes, of
+	// values the identity built once for every request with its token.
 	h := r.Header
-	h[p.hSubject] = []string{id.Subject}
-	h[p.hClient] = []string{id.ClientID}
-	h[p.hScope] = []string{scope}
-	h[p.hAud] = []string{id.AudienceString}
+	h[p.hSubject], h[p.hClient], h[p.hScope], h[p.hAud] = id.HeaderValues()
 
+	sub, cid, scope := id.PlaceholderValues()
 	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
-	repl.Set("http.auth.user.id", id.Subject)
-	repl.Set("oauth.subject", id.Subject)
-	repl.Set("oauth.client_id", id.ClientID)
+	repl.Set("http.auth.user.id", sub)
+	repl.Set("oauth.subject", sub)
+	repl.Set("oauth.client_id", cid)
 	repl.Set("oauth.scope", scope)
 }
 
