@@ -23,7 +23,8 @@ func secret(prefix string) string {
 // CONFORMANCE K2
 // CONFORMANCE S3
 // A full dump after storing every kind of entry holds no raw token or code,
-// only keys of the form <prefix><kind>:{<sha256 hex>}, each with a TTL.
+// only keys of the form <prefix><kind>:{<sha256 hex>}, or for access tokens
+// <prefix>access:<sha256 base64url>, each with a TTL.
 func TestDumpHoldsHashesWithTTLs(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
@@ -51,14 +52,15 @@ func TestDumpHoldsHashesWithTTLs(t *testing.T) {
 			must(t, s.PutConsent(ctx, "alice", "postman", []string{"api_v3"}, g.ExpiresAt))
 			must(t, s.Revoke(ctx, "jti-dump", g.ExpiresAt))
 
-			shape := regexp.MustCompile(`^` + regexp.QuoteMeta(tc.cfg.Prefix) + `(access|code|refresh|consent|revoked):\{[0-9a-f]{64}\}$`)
+			shape := regexp.MustCompile(`^` + regexp.QuoteMeta(tc.cfg.Prefix) +
+				`(access:[0-9A-Za-z_-]{43}|(code|refresh|consent|revoked):\{[0-9a-f]{64}\})$`)
 			entries := redistest.Dump(t, tc.nodes...)
 			if len(entries) != 6 {
 				t.Fatalf("want 6 keys, got %d: %+v", len(entries), entries)
 			}
 			for _, e := range entries {
 				if !shape.MatchString(e.Key) {
-					t.Errorf("key %q is not <prefix><kind>:{<sha256 hex>}", e.Key)
+					t.Errorf("key %q is not <prefix><kind>:{<sha256 hex>} or <prefix>access:<sha256 base64url>", e.Key)
 				}
 				if e.TTL <= 0 || e.TTL > time.Hour {
 					t.Errorf("key %q has TTL %v, want (0, 1h]", e.Key, e.TTL)

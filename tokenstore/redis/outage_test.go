@@ -2,6 +2,7 @@ package redis_test
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"strings"
 	"testing"
@@ -22,18 +23,19 @@ func everyCall(s *redisstore.Store) map[string]func(ctx context.Context) error {
 	k := tokenstore.KeyOf("outage-key")
 	g := grantFor(time.Hour)
 	return map[string]func(ctx context.Context) error{
-		"PutAccess":   func(ctx context.Context) error { return s.PutAccess(ctx, tokenstore.KeyOf("new"), g) },
-		"GetAccess":   func(ctx context.Context) error { _, err := s.GetAccess(ctx, k); return err },
-		"PutCode":     func(ctx context.Context) error { return s.PutCode(ctx, tokenstore.KeyOf("new"), g, nil) },
-		"TakeCode":    func(ctx context.Context) error { _, _, err := s.TakeCode(ctx, k); return err },
-		"TakeRefresh": func(ctx context.Context) error { _, err := s.TakeRefresh(ctx, k); return err },
-		"GetRefresh":  func(ctx context.Context) error { _, err := s.GetRefresh(ctx, k); return err },
-		"Revoke":      func(ctx context.Context) error { return s.Revoke(ctx, "jti-outage", g.ExpiresAt) },
-		"IsRevoked":   func(ctx context.Context) error { _, err := s.IsRevoked(ctx, "jti-outage"); return err },
-		"PutConsent":  func(ctx context.Context) error { return s.PutConsent(ctx, "a", "c", nil, g.ExpiresAt) },
-		"GetConsent":  func(ctx context.Context) error { _, err := s.GetConsent(ctx, "a", "c"); return err },
-		"ListClients": func(ctx context.Context) error { _, err := s.ListClients(ctx); return err },
-		"Ping":        func(ctx context.Context) error { return s.Ping(ctx) },
+		"PutAccess":    func(ctx context.Context) error { return s.PutAccess(ctx, tokenstore.KeyOf("new"), g) },
+		"GetAccess":    func(ctx context.Context) error { _, err := s.GetAccess(ctx, k); return err },
+		"DeleteAccess": func(ctx context.Context) error { return s.DeleteAccess(ctx, k) },
+		"PutCode":      func(ctx context.Context) error { return s.PutCode(ctx, tokenstore.KeyOf("new"), g, nil) },
+		"TakeCode":     func(ctx context.Context) error { _, _, err := s.TakeCode(ctx, k); return err },
+		"TakeRefresh":  func(ctx context.Context) error { _, err := s.TakeRefresh(ctx, k); return err },
+		"GetRefresh":   func(ctx context.Context) error { _, err := s.GetRefresh(ctx, k); return err },
+		"Revoke":       func(ctx context.Context) error { return s.Revoke(ctx, "jti-outage", g.ExpiresAt) },
+		"IsRevoked":    func(ctx context.Context) error { _, err := s.IsRevoked(ctx, "jti-outage"); return err },
+		"PutConsent":   func(ctx context.Context) error { return s.PutConsent(ctx, "a", "c", nil, g.ExpiresAt) },
+		"GetConsent":   func(ctx context.Context) error { _, err := s.GetConsent(ctx, "a", "c"); return err },
+		"ListClients":  func(ctx context.Context) error { _, err := s.ListClients(ctx); return err },
+		"Ping":         func(ctx context.Context) error { return s.Ping(ctx) },
 	}
 }
 
@@ -52,7 +54,8 @@ func failsFast(t *testing.T, s *redisstore.Store, bound time.Duration, secrets .
 		if took > bound {
 			t.Errorf("%s with Redis down took %v, want < %v", name, took, bound)
 		}
-		for _, secret := range append(secrets, tokenstore.KeyOf("outage-key").String()) {
+		k := tokenstore.KeyOf("outage-key")
+		for _, secret := range append(secrets, k.String(), base64.RawURLEncoding.EncodeToString(k[:])) {
 			if strings.Contains(err.Error(), secret) {
 				t.Errorf("%s: error text holds a secret or key: %v", name, err)
 			}

@@ -23,7 +23,7 @@ var aclCommands = strings.Fields("+get +set +del +exists +hset +hsetnx +hget +hm
 
 // open connects a Store to cfg under a prefix of its own, so every harness
 // is a fresh, empty store on a shared server.
-func open(t *testing.T, cfg redisstore.Config) *redisstore.Store {
+func open(t testing.TB, cfg redisstore.Config) *redisstore.Store {
 	t.Helper()
 	if cfg.Prefix == "" {
 		cfg.Prefix = fmt.Sprintf("oauthgate-test%d:", prefixes.Add(1))
