@@ -134,9 +134,11 @@ type variant struct {
 	cache  bool
 	redis  bool
 	port   int
-	admin  int    // admin port when profiling (BENCH_PROFILE), else 0
-	tokens string // file with the token pool
-	target float64
+	admin  int // admin port when profiling (BENCH_PROFILE), else 0
+	// maxEntries raises the memory store's bound (the 1M-token scenario).
+	maxEntries int
+	tokens     string // file with the token pool
+	target     float64
 	// Paired measurements: each round runs the variant right next to its
 	// reference (plain reverse_proxy, or `respond` for issuance), in
 	// alternating order, and the ratio is taken within the pair.
@@ -202,6 +204,9 @@ const upstreamTransport = `{
 func gatewayConfig(v *variant, upstream, redisAddr string) string {
 	sum := sha256.Sum256([]byte(benchSecret))
 	extra := ""
+	if v.maxEntries > 0 {
+		extra += fmt.Sprintf("\n\t\tstore memory {\n\t\t\tmax_entries %d\n\t\t}", v.maxEntries)
+	}
 	if v.cache {
 		extra += "\n\t\tverify_cache 200000"
 	}
@@ -303,8 +308,17 @@ func run() error {
 	}
 	if only != nil {
 		variants = slices.DeleteFunc(variants, func(v *variant) bool { return !only.MatchString(v.name) })
+		if only.MatchString("1M live tokens") {
+			sc, err := liveTokenScaling()
+			if err == nil {
+				fmt.Printf("1M live tokens vs 1k: ratio %.3f\n", sc.ratio())
+			}
+			if len(variants) == 0 || err != nil {
+				return err
+			}
+		}
 		if len(variants) == 0 {
-			return fmt.Errorf("BENCH_ONLY=%s matches no scenario", only)
+			return fmt.Errorf("BENCH_ONLY=%s matches no scenario (nor \"1M live tokens\")", only)
 		}
 	}
 	for i, v := range variants {
@@ -314,7 +328,7 @@ func run() error {
 		}
 		start(fmt.Sprintf("gw%d", i), gatewayConfig(v, plain, redisAddr), v.port)
 		fmt.Printf("issuing %d tokens for %s…\n", poolSize, v.name)
-		if err := issuePool(v); err != nil {
+		if err := issuePool(v, poolSize); err != nil {
 			return fmt.Errorf("%s: %v", v.name, err)
 		}
 	}
@@ -379,7 +393,10 @@ func run() error {
 	flows := authCodeFlows(variants[0])
 	mem := memoryPerToken()
 	redisBytes := redisPerToken(redisAddr, variants)
-	scale := liveTokenScaling()
+	scale, err := liveTokenScaling()
+	if err != nil {
+		return err
+	}
 	return report(variants, &extras{flows: flows, mem: mem, redisBytes: redisBytes, scale: scale})
 }
 
@@ -415,8 +432,9 @@ func wrk(target, script, tokens, basic string) (float64, error) {
 	return rps, err
 }
 
-// issuePool gets poolSize distinct tokens from the variant's token endpoint.
-func issuePool(v *variant) error {
+// issuePool gets n distinct tokens from the variant's token endpoint and
+// keeps them in v.tokens, a file wrk reads.
+func issuePool(v *variant, n int) error {
 	var mu sync.Mutex
 	var toks []string
 	var next atomic.Int64
@@ -427,7 +445,7 @@ func issuePool(v *variant) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for next.Add(1) <= poolSize {
+			for next.Add(1) <= int64(n) {
 				req, _ := http.NewRequest("POST", v.base()+"/oauth/token", strings.NewReader("grant_type=client_credentials"))
 				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 				req.SetBasicAuth("bench", benchSecret)

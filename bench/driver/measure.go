@@ -49,47 +49,62 @@ func memoryPerToken() float64 {
 	return float64(after-before) / n
 }
 
-// scaling compares opaque-token checks with 1k and with 1M live tokens in
-// the memory store (in process: the verifier and the store, no HTTP).
-type scaling struct{ small, large float64 } // checks per second
+// scaling is protect throughput with 1,000,000 live opaque tokens in the
+// memory store against the same gateway holding 1,000, end to end: wrk
+// cycles through every live token of each (bench/tokens.lua), interleaved
+// rounds, the ratio of each pair, median.
+type scaling struct {
+	large, small []float64 // req/s
+}
 
-func liveTokenScaling() scaling {
-	measure := func(live int) float64 {
-		s := memory.New(memory.Options{MaxEntries: live + 20_000})
-		defer s.Close()
-		now := time.Now()
-		var pool []string
-		for i := range live {
-			tok, _ := authz.NewOpaqueToken(rand.Reader, authz.PrefixAccess)
-			_ = s.PutAccess(context.Background(), tokenstore.KeyOf(tok), grantFor(i, now))
-			if i < 10_000 {
-				pool = append(pool, tok)
-			}
+func (s scaling) ratio() float64 { return median(ratios(s.large, s.small)) }
+
+func liveTokenScaling() (scaling, error) {
+	var sc scaling
+	large := &variant{name: "opaque memory 1M live", format: "opaque", alg: "ES256", maxEntries: 1_100_000}
+	small := &variant{name: "opaque memory 1k live", format: "opaque", alg: "ES256"}
+	for i, v := range []*variant{large, small} {
+		v.port = freePort()
+		if profiling {
+			v.admin = freePort()
 		}
-		k, _ := authz.GenerateKey(authz.AlgES256)
-		keys, _ := authz.NewKeySet(k)
-		cat, _ := authz.NewCatalog([]authz.Scope{{Name: "api"}})
-		c := &authz.Client{ID: "bench"}
-		srv, err := authz.NewServer(authz.Config{Issuer: "http://127.0.0.1", Format: authz.FormatOpaque, Keys: keys, Scopes: cat,
-			Clients: authz.StaticClients{"bench": c}, Store: s})
-		if err != nil {
-			fail(err)
-		}
-		v := srv.Verifier()
-		ctx := context.Background()
-		start := time.Now()
-		n := 0
-		for time.Since(start) < 2*time.Second {
-			for _, tok := range pool {
-				if _, err := v.Verify(ctx, tok); err != nil {
-					fail(fmt.Errorf("verify: %v", err))
-				}
-			}
-			n += len(pool)
-		}
-		return float64(n) / time.Since(start).Seconds()
+		start(fmt.Sprintf("scale%d", i), gatewayConfig(v, "", ""), v.port)
 	}
-	return scaling{small: measure(1_000), large: measure(1_000_000)}
+	began := time.Now()
+	fmt.Println("issuing 1,000,000 tokens…")
+	if err := issuePool(large, 1_000_000); err != nil {
+		return sc, err
+	}
+	fmt.Printf("  took %s\n", time.Since(began).Round(time.Second))
+	if err := issuePool(small, 1_000); err != nil {
+		return sc, err
+	}
+	for _, v := range []*variant{large, small} { // warm-up
+		if _, err := wrk(v.base()+"/api/x", "bench/tokens.lua", v.tokens, ""); err != nil {
+			return sc, err
+		}
+	}
+	for r := 1; r <= rounds; r++ {
+		l, s, err := pair(r,
+			func() (float64, error) {
+				if profiling && r == 1 {
+					defer profile(large)()
+				}
+				return wrk(large.base()+"/api/x", "bench/tokens.lua", large.tokens, "")
+			},
+			func() (float64, error) {
+				if profiling && r == 1 {
+					defer profile(small)()
+				}
+				return wrk(small.base()+"/api/x", "bench/tokens.lua", small.tokens, "")
+			})
+		if err != nil {
+			return sc, err
+		}
+		sc.large, sc.small = append(sc.large, l), append(sc.small, s)
+		fmt.Printf("  1M live %8.0f req/s  1k live %8.0f  ratio %.3f\n", l, s, l/s)
+	}
+	return sc, nil
 }
 
 // startRedis runs a redis-server on a free port when both it and the redis
@@ -169,7 +184,7 @@ func redisPerToken(addr string, vs []*variant) float64 {
 		return 0
 	}
 	beforeMem, beforeKeys := redisInfo(addr, "used_memory"), redisKeys(addr)
-	if err := issuePool(v); err != nil {
+	if err := issuePool(v, poolSize); err != nil {
 		fail(err)
 	}
 	afterMem, afterKeys := redisInfo(addr, "used_memory"), redisKeys(addr)
