@@ -35,8 +35,19 @@ type Registry struct {
 	Rand    io.Reader
 	Now     func() time.Time
 
+	// OnChange is called after a dynamic client was created, changed or
+	// deleted through this registry (the Server uses it to drop the client
+	// from verifier caches here and on other instances).
+	OnChange func(ctx context.Context, id string)
+
 	decoyOnce sync.Once
 	decoy     SecretHash
+}
+
+func (r *Registry) changed(ctx context.Context, id string) {
+	if r.OnChange != nil {
+		r.OnChange(ctx, id)
+	}
 }
 
 // decoySecret is a bcrypt hash at the highest cost among the static
@@ -265,6 +276,7 @@ func (r *Registry) Create(ctx context.Context, v ClientView) (ClientView, string
 		}
 		return ClientView{}, "", err
 	}
+	r.changed(ctx, v.ID)
 	return viewOf(c, false), secret, nil
 }
 
@@ -334,6 +346,7 @@ func (r *Registry) Update(ctx context.Context, id string, p ClientPatch) (Client
 	if err := r.Records.UpdateClient(ctx, rec); err != nil {
 		return ClientView{}, err
 	}
+	r.changed(ctx, id)
 	return viewOf(c, false), nil
 }
 
@@ -352,7 +365,11 @@ func (r *Registry) RotateSecret(ctx context.Context, id string) (string, error) 
 		return "", err
 	}
 	rec.SecretSHA256, rec.UpdatedAt = sum, r.Now().UTC()
-	return secret, r.Records.UpdateClient(ctx, rec)
+	if err := r.Records.UpdateClient(ctx, rec); err != nil {
+		return "", err
+	}
+	r.changed(ctx, id)
+	return secret, nil
 }
 
 // Delete removes a dynamic client. Its tokens stop validating at once: the
@@ -362,5 +379,9 @@ func (r *Registry) Delete(ctx context.Context, id string) error {
 	if _, err := r.dynamic(ctx, id); err != nil {
 		return err
 	}
-	return r.Records.DeleteClient(ctx, id)
+	if err := r.Records.DeleteClient(ctx, id); err != nil {
+		return err
+	}
+	r.changed(ctx, id)
+	return nil
 }

@@ -204,6 +204,9 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.VerifyCacheSize > 0 {
 		s.verifier.cache = newVerifyCache(cfg.VerifyCacheSize)
 	}
+	if reg, ok := cfg.Clients.(*Registry); ok && reg.OnChange == nil {
+		reg.OnChange = s.clientChanged
+	}
 	s.clientFailures = NewThrottle(cfg.ClientAuthLimit, cfg.AuthWindow, cfg.Now)
 	s.ipFailures = NewThrottle(cfg.IPAuthLimit, cfg.AuthWindow, cfg.Now)
 	md, err := json.Marshal(s.Metadata())
@@ -212,6 +215,16 @@ func NewServer(cfg Config) (*Server, error) {
 	}
 	s.metadata = md
 	return s, nil
+}
+
+// clientChanged drops a changed client from this verifier's cache and, when
+// the store shares revocations with other instances, announces it on the
+// feed (a short-lived entry: it only needs to outlive the caches).
+func (s *Server) clientChanged(ctx context.Context, id string) {
+	s.verifier.NoteRevoked(ClientChanged(id))
+	if s.cfg.Store != nil {
+		_ = s.cfg.Store.Revoke(ctx, ClientChanged(id), s.cfg.Now().Add(clientCacheTTL))
+	}
 }
 
 // Verifier returns the server's token verifier, for the bearer handler.

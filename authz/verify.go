@@ -117,10 +117,22 @@ func (v *Verifier) FlushCache() {
 // here or, through the store's notifications, on another instance — so its
 // cache refuses it at once.
 func (v *Verifier) NoteRevoked(id string) {
-	if v.cache != nil {
-		v.cache.forget(id)
+	if v.cache == nil {
+		return
 	}
+	if client, ok := strings.CutPrefix(id, clientChangePrefix); ok {
+		v.cache.clients.Invalidate(client)
+		return
+	}
+	v.cache.forget(id)
 }
+
+// clientChangePrefix marks a client id on the revocation feed: the client
+// changed and caches must fetch it again.
+const clientChangePrefix = "client:"
+
+// ClientChanged is the revocation-feed id announcing a change to a client.
+func ClientChanged(id string) string { return clientChangePrefix + id }
 
 // Verify returns the identity behind tok, or an *Error: invalid_token for
 // anything not valid, temporarily_unavailable when the store cannot answer.
@@ -156,10 +168,24 @@ func (v *Verifier) Verify(ctx context.Context, tok string) (*Identity, *Error) {
 }
 
 // clientActive refuses tokens of unknown, disabled or re-created clients.
+// With the verified-token cache on, the clients found are remembered too
+// (a dynamic client is otherwise a store round trip per request); a change
+// made through any instance's registry reaches every cache through the
+// revocation feed (see ClientChanged), and clientCacheTTL bounds the rest.
 func (v *Verifier) clientActive(ctx context.Context, id *Identity) *Error {
-	c, cerr := v.Clients.Client(ctx, id.ClientID)
-	if cerr != nil && !errors.Is(cerr, ErrUnknownClient) {
-		return ErrTemporarilyUnavailable.WithDescription("the client registry is unavailable").WithReason("store_unavailable")
+	var c *Client
+	var cerr error
+	if v.cache != nil {
+		c, _ = v.cache.clients.GetIfPresent(id.ClientID)
+	}
+	if c == nil {
+		c, cerr = v.Clients.Client(ctx, id.ClientID)
+		if cerr != nil && !errors.Is(cerr, ErrUnknownClient) {
+			return ErrTemporarilyUnavailable.WithDescription("the client registry is unavailable").WithReason("store_unavailable")
+		}
+		if c != nil && v.cache != nil {
+			v.cache.clients.Set(id.ClientID, c)
+		}
 	}
 	if c == nil || c.Disabled || id.IssuedAt.Before(c.NotBefore) {
 		return ErrInvalidToken.WithDescription("the client of this token is not active").WithReason("client_inactive")

@@ -19,8 +19,14 @@ import (
 type verifyCache struct {
 	tokens  *otter.Cache[cacheKey, *cacheEntry]
 	revoked *otter.Cache[string, struct{}]
+	clients *otter.Cache[string, *Client]
 	seed    maphash.Seed
 }
+
+// clientCacheTTL bounds how long a client looked up for the verifier is
+// trusted without a change notice (one lost on the feed, or made to the
+// store by something other than a registry).
+const clientCacheTTL = 10 * time.Second
 
 type cacheKey [32]byte
 
@@ -44,6 +50,10 @@ func newVerifyCache(size int) *verifyCache {
 			// A revocation only needs to outlive the cached tokens it denies;
 			// the store keeps the authoritative deny-list.
 			ExpiryCalculator: otter.ExpiryCreating[string, struct{}](24 * time.Hour),
+		}),
+		clients: otter.Must(&otter.Options[string, *Client]{
+			MaximumSize:      10_000,
+			ExpiryCalculator: otter.ExpiryWriting[string, *Client](clientCacheTTL),
 		}),
 		seed: maphash.MakeSeed(),
 	}
@@ -111,4 +121,7 @@ func (c *verifyCache) forget(id string) {
 
 // flush drops every cached token: after a gap in the revocation feed, what
 // was revoked meanwhile is unknown here.
-func (c *verifyCache) flush() { c.tokens.InvalidateAll() }
+func (c *verifyCache) flush() {
+	c.tokens.InvalidateAll()
+	c.clients.InvalidateAll()
+}
