@@ -8,9 +8,6 @@ import (
 	"io"
 	"time"
 
-	"github.com/lestrrat-go/jwx/v2/jwa"
-	"github.com/lestrrat-go/jwx/v2/jws"
-
 	"github.com/oauthgate/caddy-oauthgate/tokenstore"
 )
 
@@ -110,15 +107,18 @@ func (m *Minter) signJWT(g *tokenstore.Grant) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	// JWS compact serialization (RFC 7515 §7.1) with the key's fixed header.
 	k := m.Keys.Load().Signer()
-	hdr := jws.NewHeaders()
-	_ = hdr.Set(jws.KeyIDKey, k.Kid)
-	_ = hdr.Set(jws.TypeKey, "at+jwt")
-	out, err := jws.Sign(payload, jws.WithKey(jwa.SignatureAlgorithm(k.Alg), k.Private, jws.WithProtectedHeaders(hdr)))
+	out := make([]byte, 0, len(k.header)+b64.EncodedLen(len(payload))+b64.EncodedLen(512)+2)
+	out = append(out, k.header...)
+	out = append(out, '.')
+	out = b64.AppendEncode(out, payload)
+	sig, err := k.signJWS(out)
 	if err != nil {
 		return "", err
 	}
-	return string(out), nil
+	out = append(out, '.')
+	return string(b64.AppendEncode(out, sig)), nil
 }
 
 // expiry returns issuedAt+ttl truncated to whole seconds, as tokens carry it.

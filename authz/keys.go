@@ -45,6 +45,35 @@ type SigningKey struct {
 	// verify checks a JWS signature with precomputed multiples of the
 	// public key (internal/fastverify) for ES256 and EdDSA; nil for RSA.
 	verify func(input string, sig []byte) bool
+	// header is the base64url JWS protected header of the access tokens
+	// this key signs: alg, kid, typ at+jwt (RFC 9068 §2.1).
+	header string
+}
+
+// signJWS signs a JWS signing input (RFC 7515 §5.1) with the key's algorithm
+// and returns the signature in its JWS form (ES256: r‖s, RFC 7518 §3.4).
+func (k *SigningKey) signJWS(input []byte) ([]byte, error) {
+	if priv, ok := k.Private.(ed25519.PrivateKey); ok {
+		return ed25519.Sign(priv, input), nil
+	}
+	sum := sha256.Sum256(input)
+	switch priv := k.Private.(type) {
+	case *ecdsa.PrivateKey:
+		r, s, err := ecdsa.Sign(rand.Reader, priv, sum[:])
+		if err != nil {
+			return nil, err
+		}
+		sig := make([]byte, 64)
+		r.FillBytes(sig[:32])
+		s.FillBytes(sig[32:])
+		return sig, nil
+	case *rsa.PrivateKey:
+		if k.Alg == AlgPS256 {
+			return rsa.SignPSS(rand.Reader, priv, crypto.SHA256, sum[:], &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash})
+		}
+		return rsa.SignPKCS1v15(rand.Reader, priv, crypto.SHA256, sum[:])
+	}
+	return nil, fmt.Errorf("unsupported private key type %T", k.Private)
 }
 
 // Public returns the public half.
@@ -94,6 +123,15 @@ func NewSigningKey(alg string, priv crypto.Signer) (*SigningKey, error) {
 		return nil, err
 	}
 	key := &SigningKey{Alg: alg, Kid: base64.RawURLEncoding.EncodeToString(tp), Private: priv}
+	hdr, err := json.Marshal(struct {
+		Alg string `json:"alg"`
+		Kid string `json:"kid"`
+		Typ string `json:"typ"`
+	}{alg, key.Kid, "at+jwt"})
+	if err != nil {
+		return nil, err
+	}
+	key.header = base64.RawURLEncoding.EncodeToString(hdr)
 	switch k := priv.(type) {
 	case *ecdsa.PrivateKey:
 		v, err := fastverify.NewP256(&k.PublicKey)

@@ -345,7 +345,6 @@ func (v *Verifier) headerKey(h64 string) (*SigningKey, *Error) {
 	return key, nil
 }
 
-
 func keyIn(set *KeySet, kid string) *SigningKey {
 	for _, k := range set.Keys() {
 		if k.Kid == kid {
