@@ -113,6 +113,36 @@ type Revocations interface {
 	IsRevoked(ctx context.Context, id string) (bool, error)
 }
 
+// RevokedAny is implemented by stores that check several ids against the
+// deny-list in one round trip: true when any of them is revoked. Empty ids
+// are ignored, so a token's id and family id can be passed as they are;
+// with none left the answer is false without asking the backend. Callers
+// holding only a Revocations use the function IsRevokedAny.
+type RevokedAny interface {
+	IsRevokedAny(ctx context.Context, ids ...string) (bool, error)
+}
+
+// IsRevokedAny asks r in one call when it implements RevokedAny, else one
+// IsRevoked per non-empty id, stopping at the first revoked one or error.
+func IsRevokedAny(ctx context.Context, r Revocations, ids ...string) (bool, error) {
+	if ra, ok := r.(RevokedAny); ok {
+		return ra.IsRevokedAny(ctx, ids...)
+	}
+	for _, id := range ids {
+		if id == "" {
+			continue
+		}
+		revoked, err := r.IsRevoked(ctx, id)
+		if err != nil {
+			return false, err
+		}
+		if revoked {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
 // Store is what the OAuth core needs from a backend.
 type Store interface {
 	AccessTokens

@@ -343,6 +343,19 @@ func (s *Store) IsRevoked(_ context.Context, id string) (bool, error) {
 	return ok && s.opts.Now().Before(r.until), nil
 }
 
+// IsRevokedAny implements tokenstore.RevokedAny.
+func (s *Store) IsRevokedAny(_ context.Context, ids ...string) (bool, error) {
+	now := s.opts.Now()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, id := range ids {
+		if r, ok := s.revoked[id]; ok && id != "" && now.Before(r.until) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
 // CreateClient implements tokenstore.ClientRecords.
 func (s *Store) CreateClient(_ context.Context, c tokenstore.ClientRecord) error {
 	s.mu.Lock()
@@ -412,5 +425,6 @@ func (s *Store) Ping(context.Context) error { return nil }
 // Interface guards
 var (
 	_ tokenstore.Store         = (*Store)(nil)
+	_ tokenstore.RevokedAny    = (*Store)(nil)
 	_ tokenstore.ClientRecords = (*Store)(nil)
 )

@@ -11,8 +11,8 @@ import (
 	redisstore "github.com/oauthgate/caddy-oauthgate/tokenstore/redis"
 )
 
-// The access-token round trips against a local redis-server:
-// `go test ./tokenstore/redis -run '^$' -bench Access -benchmem`.
+// Round trips against a local redis-server:
+// `go test ./tokenstore/redis -run '^$' -bench . -benchmem`.
 
 func BenchmarkPutAccess(b *testing.B) {
 	s := open(b, redisstore.Config{URL: redistest.Start(b).URL()})
@@ -42,4 +42,28 @@ func BenchmarkGetAccess(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// A token's id and family checked in one call, and as two IsRevoked.
+func BenchmarkIsRevokedAny(b *testing.B) {
+	s := open(b, redisstore.Config{URL: redistest.Start(b).URL()})
+	ctx := context.Background()
+	b.Run("OneCall", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if revoked, err := s.IsRevokedAny(ctx, "jti-live", "fam-live"); err != nil || revoked {
+				b.Fatal(revoked, err)
+			}
+		}
+	})
+	b.Run("IsRevokedTwice", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			for _, id := range []string{"jti-live", "fam-live"} {
+				if revoked, err := s.IsRevoked(ctx, id); err != nil || revoked {
+					b.Fatal(revoked, err)
+				}
+			}
+		}
+	})
 }

@@ -32,6 +32,7 @@ func everyCall(s *redisstore.Store) map[string]func(ctx context.Context) error {
 		"GetRefresh":   func(ctx context.Context) error { _, err := s.GetRefresh(ctx, k); return err },
 		"Revoke":       func(ctx context.Context) error { return s.Revoke(ctx, "jti-outage", g.ExpiresAt) },
 		"IsRevoked":    func(ctx context.Context) error { _, err := s.IsRevoked(ctx, "jti-outage"); return err },
+		"IsRevokedAny": func(ctx context.Context) error { _, err := s.IsRevokedAny(ctx, "jti-outage", "fam-outage"); return err },
 		"PutConsent":   func(ctx context.Context) error { return s.PutConsent(ctx, "a", "c", nil, g.ExpiresAt) },
 		"GetConsent":   func(ctx context.Context) error { _, err := s.GetConsent(ctx, "a", "c"); return err },
 		"ListClients":  func(ctx context.Context) error { _, err := s.ListClients(ctx); return err },

@@ -29,10 +29,10 @@
 // Every command touches one key, so nothing crosses a hash slot on a
 // Cluster; the braces would keep the keys of one artifact in one slot, were
 // a command ever to span several. Where an operation needs several keys
-// (both access keys in DeleteAccess) it pipelines one command per key: one
-// round trip, which a Cluster client sends to the nodes concerned at once.
-// Revocations are also published on the channel <prefix>revocations (see
-// Subscribe).
+// (both access keys in DeleteAccess, one revocation per id in IsRevokedAny)
+// it pipelines one command per key: one round trip, which a Cluster client
+// sends to the nodes concerned at once. Revocations are also published on
+// the channel <prefix>revocations (see Subscribe).
 package redis
 
 import (
@@ -361,5 +361,6 @@ func (s *Store) Ping(ctx context.Context) error {
 // Interface guards
 var (
 	_ tokenstore.Store         = (*Store)(nil)
+	_ tokenstore.RevokedAny    = (*Store)(nil)
 	_ tokenstore.ClientRecords = (*Store)(nil)
 )

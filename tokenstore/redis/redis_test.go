@@ -40,7 +40,8 @@ func open(t testing.TB, cfg redisstore.Config) *redisstore.Store {
 // Advance sleeps; the suites of the different deployments run in parallel.
 func contract(t *testing.T, cfg redisstore.Config) {
 	storetest.Run(t, func(t *testing.T) storetest.Harness {
-		return storetest.Harness{Store: open(t, cfg), Now: time.Now, Advance: time.Sleep}
+		s := open(t, cfg)
+		return storetest.Harness{Store: s, Now: time.Now, Advance: time.Sleep, Down: func() { _ = s.Close() }}
 	})
 	t.Run("ClientRecords", func(t *testing.T) {
 		storetest.RunClients(t, func(t *testing.T) tokenstore.ClientRecords { return open(t, cfg) })

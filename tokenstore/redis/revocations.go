@@ -31,13 +31,54 @@ func (s *Store) Revoke(ctx context.Context, id string, until time.Time) error {
 // IsRevoked implements tokenstore.Revocations. It always asks Redis, the
 // source of truth; only caches in front of it rely on Subscribe.
 func (s *Store) IsRevoked(ctx context.Context, id string) (bool, error) {
+	return s.revokedKeyExists(ctx, s.revokedKey(id))
+}
+
+func (s *Store) revokedKeyExists(ctx context.Context, key string) (bool, error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	n, err := s.rdb.Exists(ctx, s.revokedKey(id)).Result()
+	n, err := s.rdb.Exists(ctx, key).Result()
 	if err != nil {
 		return false, unavailable("check revocation", err)
 	}
 	return n == 1, nil
+}
+
+// IsRevokedAny implements tokenstore.RevokedAny: one EXISTS per id in one
+// pipeline, so one round trip on a standalone server or Sentinel's master,
+// and on a Cluster one to each node concerned, at once. A multi-key EXISTS
+// would be a single command, but a Cluster refuses keys of several slots.
+func (s *Store) IsRevokedAny(ctx context.Context, ids ...string) (bool, error) {
+	keys := make([]string, 0, len(ids))
+	for _, id := range ids {
+		if id != "" {
+			keys = append(keys, s.revokedKey(id))
+		}
+	}
+	switch len(keys) {
+	case 0:
+		return false, nil
+	case 1:
+		return s.revokedKeyExists(ctx, keys[0])
+	}
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	cmds := make([]*goredis.IntCmd, len(keys))
+	_, err := s.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		for i, k := range keys {
+			cmds[i] = p.Exists(ctx, k)
+		}
+		return nil
+	})
+	if err != nil {
+		return false, unavailable("check revocation", err)
+	}
+	for _, c := range cmds {
+		if c.Val() > 0 {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // Subscribe calls onRevoked with every id revoked through any Store on the

@@ -23,6 +23,10 @@ type Harness struct {
 	// Advance moves the store's clock forward by d: a fake clock jumps, a
 	// store on real time (Redis) sleeps.
 	Advance func(d time.Duration)
+	// Down, when not nil, cuts the store off its backend for the rest of
+	// the test (a closed client, a stopped server): calls must then fail
+	// with ErrUnavailable. A store that cannot fail (memory) leaves it nil.
+	Down func()
 }
 
 // Factory returns a fresh, empty store; cleanup is registered on t.
@@ -41,6 +45,7 @@ func Run(t *testing.T, f Factory) {
 	t.Run("ConcurrentRefreshRotation", func(t *testing.T) { t.Parallel(); testConcurrentTake(t, f(t), "refresh") })
 	t.Run("Consents", func(t *testing.T) { t.Parallel(); testConsents(t, f(t)) })
 	t.Run("Revocations", func(t *testing.T) { t.Parallel(); testRevocations(t, f(t)) })
+	t.Run("RevokedAny", func(t *testing.T) { t.Parallel(); testRevokedAny(t, f(t)) })
 	t.Run("Ping", func(t *testing.T) {
 		t.Parallel()
 		if err := f(t).Store.Ping(context.Background()); err != nil {
@@ -351,5 +356,58 @@ func testRevocations(t *testing.T, h Harness) {
 	// Revoking something already expired is a no-op, not an error.
 	if err := h.Store.Revoke(ctx, "jti-old", now.Add(-time.Hour)); err != nil {
 		t.Fatalf("Revoke of an expired id: %v", err)
+	}
+}
+
+// testRevokedAny: one call answers whether any of a token's ids (its jti,
+// its family) is revoked, as IsRevoked would for each.
+func testRevokedAny(t *testing.T, h Harness) {
+	ra, ok := h.Store.(tokenstore.RevokedAny)
+	if !ok {
+		t.Skip("the store does not implement tokenstore.RevokedAny")
+	}
+	ctx := context.Background()
+	now := h.Now()
+	if err := h.Store.Revoke(ctx, "jti-revoked", now.Add(time.Hour)); err != nil {
+		t.Fatalf("Revoke: %v", err)
+	}
+	if err := h.Store.Revoke(ctx, "fam-short", now.Add(2*time.Second)); err != nil {
+		t.Fatalf("Revoke: %v", err)
+	}
+	many := []string{"jti-live", "fam-live", "a", "b", "c", "d", "e", "f", "g", "h"}
+	for _, tc := range []struct {
+		name string
+		ids  []string
+		want bool
+	}{
+		{"RevokedFirst", []string{"jti-revoked", "fam-live"}, true},
+		{"RevokedSecond", []string{"jti-live", "jti-revoked"}, true},
+		{"FamilyRevoked", []string{"jti-live", "fam-short"}, true},
+		{"NoneRevoked", []string{"jti-live", "fam-live"}, false},
+		{"One", []string{"jti-revoked"}, true},
+		{"OneLive", []string{"jti-live"}, false},
+		{"EmptyIgnored", []string{"", "jti-revoked", ""}, true},
+		{"EmptyAndLive", []string{"jti-live", ""}, false},
+		{"OnlyEmpty", []string{"", ""}, false},
+		{"None", nil, false},
+		{"RevokedLast", append(many, "jti-revoked"), true},
+		{"ManyLive", many, false},
+	} {
+		if got, err := ra.IsRevokedAny(ctx, tc.ids...); err != nil || got != tc.want {
+			t.Errorf("%s: IsRevokedAny(%q) = %v, %v; want %v", tc.name, tc.ids, got, err, tc.want)
+		}
+	}
+	h.Advance(3 * time.Second)
+	if got, err := ra.IsRevokedAny(ctx, "jti-live", "fam-short"); err != nil || got {
+		t.Errorf("IsRevokedAny after the revocation expired = %v, %v; want false", got, err)
+	}
+	if h.Down == nil {
+		return
+	}
+	h.Down()
+	for _, ids := range [][]string{{"jti-live", "fam-live"}, {"jti-revoked"}, {"", "jti-live"}} {
+		if got, err := ra.IsRevokedAny(ctx, ids...); !errors.Is(err, tokenstore.ErrUnavailable) || got {
+			t.Errorf("IsRevokedAny(%q) with the store down = %v, %v; want ErrUnavailable", ids, got, err)
+		}
 	}
 }
