@@ -92,10 +92,20 @@ func (ms measuredStore) IsRevoked(ctx context.Context, id string) (ok bool, err 
 	return ms.s.IsRevoked(ctx, id)
 }
 
+// IsRevokedAny passes tokenstore.RevokedAny through as one observation; a
+// store without it is asked once per id.
+func (ms measuredStore) IsRevokedAny(ctx context.Context, ids ...string) (ok bool, err error) {
+	defer func(t time.Time) { ms.observe("is_revoked_any", t, err) }(time.Now())
+	return tokenstore.IsRevokedAny(ctx, ms.s, ids...)
+}
+
 func (ms measuredStore) Ping(ctx context.Context) (err error) {
 	defer func(t time.Time) { ms.observe("ping", t, err) }(time.Now())
 	return ms.s.Ping(ctx)
 }
 
 // Interface guards
-var _ tokenstore.Store = measuredStore{}
+var (
+	_ tokenstore.Store      = measuredStore{}
+	_ tokenstore.RevokedAny = measuredStore{}
+)
