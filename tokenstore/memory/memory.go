@@ -49,12 +49,17 @@ type Store struct {
 	maxEntries atomic.Int64
 
 	mu       sync.RWMutex
-	access   map[tokenstore.Key]tokenstore.Grant
+	access   *accessTable
 	codes    map[tokenstore.Key]once
 	refresh  map[tokenstore.Key]once
 	consents map[consentKey]consent
 	revoked  map[string]revocation
 	clients  map[string]tokenstore.ClientRecord
+
+	// fullUntil: a sweep found the store full of live entries; until then
+	// puts are refused without sweeping again (a full store would otherwise
+	// walk every entry on every put).
+	fullUntil time.Time
 
 	stop chan struct{}
 	done chan struct{}
@@ -74,7 +79,7 @@ func New(opts Options) *Store {
 	}
 	s := &Store{
 		opts:     opts,
-		access:   make(map[tokenstore.Key]tokenstore.Grant),
+		access:   newAccessTable(),
 		codes:    make(map[tokenstore.Key]once),
 		refresh:  make(map[tokenstore.Key]once),
 		consents: make(map[consentKey]consent),
@@ -117,11 +122,7 @@ func (s *Store) Sweep() int {
 }
 
 func (s *Store) sweepLocked(now time.Time) int {
-	for k, g := range s.access {
-		if !now.Before(g.ExpiresAt) {
-			delete(s.access, k)
-		}
-	}
+	s.access.sweep(now)
 	for _, m := range []map[tokenstore.Key]once{s.codes, s.refresh} {
 		for k, c := range m {
 			if !now.Before(c.grant.ExpiresAt) {
@@ -150,7 +151,7 @@ func (s *Store) Len() int {
 }
 
 func (s *Store) lenLocked() int {
-	return len(s.access) + len(s.codes) + len(s.refresh) + len(s.consents) + len(s.revoked)
+	return s.access.len() + len(s.codes) + len(s.refresh) + len(s.consents) + len(s.revoked)
 }
 
 // SetMaxEntries changes the bound (0 restores the default); entries already
@@ -168,9 +169,13 @@ func (s *Store) roomLocked(now time.Time) error {
 	if s.lenLocked() < limit {
 		return nil
 	}
+	if now.Before(s.fullUntil) {
+		return tokenstore.ErrFull
+	}
 	if s.sweepLocked(now) < limit {
 		return nil
 	}
+	s.fullUntil = now.Add(time.Second)
 	return tokenstore.ErrFull
 }
 
@@ -179,20 +184,20 @@ func (s *Store) PutAccess(_ context.Context, k tokenstore.Key, g tokenstore.Gran
 	now := s.opts.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if old, ok := s.access[k]; ok && now.Before(old.ExpiresAt) {
+	if exp, ok := s.access.expiresAt(k); ok && now.Before(exp) {
 		return tokenstore.ErrExists
 	}
 	if err := s.roomLocked(now); err != nil {
 		return err
 	}
-	s.access[k] = g
+	s.access.put(k, g)
 	return nil
 }
 
 // GetAccess implements tokenstore.AccessTokens.
 func (s *Store) GetAccess(_ context.Context, k tokenstore.Key) (tokenstore.Grant, error) {
 	s.mu.RLock()
-	g, ok := s.access[k]
+	g, ok := s.access.get(k)
 	s.mu.RUnlock()
 	if !ok || !s.opts.Now().Before(g.ExpiresAt) {
 		return tokenstore.Grant{}, tokenstore.ErrNotFound
@@ -203,7 +208,7 @@ func (s *Store) GetAccess(_ context.Context, k tokenstore.Key) (tokenstore.Grant
 // DeleteAccess implements tokenstore.AccessTokens.
 func (s *Store) DeleteAccess(_ context.Context, k tokenstore.Key) error {
 	s.mu.Lock()
-	delete(s.access, k)
+	s.access.del(k)
 	s.mu.Unlock()
 	return nil
 }
