@@ -422,6 +422,9 @@ func wrk(target, script, tokens, basic string) (float64, error) {
 	if m := non2xx.FindSubmatch(out); m != nil {
 		return 0, fmt.Errorf("%s non-2xx answers under load:\n%s", m[1], out)
 	}
+	if os.Getenv("BENCH_VERBOSE") != "" {
+		fmt.Printf("wrk %s:\n%s\n", target, out)
+	}
 	m := rpsRE.FindSubmatch(out)
 	if m == nil {
 		return 0, fmt.Errorf("no Requests/sec in wrk output:\n%s", out)
