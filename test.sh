@@ -7,7 +7,10 @@ cd "$(dirname "$0")"
 go vet ./...
 go test -race -count=1 ./...
 fuzztime=${FUZZTIME:-10s}
-for target in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' authz/*_test.go | sed 's/^func //' | sort -u); do
-	echo "fuzz $target ($fuzztime)"
-	go test ./authz -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime"
+for file in $(grep -rl --include='*_test.go' '^func Fuzz' . | sort); do
+	pkg=./$(dirname "${file#./}")
+	for target in $(grep -o '^func Fuzz[A-Za-z0-9_]*' "$file" | sed 's/^func //'); do
+		echo "fuzz $pkg $target ($fuzztime)"
+		go test "$pkg" -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime"
+	done
 done

@@ -90,3 +90,11 @@ func TestContract(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// standaloneAndCluster starts a standalone server and a 3-node Cluster and
+// returns a configuration for each, by name.
+func standaloneAndCluster(t *testing.T) map[string]redisstore.Config {
+	srv := redistest.Start(t)
+	c := redistest.StartCluster(t)
+	return map[string]redisstore.Config{"Standalone": {URL: srv.URL()}, "Cluster": {Addrs: c.Addrs()}}
+}

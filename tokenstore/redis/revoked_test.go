@@ -7,9 +7,6 @@ import (
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
-
-	"github.com/oauthgate/caddy-oauthgate/internal/redistest"
-	redisstore "github.com/oauthgate/caddy-oauthgate/tokenstore/redis"
 )
 
 // calls counts what a client sends: single commands and pipelines.
@@ -29,12 +26,7 @@ func (c *calls) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.Pr
 // Cluster too where the two deny-list keys sit in different slots.
 func TestIsRevokedAnyIsOneRoundTrip(t *testing.T) {
 	t.Parallel()
-	srv := redistest.Start(t)
-	c := redistest.StartCluster(t)
-	for name, cfg := range map[string]redisstore.Config{
-		"Standalone": {URL: srv.URL()},
-		"Cluster":    {Addrs: c.Addrs()},
-	} {
+	for name, cfg := range standaloneAndCluster(t) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			s := open(t, cfg)

@@ -30,12 +30,7 @@ func delivered(t *testing.T, got <-chan string, id string, since time.Time) time
 // on a standalone server and across the nodes of a Cluster.
 func TestRevocationReachesOtherInstance(t *testing.T) {
 	t.Parallel()
-	srv := redistest.Start(t)
-	c := redistest.StartCluster(t)
-	for name, cfg := range map[string]redisstore.Config{
-		"Standalone": {URL: srv.URL()},
-		"Cluster":    {Addrs: c.Addrs()},
-	} {
+	for name, cfg := range standaloneAndCluster(t) {
 		t.Run(name, func(t *testing.T) {
 			cfg.Prefix = "s6-" + name + ":"
 			a, b := open(t, cfg), open(t, cfg)

@@ -45,12 +45,7 @@ func (l legacyPut) once(kind string, k tokenstore.Key, g tokenstore.Grant, paylo
 // Revoking an old access token deletes its old key.
 func TestUpgradeKeepsLegacyEntries(t *testing.T) {
 	t.Parallel()
-	srv := redistest.Start(t)
-	c := redistest.StartCluster(t)
-	for name, cfg := range map[string]redisstore.Config{
-		"Standalone": {URL: srv.URL()},
-		"Cluster":    {Addrs: c.Addrs()},
-	} {
+	for name, cfg := range standaloneAndCluster(t) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			cfg.Prefix = "upgrade-" + name + ":"
