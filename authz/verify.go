@@ -39,39 +39,25 @@ type Identity struct {
 	wire *identityWire
 }
 
-// identityWire is an identity's values as the gateway hands them on: one-
-// element header values and boxed placeholder values, built once per
-// verified token, so a cached token forwards without allocating.
+// identityWire is an identity's placeholder values, boxed once per
+// verified token so a cached token forwards without boxing them again.
+// (Header values are not shared this way: a later handler may rewrite a
+// header's values in place, which must not reach other requests.)
 type identityWire struct {
-	subject, clientID, scope, audience []string
-	subjectAny, clientIDAny, scopeAny  any
+	subjectAny, clientIDAny, scopeAny any
 }
 
 func newWire(id *Identity) *identityWire {
-	one := func(s string) []string { return []string{s}[:1:1] }
-	return &identityWire{subject: one(id.Subject), clientID: one(id.ClientID), scope: one(id.Scope), audience: one(id.AudienceString),
-		subjectAny: id.Subject, clientIDAny: id.ClientID, scopeAny: id.Scope}
-}
-
-func (id *Identity) w() *identityWire {
-	if id.wire != nil {
-		return id.wire
-	}
-	return newWire(id) // an Identity built elsewhere than the verifier
-}
-
-// HeaderValues returns the identity headers' values (subject, client id,
-// scope, audience), each a one-element slice shared by every request with
-// this token: callers replace them in a header map, never modify them.
-func (id *Identity) HeaderValues() (subject, clientID, scope, audience []string) {
-	w := id.w()
-	return w.subject, w.clientID, w.scope, w.audience
+	return &identityWire{subjectAny: id.Subject, clientIDAny: id.ClientID, scopeAny: id.Scope}
 }
 
 // PlaceholderValues returns subject, client id and scope as interface
 // values, ready for a placeholder replacer without an allocation.
 func (id *Identity) PlaceholderValues() (subject, clientID, scope any) {
-	w := id.w()
+	w := id.wire
+	if w == nil {
+		w = newWire(id) // an Identity built elsewhere than the verifier
+	}
 	return w.subjectAny, w.clientIDAny, w.scopeAny
 }
 

@@ -379,3 +379,30 @@ func TestServerPassesOtherPaths(t *testing.T) {
 		t.Fatalf("metadata: %d %s", resp.StatusCode, body)
 	}
 }
+
+// A handler after oauthgate_protect that edits an identity header in place
+// changes that request only — not the next request with the same token,
+// whose identity comes from the verified-token cache.
+func TestIdentityHeaderEditsStayInTheirRequest(t *testing.T) {
+	setSecrets(t)
+	g := newGateway(t)
+	up := newUpstream(t)
+	g.load(baseApp(g.base, "verify_cache 100"), fmt.Sprintf(`
+	oauthgate_server
+	route /api/* {
+		oauthgate_protect
+		request_header /api/rewrite X-OAuth-Scope api_v3 REWRITTEN
+		reverse_proxy %s
+	}`, up.addr()))
+	tok := getToken(t, g, "reporting", reportingSecret, "api_v3 bcf_v2_1")
+	for _, path := range []string{"/api/rewrite", "/api/other", "/api/rewrite", "/api/other"} {
+		call(t, "GET", g.base+path, map[string]string{"Authorization": "Bearer " + tok}, "")
+		want := "api_v3 bcf_v2_1"
+		if path == "/api/rewrite" {
+			want = "REWRITTEN bcf_v2_1"
+		}
+		if got := up.last(t).Header.Get("X-OAuth-Scope"); got != want {
+			t.Fatalf("%s: X-OAuth-Scope %q, want %q", path, got, want)
+		}
+	}
+}

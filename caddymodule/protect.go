@@ -234,10 +234,12 @@ func (p *Protect) forward(r *http.Request, id *authz.Identity) {
 			r.URL.RawQuery = q.Encode()
 		}
 	}
-	// The names are canonical already (Provision): plain map writes, of
-	// values the identity built once for every request with its token.
+	// The names are canonical already (Provision): plain map writes. The
+	// four values share one array of this request's own, so a handler that
+	// edits a value in place changes this request only.
+	vals := &[4]string{id.Subject, id.ClientID, id.Scope, id.AudienceString}
 	h := r.Header
-	h[p.hSubject], h[p.hClient], h[p.hScope], h[p.hAud] = id.HeaderValues()
+	h[p.hSubject], h[p.hClient], h[p.hScope], h[p.hAud] = vals[0:1:1], vals[1:2:2], vals[2:3:3], vals[3:4:4]
 
 	sub, cid, scope := id.PlaceholderValues()
 	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
