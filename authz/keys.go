@@ -42,8 +42,8 @@ type SigningKey struct {
 	Kid     string
 	Private crypto.Signer
 
-	// verify checks a JWS signature with precomputed multiples of the
-	// public key (internal/fastverify) for ES256 and EdDSA; nil for RSA.
+	// verify checks a JWS signature over a signing input with this key's
+	// algorithm (set by NewSigningKey).
 	verify func(input string, sig []byte) bool
 	// header is the base64url JWS protected header of the access tokens
 	// this key signs: alg, kid, typ at+jwt (RFC 9068 §2.1).
@@ -95,21 +95,45 @@ func NewSigningKey(alg string, priv crypto.Signer) (*SigningKey, error) {
 	if err != nil {
 		return nil, err
 	}
+	// verify checks a JWS signature of this key: ES256 and EdDSA with
+	// precomputed tables (internal/fastverify), RSA with crypto/rsa.
+	var verify func(input string, sig []byte) bool
 	switch k := priv.(type) {
 	case *ecdsa.PrivateKey:
 		if alg != AlgES256 || k.Curve != elliptic.P256() {
 			return nil, fmt.Errorf("an ECDSA key signs only ES256, on curve P-256 (key is on %s, algorithm %s)", k.Curve.Params().Name, alg)
 		}
+		v, err := fastverify.NewP256(&k.PublicKey)
+		if err != nil {
+			return nil, err
+		}
+		verify = func(input string, sig []byte) bool {
+			sum := sha256.Sum256([]byte(input))
+			return v.Verify(sum[:], sig)
+		}
 	case ed25519.PrivateKey:
 		if alg != AlgEdDSA {
 			return nil, fmt.Errorf("an Ed25519 key signs only EdDSA, not %s", alg)
 		}
+		v, err := fastverify.NewEd25519(k.Public().(ed25519.PublicKey))
+		if err != nil {
+			return nil, err
+		}
+		verify = func(input string, sig []byte) bool { return v.Verify([]byte(input), sig) }
 	case *rsa.PrivateKey:
 		if alg != AlgRS256 && alg != AlgPS256 {
 			return nil, fmt.Errorf("an RSA key signs RS256 or PS256, not %s", alg)
 		}
 		if k.N.BitLen() < minRSABits {
 			return nil, fmt.Errorf("RSA key has %d bits; at least %d are required", k.N.BitLen(), minRSABits)
+		}
+		pub := &k.PublicKey
+		verify = func(input string, sig []byte) bool {
+			sum := sha256.Sum256([]byte(input))
+			if alg == AlgPS256 {
+				return rsa.VerifyPSS(pub, crypto.SHA256, sum[:], sig, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash}) == nil
+			}
+			return rsa.VerifyPKCS1v15(pub, crypto.SHA256, sum[:], sig) == nil
 		}
 	default:
 		return nil, fmt.Errorf("unsupported private key type %T", priv)
@@ -122,7 +146,7 @@ func NewSigningKey(alg string, priv crypto.Signer) (*SigningKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	key := &SigningKey{Alg: alg, Kid: base64.RawURLEncoding.EncodeToString(tp), Private: priv}
+	key := &SigningKey{Alg: alg, Kid: base64.RawURLEncoding.EncodeToString(tp), Private: priv, verify: verify}
 	hdr, err := json.Marshal(struct {
 		Alg string `json:"alg"`
 		Kid string `json:"kid"`
@@ -132,23 +156,6 @@ func NewSigningKey(alg string, priv crypto.Signer) (*SigningKey, error) {
 		return nil, err
 	}
 	key.header = base64.RawURLEncoding.EncodeToString(hdr)
-	switch k := priv.(type) {
-	case *ecdsa.PrivateKey:
-		v, err := fastverify.NewP256(&k.PublicKey)
-		if err != nil {
-			return nil, err
-		}
-		key.verify = func(input string, sig []byte) bool {
-			sum := sha256.Sum256([]byte(input))
-			return v.Verify(sum[:], sig)
-		}
-	case ed25519.PrivateKey:
-		v, err := fastverify.NewEd25519(k.Public().(ed25519.PublicKey))
-		if err != nil {
-			return nil, err
-		}
-		key.verify = func(input string, sig []byte) bool { return v.Verify([]byte(input), sig) }
-	}
 	return key, nil
 }
 

@@ -2,15 +2,8 @@ package authz
 
 import (
 	"context"
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/ed25519"
-	"crypto/rsa"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"math/big"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -267,7 +260,7 @@ func (v *Verifier) parseJWT(tok string) (*claims, *Error) {
 	if err != nil {
 		return nil, invalidJWT("malformed signature")
 	}
-	if !verifySignature(key, tok[:len(h64)+1+len(p64)], sig) {
+	if !key.verify(tok[:len(h64)+1+len(p64)], sig) {
 		return nil, invalidJWT("bad signature")
 	}
 	payload, err := b64.DecodeString(p64)
@@ -335,35 +328,6 @@ func keyIn(set *KeySet, kid string) *SigningKey {
 		}
 	}
 	return nil
-}
-
-// verifySignature checks a JWS signature over input with the key's own
-// algorithm: ES256 and EdDSA through the key's precomputed tables
-// (internal/fastverify, 2–3× faster than crypto/ecdsa and crypto/ed25519,
-// same answers), RSA with crypto/rsa.
-func verifySignature(k *SigningKey, input string, sig []byte) bool {
-	if k.verify != nil {
-		return k.verify(input, sig)
-	}
-	switch pub := k.Public().(type) {
-	case *ecdsa.PublicKey:
-		if len(sig) != 64 {
-			return false
-		}
-		sum := sha256.Sum256([]byte(input))
-		r, s := new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])
-		return ecdsa.Verify(pub, sum[:], r, s)
-	case ed25519.PublicKey:
-		return ed25519.Verify(pub, []byte(input), sig)
-	case *rsa.PublicKey:
-		sum := sha256.Sum256([]byte(input))
-		if k.Alg == AlgPS256 {
-			return rsa.VerifyPSS(pub, crypto.SHA256, sum[:], sig, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash}) == nil
-		}
-		return rsa.VerifyPKCS1v15(pub, crypto.SHA256, sum[:], sig) == nil
-	default:
-		panic(fmt.Sprintf("authz: key type %T passed NewSigningKey", pub))
-	}
 }
 
 // Policy is what a protected route requires of a valid token (CONFORMANCE R3, R4).
