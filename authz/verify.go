@@ -29,34 +29,25 @@ type Identity struct {
 	Scope          string
 	AudienceString string
 
-	wire *identityWire
-}
-
-// identityWire is an identity's placeholder values, boxed once per
-// verified token so a cached token forwards without boxing them again.
-// (Header values are not shared this way: a later handler may rewrite a
-// header's values in place, which must not reach other requests.)
-type identityWire struct {
-	subjectAny, clientIDAny, scopeAny any
-}
-
-func newWire(id *Identity) *identityWire {
-	return &identityWire{subjectAny: id.Subject, clientIDAny: id.ClientID, scopeAny: id.Scope}
+	// boxed holds Subject, ClientID and Scope as interface values, made
+	// once per verified token (see PlaceholderValues).
+	boxed *[3]any
 }
 
 // PlaceholderValues returns subject, client id and scope as interface
-// values, ready for a placeholder replacer without an allocation.
+// values, ready for a placeholder replacer: a cached token forwards without
+// boxing them again.
 func (id *Identity) PlaceholderValues() (subject, clientID, scope any) {
-	w := id.wire
-	if w == nil {
-		w = newWire(id) // an Identity built elsewhere than the verifier
+	b := id.boxed
+	if b == nil { // an Identity built elsewhere than the verifier
+		b = &[3]any{id.Subject, id.ClientID, id.Scope}
 	}
-	return w.subjectAny, w.clientIDAny, w.scopeAny
+	return b[0], b[1], b[2]
 }
 
-// withWire completes a new identity.
-func withWire(id *Identity) *Identity {
-	id.wire = newWire(id)
+// withBoxed completes a new identity.
+func withBoxed(id *Identity) *Identity {
+	id.boxed = &[3]any{id.Subject, id.ClientID, id.Scope}
 	return id
 }
 
@@ -188,7 +179,7 @@ func (v *Verifier) verifyOpaque(ctx context.Context, tok string) (*Identity, *Er
 	if rerr := v.checkRevoked(ctx, g.ID, g.FamilyID); rerr != nil {
 		return nil, rerr
 	}
-	return withWire(&Identity{Subject: g.Subject, ClientID: g.ClientID, Scopes: g.Scopes, Scope: JoinScopes(g.Scopes),
+	return withBoxed(&Identity{Subject: g.Subject, ClientID: g.ClientID, Scopes: g.Scopes, Scope: JoinScopes(g.Scopes),
 		Audience: g.Audience, AudienceString: strings.Join(g.Audience, " "), IssuedAt: g.IssuedAt, ExpiresAt: g.ExpiresAt, ID: g.ID, FamilyID: g.FamilyID}), nil
 }
 
@@ -238,7 +229,7 @@ func (v *Verifier) verifyJWT(ctx context.Context, tok string) (*Identity, *Error
 	if perr != nil {
 		return nil, invalidJWT("malformed scope claim")
 	}
-	return withWire(&Identity{Subject: c.Subject, ClientID: c.ClientID, Scopes: scopes, Scope: JoinScopes(scopes), Audience: c.Audience,
+	return withBoxed(&Identity{Subject: c.Subject, ClientID: c.ClientID, Scopes: scopes, Scope: JoinScopes(scopes), Audience: c.Audience,
 		AudienceString: strings.Join(c.Audience, " "),
 		IssuedAt:       time.Unix(c.IssuedAt, 0), ExpiresAt: time.Unix(c.ExpiresAt, 0), ID: c.ID, FamilyID: c.Family}), nil
 }
