@@ -45,10 +45,12 @@ func (id *Identity) PlaceholderValues() (subject, clientID, scope any) {
 	return b[0], b[1], b[2]
 }
 
-// withBoxed completes a new identity.
-func withBoxed(id *Identity) *Identity {
-	id.boxed = &[3]any{id.Subject, id.ClientID, id.Scope}
-	return id
+// newIdentity builds a verified token's identity.
+func newIdentity(subject, clientID string, scopes, audience []string, issuedAt, expiresAt time.Time, id, family string) *Identity {
+	ident := &Identity{Subject: subject, ClientID: clientID, Scopes: scopes, Scope: JoinScopes(scopes), Audience: audience,
+		AudienceString: strings.Join(audience, " "), IssuedAt: issuedAt, ExpiresAt: expiresAt, ID: id, FamilyID: family}
+	ident.boxed = &[3]any{ident.Subject, ident.ClientID, ident.Scope}
+	return ident
 }
 
 // maxTokenLen bounds what the verifier parses at all.
@@ -163,39 +165,6 @@ func (v *Verifier) clientActive(ctx context.Context, id *Identity) *Error {
 	return nil
 }
 
-func (v *Verifier) verifyOpaque(ctx context.Context, tok string) (*Identity, *Error) {
-	if !WellFormedOpaque(tok, PrefixAccess) {
-		return nil, ErrInvalidToken.WithDescription("the access token is invalid").WithReason("malformed")
-	}
-	g, err := v.Store.GetAccess(ctx, tokenstore.KeyOf(tok))
-	if errors.Is(err, tokenstore.ErrNotFound) {
-		return nil, ErrInvalidToken.WithDescription("the access token is invalid, expired or revoked").WithReason("unknown")
-	}
-	if err != nil {
-		return nil, ErrTemporarilyUnavailable.WithDescription("the token store is unavailable").WithReason("store_unavailable")
-	}
-	// The store drops entries at expiry; skew is not granted to opaque tokens
-	// because their clock is the server's own.
-	if rerr := v.checkRevoked(ctx, g.ID, g.FamilyID); rerr != nil {
-		return nil, rerr
-	}
-	return withBoxed(&Identity{Subject: g.Subject, ClientID: g.ClientID, Scopes: g.Scopes, Scope: JoinScopes(g.Scopes),
-		Audience: g.Audience, AudienceString: strings.Join(g.Audience, " "), IssuedAt: g.IssuedAt, ExpiresAt: g.ExpiresAt, ID: g.ID, FamilyID: g.FamilyID}), nil
-}
-
-// checkRevoked asks the deny-list about the token's id and its family's,
-// in one round trip where the store can (tokenstore.RevokedAny).
-func (v *Verifier) checkRevoked(ctx context.Context, id, family string) *Error {
-	revoked, err := tokenstore.IsRevokedAny(ctx, v.Store, id, family)
-	if err != nil {
-		return ErrTemporarilyUnavailable.WithDescription("the token store is unavailable").WithReason("store_unavailable")
-	}
-	if revoked {
-		return ErrInvalidToken.WithDescription("the access token has been revoked").WithReason("revoked")
-	}
-	return nil
-}
-
 type jwsHeader struct {
 	Alg  string          `json:"alg"`
 	Kid  string          `json:"kid"`
@@ -229,9 +198,7 @@ func (v *Verifier) verifyJWT(ctx context.Context, tok string) (*Identity, *Error
 	if perr != nil {
 		return nil, invalidJWT("malformed scope claim")
 	}
-	return withBoxed(&Identity{Subject: c.Subject, ClientID: c.ClientID, Scopes: scopes, Scope: JoinScopes(scopes), Audience: c.Audience,
-		AudienceString: strings.Join(c.Audience, " "),
-		IssuedAt:       time.Unix(c.IssuedAt, 0), ExpiresAt: time.Unix(c.ExpiresAt, 0), ID: c.ID, FamilyID: c.Family}), nil
+	return newIdentity(c.Subject, c.ClientID, scopes, c.Audience, time.Unix(c.IssuedAt, 0), time.Unix(c.ExpiresAt, 0), c.ID, c.Family), nil
 }
 
 // parseJWT checks everything but time and revocation: the structure, the
