@@ -38,4 +38,3 @@ func (v *Verifier) checkRevoked(ctx context.Context, id, family string) *Error {
 	}
 	return nil
 }
-
