@@ -143,6 +143,36 @@ func IsRevokedAny(ctx context.Context, r Revocations, ids ...string) (bool, erro
 	return false, nil
 }
 
+// AccessChecker is implemented by stores that read an access-token record
+// and check ids against the deny-list in one round trip: the ids an opaque
+// token itself names, known before its record is read.
+//
+// GetAccessChecked returns GetAccess's grant and error, and whether any of
+// ids is revoked (RevokedAny's answer: empty ids ignored). revoked is only
+// meaningful with a nil error; ErrNotFound takes precedence over it. Only
+// the ids given are checked: a caller must compare them with the grant's
+// own ID and FamilyID and check any that differ.
+type AccessChecker interface {
+	GetAccessChecked(ctx context.Context, k Key, ids ...string) (g Grant, revoked bool, err error)
+}
+
+// GetAccessChecked asks s in one call when it implements AccessChecker,
+// else GetAccess and, for a record found, IsRevokedAny.
+func GetAccessChecked(ctx context.Context, s Store, k Key, ids ...string) (Grant, bool, error) {
+	if ac, ok := s.(AccessChecker); ok {
+		return ac.GetAccessChecked(ctx, k, ids...)
+	}
+	g, err := s.GetAccess(ctx, k)
+	if err != nil {
+		return Grant{}, false, err
+	}
+	revoked, err := IsRevokedAny(ctx, s, ids...)
+	if err != nil {
+		return Grant{}, false, err
+	}
+	return g, revoked, nil
+}
+
 // Store is what the OAuth core needs from a backend.
 type Store interface {
 	AccessTokens
