@@ -99,6 +99,14 @@ func (ms measuredStore) IsRevokedAny(ctx context.Context, ids ...string) (ok boo
 	return tokenstore.IsRevokedAny(ctx, ms.s, ids...)
 }
 
+// GetAccessChecked passes tokenstore.AccessChecker through as one
+// observation, so the verifier's one round trip stays one; a store without
+// it is asked GetAccess, then IsRevokedAny.
+func (ms measuredStore) GetAccessChecked(ctx context.Context, k tokenstore.Key, ids ...string) (g tokenstore.Grant, revoked bool, err error) {
+	defer func(t time.Time) { ms.observe("get_access_checked", t, err) }(time.Now())
+	return tokenstore.GetAccessChecked(ctx, ms.s, k, ids...)
+}
+
 func (ms measuredStore) Ping(ctx context.Context) (err error) {
 	defer func(t time.Time) { ms.observe("ping", t, err) }(time.Now())
 	return ms.s.Ping(ctx)
@@ -106,6 +114,7 @@ func (ms measuredStore) Ping(ctx context.Context) (err error) {
 
 // Interface guards
 var (
-	_ tokenstore.Store      = measuredStore{}
-	_ tokenstore.RevokedAny = measuredStore{}
+	_ tokenstore.Store         = measuredStore{}
+	_ tokenstore.RevokedAny    = measuredStore{}
+	_ tokenstore.AccessChecker = measuredStore{}
 )
