@@ -77,24 +77,28 @@ func newID(rand io.Reader) (string, error) {
 	return b64.EncodeToString(b[:]), nil
 }
 
-// Mint issues an access token for g. g.ID is filled in. Opaque tokens are
-// stored by hash; a store failure is returned wrapped in ErrUnavailable.
+// Mint issues an access token for g. g.ID is filled in: a random jti for a
+// JWT; for an opaque token the id derived from it (opaqueAccessID), the
+// token carrying g.FamilyID, so that its verification reads the record and
+// the deny-list in one round trip. Opaque tokens are stored by hash; a
+// store failure is returned wrapped in ErrUnavailable.
 func (m *Minter) Mint(ctx context.Context, g *tokenstore.Grant) (string, error) {
-	id, err := newID(m.Rand)
-	if err != nil {
-		return "", err
-	}
-	g.ID = id
 	if m.Format == FormatOpaque {
-		tok, err := NewOpaqueToken(m.Rand, PrefixAccess)
+		tok, err := newAccessToken(m.Rand, g.FamilyID)
 		if err != nil {
 			return "", err
 		}
+		g.ID = opaqueAccessID(tok)
 		if err := m.Store.PutAccess(ctx, tokenstore.KeyOf(tok), *g); err != nil {
 			return "", fmt.Errorf("storing access token: %w", err)
 		}
 		return tok, nil
 	}
+	id, err := newID(m.Rand)
+	if err != nil {
+		return "", err
+	}
+	g.ID = id
 	return m.signJWT(g)
 }
 
