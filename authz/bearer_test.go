@@ -72,7 +72,7 @@ func TestChallenge_R2(t *testing.T) {
 // CONFORMANCE R3
 // CONFORMANCE R4: all-of / any-of scopes and audience.
 func TestPolicy_R3_R4(t *testing.T) {
-	id := &Identity{Scopes: []string{"api_v3", "read"}, Audience: []string{"backend"}}
+	id := &Principal{Scopes: []string{"api_v3", "read"}, Audience: []string{"backend"}}
 	tests := []struct {
 		name string
 		p    Policy

@@ -56,7 +56,7 @@ func TestDynamicClientCachedAndChangesApplyAtOnce(t *testing.T) {
 	v := f.srv.Verifier()
 	before := recs.gets.Load()
 	for range 5 {
-		if _, err := v.Verify(t.Context(), tok); err != nil {
+		if _, err := v.Authenticate(t.Context(), tok); err != nil {
 			t.Fatalf("verify: %v", err)
 		}
 	}
@@ -67,20 +67,20 @@ func TestDynamicClientCachedAndChangesApplyAtOnce(t *testing.T) {
 	if _, err := reg.Update(t.Context(), "dyn", ClientPatch{Disabled: &disabled}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := v.Verify(t.Context(), tok); err == nil || err.Reason != "client_inactive" {
+	if _, err := v.Authenticate(t.Context(), tok); err == nil || err.Reason != "client_inactive" {
 		t.Fatalf("token of a client just disabled: %v", err)
 	}
 	enabled := false
 	if _, err := reg.Update(t.Context(), "dyn", ClientPatch{Disabled: &enabled}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := v.Verify(t.Context(), tok); err != nil {
+	if _, err := v.Authenticate(t.Context(), tok); err != nil {
 		t.Fatalf("token of a client enabled again: %v", err)
 	}
 	if err := reg.Delete(t.Context(), "dyn"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := v.Verify(t.Context(), tok); err == nil || err.Reason != "client_inactive" {
+	if _, err := v.Authenticate(t.Context(), tok); err == nil || err.Reason != "client_inactive" {
 		t.Fatalf("token of a deleted client: %v", err)
 	}
 }
@@ -136,7 +136,7 @@ func TestDynamicClientChangeReachesOtherInstances(t *testing.T) {
 		t.Fatal("instance B did not subscribe to the revocation feed")
 	}
 	tok := dynToken(t, a, regA, "dyn-shared")
-	if _, err := b.srv.Verifier().Verify(t.Context(), tok); err != nil {
+	if _, err := b.srv.Verifier().Authenticate(t.Context(), tok); err != nil {
 		t.Fatalf("B verifies A's token: %v", err)
 	}
 	disabled := true
@@ -145,7 +145,7 @@ func TestDynamicClientChangeReachesOtherInstances(t *testing.T) {
 	}
 	deadline := time.Now().Add(2 * time.Second)
 	for {
-		_, err := b.srv.Verifier().Verify(t.Context(), tok)
+		_, err := b.srv.Verifier().Authenticate(t.Context(), tok)
 		if err != nil && err.Reason == "client_inactive" {
 			break
 		}

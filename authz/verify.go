@@ -12,45 +12,53 @@ import (
 	"github.com/oauthgate/caddy-oauthgate/tokenstore"
 )
 
-// Identity is what a valid access token says about its bearer.
-type Identity struct {
-	Subject   string
-	ClientID  string
-	Scopes    []string
-	Audience  []string
-	IssuedAt  time.Time
-	ExpiresAt time.Time
-	// ID is the jti (JWT) or the record id (opaque).
-	ID string
-	// FamilyID ties the token to its authorization (code and refresh tokens).
-	FamilyID string
+// Principal is who a token speaks for and what it allows: the part of an
+// identity that the gateway forwards and checks policies against. It is
+// immutable once built; with the verified-token cache on, every cached token
+// of the same grant shares one Principal.
+type Principal struct {
+	Subject  string
+	ClientID string
+	Scopes   []string
+	Audience []string
 	// Scope is Scopes as the space-separated wire string; AudienceString
 	// likewise for Audience.
 	Scope          string
 	AudienceString string
 
 	// boxed holds Subject, ClientID and Scope as interface values, made
-	// once per verified token (see PlaceholderValues).
-	boxed *[3]any
+	// once per principal (see PlaceholderValues).
+	boxed [3]any
 }
 
 // PlaceholderValues returns subject, client id and scope as interface
-// values, ready for a placeholder replacer: a cached token forwards without
-// boxing them again.
-func (id *Identity) PlaceholderValues() (subject, clientID, scope any) {
-	b := id.boxed
-	if b == nil { // an Identity built elsewhere than the verifier
-		b = &[3]any{id.Subject, id.ClientID, id.Scope}
+// values, ready for a placeholder replacer: a verified principal forwards
+// without boxing them again.
+func (p *Principal) PlaceholderValues() (subject, clientID, scope any) {
+	if p.boxed[0] == nil { // a Principal built elsewhere than the verifier
+		return p.Subject, p.ClientID, p.Scope
 	}
-	return b[0], b[1], b[2]
+	return p.boxed[0], p.boxed[1], p.boxed[2]
+}
+
+// Identity is what a valid access token says about its bearer: its
+// principal and the token's own times and ids.
+type Identity struct {
+	*Principal
+	IssuedAt  time.Time
+	ExpiresAt time.Time
+	// ID is the jti (JWT) or the record id (opaque).
+	ID string
+	// FamilyID ties the token to its authorization (code and refresh tokens).
+	FamilyID string
 }
 
 // newIdentity builds a verified token's identity.
 func newIdentity(subject, clientID string, scopes, audience []string, issuedAt, expiresAt time.Time, id, family string) *Identity {
-	ident := &Identity{Subject: subject, ClientID: clientID, Scopes: scopes, Scope: JoinScopes(scopes), Audience: audience,
-		AudienceString: strings.Join(audience, " "), IssuedAt: issuedAt, ExpiresAt: expiresAt, ID: id, FamilyID: family}
-	ident.boxed = &[3]any{ident.Subject, ident.ClientID, ident.Scope}
-	return ident
+	p := &Principal{Subject: subject, ClientID: clientID, Scopes: scopes, Scope: JoinScopes(scopes), Audience: audience,
+		AudienceString: strings.Join(audience, " ")}
+	p.boxed = [3]any{p.Subject, p.ClientID, p.Scope}
+	return &Identity{Principal: p, IssuedAt: issuedAt, ExpiresAt: expiresAt, ID: id, FamilyID: family}
 }
 
 // maxTokenLen bounds what the verifier parses at all.
@@ -106,22 +114,16 @@ const clientChangePrefix = "client:"
 // ClientChanged is the revocation-feed id announcing a change to a client.
 func ClientChanged(id string) string { return clientChangePrefix + id }
 
-// Verify returns the identity behind tok, or an *Error: invalid_token for
-// anything not valid, temporarily_unavailable when the store cannot answer.
+// Verify returns the whole identity behind tok, or an *Error:
+// invalid_token for anything not valid, temporarily_unavailable when the
+// store cannot answer. It always checks the token in full (introspection,
+// explanations); the gateway's path is Authenticate.
 func (v *Verifier) Verify(ctx context.Context, tok string) (*Identity, *Error) {
 	if len(tok) > maxTokenLen {
 		return nil, ErrInvalidToken.WithDescription("the access token is invalid").WithReason("malformed")
 	}
 	var id *Identity
 	var err *Error
-	if v.cache != nil {
-		if cached, ok := v.cache.get(tok, v.Now(), v.Skew); ok {
-			if cerr := v.clientActive(ctx, cached); cerr != nil {
-				return nil, cerr
-			}
-			return cached, nil
-		}
-	}
 	if strings.HasPrefix(tok, PrefixAccess) {
 		id, err = v.verifyOpaque(ctx, tok)
 	} else {
@@ -130,13 +132,33 @@ func (v *Verifier) Verify(ctx context.Context, tok string) (*Identity, *Error) {
 	if err != nil {
 		return nil, err
 	}
-	if cerr := v.clientActive(ctx, id); cerr != nil {
+	if cerr := v.clientActive(ctx, id.ClientID, id.IssuedAt); cerr != nil {
 		return nil, cerr
 	}
-	if v.cache != nil {
-		v.cache.put(tok, id)
-	}
 	return id, nil
+}
+
+// Authenticate checks tok for a request and returns its principal, with the
+// same answers as Verify. With the verified-token cache on, a token seen
+// before costs a hash lookup: its expiry, the local deny-list and its
+// client are still checked every time, and nothing is allocated.
+func (v *Verifier) Authenticate(ctx context.Context, tok string) (*Principal, *Error) {
+	if v.cache != nil && len(tok) <= maxTokenLen {
+		if e, ok := v.cache.get(tok, v.Now(), v.Skew); ok {
+			if cerr := v.clientActive(ctx, e.p.ClientID, time.Unix(0, e.iat)); cerr != nil {
+				return nil, cerr
+			}
+			return e.p, nil
+		}
+	}
+	id, err := v.Verify(ctx, tok)
+	if err != nil {
+		return nil, err
+	}
+	if v.cache != nil {
+		return v.cache.put(tok, id), nil
+	}
+	return id.Principal, nil
 }
 
 // clientActive refuses tokens of unknown, disabled or re-created clients.
@@ -144,22 +166,22 @@ func (v *Verifier) Verify(ctx context.Context, tok string) (*Identity, *Error) {
 // (a dynamic client is otherwise a store round trip per request); a change
 // made through any instance's registry reaches every cache through the
 // revocation feed (see ClientChanged), and clientCacheTTL bounds the rest.
-func (v *Verifier) clientActive(ctx context.Context, id *Identity) *Error {
+func (v *Verifier) clientActive(ctx context.Context, clientID string, issuedAt time.Time) *Error {
 	var c *Client
 	var cerr error
 	if v.cache != nil {
-		c, _ = v.cache.clients.GetIfPresent(id.ClientID)
+		c, _ = v.cache.clients.GetIfPresent(clientID)
 	}
 	if c == nil {
-		c, cerr = v.Clients.Client(ctx, id.ClientID)
+		c, cerr = v.Clients.Client(ctx, clientID)
 		if cerr != nil && !errors.Is(cerr, ErrUnknownClient) {
 			return ErrTemporarilyUnavailable.WithDescription("the client registry is unavailable").WithReason("store_unavailable")
 		}
 		if c != nil && v.cache != nil {
-			v.cache.clients.Set(id.ClientID, c)
+			v.cache.clients.Set(clientID, c)
 		}
 	}
-	if c == nil || c.Disabled || id.IssuedAt.Before(c.NotBefore) {
+	if c == nil || c.Disabled || issuedAt.Before(c.NotBefore) {
 		return ErrInvalidToken.WithDescription("the client of this token is not active").WithReason("client_inactive")
 	}
 	return nil
@@ -298,7 +320,7 @@ type Policy struct {
 }
 
 // Check returns nil when id satisfies the policy.
-func (p *Policy) Check(id *Identity) *Error {
+func (p *Policy) Check(id *Principal) *Error {
 	if len(p.Audience) > 0 && !intersects(id.Audience, p.Audience) {
 		return ErrInvalidToken.WithDescription("the access token is not for this audience").WithReason("audience")
 	}

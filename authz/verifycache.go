@@ -2,9 +2,13 @@ package authz
 
 import (
 	"hash/maphash"
+	"runtime"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 	"unsafe"
+	"weak"
 
 	"github.com/maypok86/otter/v2"
 )
@@ -17,10 +21,12 @@ import (
 // this instance (its own, and those other instances publish) are kept in a
 // local set the cached path checks, so a revoked token is refused at once.
 type verifyCache struct {
-	tokens  *otter.Cache[cacheKey, *cacheEntry]
-	revoked *otter.Cache[string, struct{}]
+	tokens  *otter.Cache[cacheKey, cacheEntry]
+	revoked *otter.Cache[uint64, struct{}]
 	clients *otter.Cache[string, *Client]
 	seed    maphash.Seed
+	// principals shares one Principal among the cached tokens of a grant.
+	principals principalTable
 }
 
 // clientCacheTTL bounds how long a client looked up for the verifier is
@@ -30,33 +36,52 @@ const clientCacheTTL = 10 * time.Second
 
 type cacheKey [32]byte
 
+// cacheEntry is one cached token, kept by value in the cache's node: a
+// shared principal and numbers, no per-token strings, so a cache of many
+// tokens costs the garbage collector one object per token.
 type cacheEntry struct {
-	id *Identity
+	p *Principal
 	// input and sig identify the exact token: the signing input and the
 	// whole signature (JWT), or the token (opaque).
 	input, sig uint64
+	// exp and iat are Unix nanoseconds.
+	exp, iat int64
+	// id and family are the hashes (idHash) of the token's id and family
+	// id that the local deny-list is keyed by; 0 for none.
+	id, family uint64
 }
 
 func newVerifyCache(size int) *verifyCache {
 	return &verifyCache{
-		tokens: otter.Must(&otter.Options[cacheKey, *cacheEntry]{
+		tokens: otter.Must(&otter.Options[cacheKey, cacheEntry]{
 			MaximumSize: size,
-			ExpiryCalculator: otter.ExpiryCreatingFunc(func(e otter.Entry[cacheKey, *cacheEntry]) time.Duration {
-				return time.Until(e.Value.id.ExpiresAt)
+			ExpiryCalculator: otter.ExpiryCreatingFunc(func(e otter.Entry[cacheKey, cacheEntry]) time.Duration {
+				return time.Until(time.Unix(0, e.Value.exp))
 			}),
 		}),
-		revoked: otter.Must(&otter.Options[string, struct{}]{
+		revoked: otter.Must(&otter.Options[uint64, struct{}]{
 			MaximumSize: max(size, 10_000),
 			// A revocation only needs to outlive the cached tokens it denies;
 			// the store keeps the authoritative deny-list.
-			ExpiryCalculator: otter.ExpiryCreating[string, struct{}](24 * time.Hour),
+			ExpiryCalculator: otter.ExpiryCreating[uint64, struct{}](24 * time.Hour),
 		}),
 		clients: otter.Must(&otter.Options[string, *Client]{
 			MaximumSize:      10_000,
 			ExpiryCalculator: otter.ExpiryWriting[string, *Client](clientCacheTTL),
 		}),
-		seed: maphash.MakeSeed(),
+		seed:       maphash.MakeSeed(),
+		principals: principalTable{m: map[principalKey]weak.Pointer[Principal]{}},
 	}
+}
+
+// idHash keys the local deny-list: 0 for no id, never 0 for one. Two ids
+// sharing a hash would only make a cached token miss the cache and be
+// checked in full.
+func (c *verifyCache) idHash(id string) uint64 {
+	if id == "" {
+		return 0
+	}
+	return maphash.String(c.seed, id) | 1
 }
 
 // bytesOf views a string's bytes without copying (read-only use).
@@ -81,41 +106,45 @@ func (c *verifyCache) key(tok string) (k cacheKey, input, sig uint64, ok bool) {
 	return k, maphash.String(c.seed, tok[:dot]), maphash.Bytes(c.seed, buf[:n]), true
 }
 
-// get returns the cached identity of tok when it is known, unexpired at now
+// get returns the cached entry of tok when it is known, unexpired at now
 // (with skew), and not locally revoked.
-func (c *verifyCache) get(tok string, now time.Time, skew time.Duration) (*Identity, bool) {
+func (c *verifyCache) get(tok string, now time.Time, skew time.Duration) (cacheEntry, bool) {
 	k, input, sig, ok := c.key(tok)
 	if !ok {
-		return nil, false
+		return cacheEntry{}, false
 	}
 	e, ok := c.tokens.GetIfPresent(k)
-	if !ok || e.input != input || e.sig != sig {
-		return nil, false
+	if !ok || e.input != input || e.sig != sig || now.UnixNano() >= e.exp+int64(skew) {
+		return cacheEntry{}, false
 	}
-	if !now.Before(e.id.ExpiresAt.Add(skew)) {
-		return nil, false
+	if c.isRevoked(e.id) || c.isRevoked(e.family) {
+		return cacheEntry{}, false
 	}
-	if c.isRevoked(e.id.ID) || (e.id.FamilyID != "" && c.isRevoked(e.id.FamilyID)) {
-		return nil, false
-	}
-	return e.id, true
+	return e, true
 }
 
-func (c *verifyCache) isRevoked(id string) bool {
-	_, ok := c.revoked.GetIfPresent(id)
+func (c *verifyCache) isRevoked(h uint64) bool {
+	if h == 0 {
+		return false
+	}
+	_, ok := c.revoked.GetIfPresent(h)
 	return ok
 }
 
-func (c *verifyCache) put(tok string, id *Identity) {
+// put caches a verified token and returns its shared principal.
+func (c *verifyCache) put(tok string, id *Identity) *Principal {
+	p := c.principals.intern(id.Principal)
 	if k, input, sig, ok := c.key(tok); ok {
-		c.tokens.Set(k, &cacheEntry{id: id, input: input, sig: sig})
+		c.tokens.Set(k, cacheEntry{p: p, input: input, sig: sig, exp: id.ExpiresAt.UnixNano(), iat: id.IssuedAt.UnixNano(),
+			id: c.idHash(id.ID), family: c.idHash(id.FamilyID)})
 	}
+	return p
 }
 
 // forget records a revoked token or family id.
 func (c *verifyCache) forget(id string) {
-	if id != "" {
-		c.revoked.Set(id, struct{}{})
+	if h := c.idHash(id); h != 0 {
+		c.revoked.Set(h, struct{}{})
 	}
 }
 
@@ -124,4 +153,83 @@ func (c *verifyCache) forget(id string) {
 func (c *verifyCache) flush() {
 	c.tokens.InvalidateAll()
 	c.clients.InvalidateAll()
+}
+
+// principalTable interns principals: the cached tokens of one grant (a
+// service's client_credentials tokens, a user's tokens for one client) share
+// one Principal, packed into a few allocations. It holds them weakly; a
+// principal no cached token uses any more is collected and its entry goes.
+type principalTable struct {
+	mu sync.Mutex
+	m  map[principalKey]weak.Pointer[Principal]
+}
+
+type principalKey struct{ subject, clientID, scope, audience string }
+
+func (t *principalTable) intern(p *Principal) *Principal {
+	k := principalKey{p.Subject, p.ClientID, p.Scope, p.AudienceString}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if w, ok := t.m[k]; ok {
+		// The key is exact for scopes (they hold no spaces) but not for an
+		// audience whose values do: compare the lists themselves.
+		if q := w.Value(); q != nil && slices.Equal(q.Scopes, p.Scopes) && slices.Equal(q.Audience, p.Audience) {
+			return q
+		}
+		if w.Value() != nil {
+			return p // an ambiguous audience: this token keeps its own
+		}
+	}
+	q := packPrincipal(p)
+	w := weak.Make(q)
+	k = principalKey{q.Subject, q.ClientID, q.Scope, q.AudienceString}
+	t.m[k] = w
+	runtime.AddCleanup(q, t.drop, principalRef{k, w})
+	return q
+}
+
+type principalRef struct {
+	k principalKey
+	w weak.Pointer[Principal]
+}
+
+// drop removes a collected principal's entry, unless it was replaced.
+func (t *principalTable) drop(r principalRef) {
+	t.mu.Lock()
+	if t.m[r.k] == r.w {
+		delete(t.m, r.k)
+	}
+	t.mu.Unlock()
+}
+
+// packPrincipal copies p into one string and one slice allocation (plus its
+// boxed placeholder values), where a decoded token has one per field.
+func packPrincipal(p *Principal) *Principal {
+	parts := make([]string, 0, 4+len(p.Scopes)+len(p.Audience))
+	parts = append(parts, p.Subject, p.ClientID, p.Scope, p.AudienceString)
+	parts = append(parts, p.Scopes...)
+	parts = append(parts, p.Audience...)
+	n := 0
+	for _, s := range parts {
+		n += len(s)
+	}
+	var b strings.Builder
+	b.Grow(n)
+	for _, s := range parts {
+		b.WriteString(s)
+	}
+	blob := b.String()
+	for i, s := range parts {
+		parts[i], blob = blob[:len(s)], blob[len(s):]
+	}
+	q := &Principal{Subject: parts[0], ClientID: parts[1], Scope: parts[2], AudienceString: parts[3]}
+	lists := parts[4:]
+	if len(p.Scopes) > 0 {
+		q.Scopes = lists[:len(p.Scopes):len(p.Scopes)]
+	}
+	if len(p.Audience) > 0 {
+		q.Audience = lists[len(p.Scopes):]
+	}
+	q.boxed = [3]any{q.Subject, q.ClientID, q.Scope}
+	return q
 }

@@ -172,11 +172,11 @@ func (p *Protect) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 const decisionHeader = "X-OAuth-Decision"
 
 // decide checks the request's token against the route's policy.
-func (p *Protect) decide(r *http.Request) (*authz.Identity, int, *authz.Error) {
+func (p *Protect) decide(r *http.Request) (*authz.Principal, int, *authz.Error) {
 	// A request verified by an earlier oauthgate_protect (e.g. a general one
 	// followed by `oauthgate_protect @writes api_write`) has lost its token
 	// already; its identity is checked against this handler's policy.
-	if id, ok := caddyhttp.GetVar(r.Context(), identityVar).(*authz.Identity); ok {
+	if id, ok := caddyhttp.GetVar(r.Context(), identityVar).(*authz.Principal); ok {
 		if e := p.policy.Check(id); e != nil {
 			return nil, e.Status, e
 		}
@@ -190,7 +190,7 @@ func (p *Protect) decide(r *http.Request) (*authz.Identity, int, *authz.Error) {
 		e := err.(*authz.Error).WithReason("malformed")
 		return nil, e.Status, e
 	}
-	id, e := p.verifier.Verify(r.Context(), tok)
+	id, e := p.verifier.Authenticate(r.Context(), tok)
 	if e == nil {
 		e = p.policy.Check(id)
 	}
@@ -220,7 +220,7 @@ func (p *Protect) stripIdentity(r *http.Request) {
 
 // forward rewrites the request for the upstream: forged identity headers go,
 // the token goes unless passed through, the identity is set.
-func (p *Protect) forward(r *http.Request, id *authz.Identity) {
+func (p *Protect) forward(r *http.Request, id *authz.Principal) {
 	p.stripIdentity(r)
 	if !p.PassAuthorization {
 		r.Header.Del("Authorization")
