@@ -67,3 +67,41 @@ func BenchmarkIsRevokedAny(b *testing.B) {
 		}
 	})
 }
+
+// Reading an opaque token's record and checking its id and family on the
+// deny-list (CONFORMANCE R6): GetAccessChecked's one pipeline, and the
+// GetAccess then IsRevokedAny it replaces.
+func BenchmarkGetAccessChecked(b *testing.B) {
+	s := open(b, redisstore.Config{URL: redistest.Start(b).URL()})
+	ctx := context.Background()
+	keys := make([]tokenstore.Key, 64)
+	grants := make([]tokenstore.Grant, len(keys))
+	for i := range keys {
+		keys[i] = tokenstore.KeyOf("oga_bench-" + strconv.Itoa(i))
+		grants[i] = benchGrant(time.Now())
+		if err := s.PutAccess(ctx, keys[i], grants[i]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Run("OneRoundTrip", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			g := grants[i%len(grants)]
+			if _, revoked, err := s.GetAccessChecked(ctx, keys[i%len(keys)], g.ID, g.FamilyID); err != nil || revoked {
+				b.Fatal(revoked, err)
+			}
+		}
+	})
+	b.Run("GetAccessThenIsRevokedAny", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			g, err := s.GetAccess(ctx, keys[i%len(keys)])
+			if err != nil {
+				b.Fatal(err)
+			}
+			if revoked, err := s.IsRevokedAny(ctx, g.ID, g.FamilyID); err != nil || revoked {
+				b.Fatal(revoked, err)
+			}
+		}
+	})
+}

@@ -37,6 +37,10 @@ func everyCall(s *redisstore.Store) map[string]func(ctx context.Context) error {
 		"GetConsent":   func(ctx context.Context) error { _, err := s.GetConsent(ctx, "a", "c"); return err },
 		"ListClients":  func(ctx context.Context) error { _, err := s.ListClients(ctx); return err },
 		"Ping":         func(ctx context.Context) error { return s.Ping(ctx) },
+		"GetAccessChecked": func(ctx context.Context) error {
+			_, _, err := s.GetAccessChecked(ctx, k, "jti-outage", "fam-outage")
+			return err
+		},
 	}
 }
 

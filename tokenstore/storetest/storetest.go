@@ -46,6 +46,7 @@ func Run(t *testing.T, f Factory) {
 	t.Run("Consents", func(t *testing.T) { t.Parallel(); testConsents(t, f(t)) })
 	t.Run("Revocations", func(t *testing.T) { t.Parallel(); testRevocations(t, f(t)) })
 	t.Run("RevokedAny", func(t *testing.T) { t.Parallel(); testRevokedAny(t, f(t)) })
+	t.Run("AccessChecked", func(t *testing.T) { t.Parallel(); testAccessChecked(t, f(t)) })
 	t.Run("Ping", func(t *testing.T) {
 		t.Parallel()
 		if err := f(t).Store.Ping(context.Background()); err != nil {
@@ -409,5 +410,67 @@ func testRevokedAny(t *testing.T, h Harness) {
 		if got, err := ra.IsRevokedAny(ctx, ids...); !errors.Is(err, tokenstore.ErrUnavailable) || got {
 			t.Errorf("IsRevokedAny(%q) with the store down = %v, %v; want ErrUnavailable", ids, got, err)
 		}
+	}
+}
+
+// testAccessChecked: tokenstore.GetAccessChecked (the store's own
+// AccessChecker, or GetAccess and IsRevokedAny) reads an access record and
+// says whether any id given is revoked (CONFORMANCE R6).
+func testAccessChecked(t *testing.T, h Harness) {
+	ctx := context.Background()
+	now := h.Now()
+	k := tokenstore.KeyOf("token-checked")
+	want := grant(h, time.Hour)
+	if err := h.Store.PutAccess(ctx, k, want); err != nil {
+		t.Fatalf("PutAccess: %v", err)
+	}
+	if err := h.Store.Revoke(ctx, "fam-revoked", now.Add(time.Hour)); err != nil {
+		t.Fatalf("Revoke: %v", err)
+	}
+	if err := h.Store.Revoke(ctx, "jti-revoked", now.Add(time.Hour)); err != nil {
+		t.Fatalf("Revoke: %v", err)
+	}
+	for _, tc := range []struct {
+		name string
+		ids  []string
+		want bool
+	}{
+		{"Live", []string{want.ID, want.FamilyID}, false},
+		{"IDRevoked", []string{"jti-revoked", want.FamilyID}, true},
+		{"FamilyRevoked", []string{want.ID, "fam-revoked"}, true},
+		{"EmptyIgnored", []string{"", "fam-revoked"}, true},
+		{"OnlyEmpty", []string{"", ""}, false},
+		{"None", nil, false},
+	} {
+		g, revoked, err := tokenstore.GetAccessChecked(ctx, h.Store, k, tc.ids...)
+		if err != nil || revoked != tc.want {
+			t.Errorf("%s: GetAccessChecked(%q) = revoked %v, %v; want %v", tc.name, tc.ids, revoked, err, tc.want)
+			continue
+		}
+		if err := equalGrant(g, want); err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+		}
+	}
+	for _, ids := range [][]string{{"jti-x", "fam-x"}, {"jti-revoked"}} {
+		if _, revoked, err := tokenstore.GetAccessChecked(ctx, h.Store, tokenstore.KeyOf("token-never-stored"), ids...); !errors.Is(err, tokenstore.ErrNotFound) || revoked {
+			t.Errorf("GetAccessChecked of an unknown key with ids %q = revoked %v, %v; want ErrNotFound", ids, revoked, err)
+		}
+	}
+	if err := h.Store.DeleteAccess(ctx, k); err != nil {
+		t.Fatalf("DeleteAccess: %v", err)
+	}
+	if _, _, err := tokenstore.GetAccessChecked(ctx, h.Store, k, want.ID); !errors.Is(err, tokenstore.ErrNotFound) {
+		t.Errorf("GetAccessChecked after DeleteAccess: %v, want ErrNotFound", err)
+	}
+	if h.Down == nil {
+		return
+	}
+	k2 := tokenstore.KeyOf("token-checked-2")
+	if err := h.Store.PutAccess(ctx, k2, want); err != nil {
+		t.Fatalf("PutAccess: %v", err)
+	}
+	h.Down()
+	if _, revoked, err := tokenstore.GetAccessChecked(ctx, h.Store, k2, want.ID, want.FamilyID); !errors.Is(err, tokenstore.ErrUnavailable) || revoked {
+		t.Errorf("GetAccessChecked with the store down = revoked %v, %v; want ErrUnavailable", revoked, err)
 	}
 }
