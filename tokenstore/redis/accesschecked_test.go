@@ -3,6 +3,7 @@ package redis_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -93,45 +94,52 @@ func TestGetAccessChecked(t *testing.T) {
 	}
 }
 
-// nodeCalls counts, per Cluster node, the GET and EXISTS commands its
-// client sends alone and the pipelines it sends (the client's own Cluster
-// bookkeeping, CLUSTER SLOTS on a reload, is left out), and delays every
-// pipeline by delay.
-type nodeCalls struct {
-	nodes map[string]*nodeHook
-	delay atomic.Int64 // time.Duration
-}
-
-type nodeHook struct {
-	n                 *nodeCalls
+// readHook counts the reads a go-redis client sends: GET and EXISTS alone,
+// and pipelines holding them (a new connection's handshake and the Cluster
+// client's own CLUSTER SLOTS are left out); when delay is set, every
+// pipeline waits that long first.
+type readHook struct {
 	single, pipelines atomic.Int32
+	delay             *atomic.Int64 // time.Duration
 }
 
-func (h *nodeHook) DialHook(next goredis.DialHook) goredis.DialHook { return next }
+func isRead(cmd goredis.Cmder) bool { return cmd.Name() == "get" || cmd.Name() == "exists" }
 
-func (h *nodeHook) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook {
+func (h *readHook) DialHook(next goredis.DialHook) goredis.DialHook { return next }
+
+func (h *readHook) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook {
 	return func(ctx context.Context, cmd goredis.Cmder) error {
-		if name := cmd.Name(); name == "get" || name == "exists" {
+		if isRead(cmd) {
 			h.single.Add(1)
 		}
 		return next(ctx, cmd)
 	}
 }
 
-func (h *nodeHook) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
+func (h *readHook) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []goredis.Cmder) error {
-		h.pipelines.Add(1)
-		time.Sleep(time.Duration(h.n.delay.Load()))
+		if slices.ContainsFunc(cmds, isRead) {
+			h.pipelines.Add(1)
+		}
+		if h.delay != nil {
+			time.Sleep(time.Duration(h.delay.Load()))
+		}
 		return next(ctx, cmds)
 	}
+}
+
+// nodeCalls holds a readHook per Cluster node, all sharing one delay.
+type nodeCalls struct {
+	nodes map[string]*readHook
+	delay atomic.Int64
 }
 
 func (n *nodeCalls) attach(t *testing.T, cc *goredis.ClusterClient) {
 	t.Helper()
 	var mu sync.Mutex
-	n.nodes = map[string]*nodeHook{}
+	n.nodes = map[string]*readHook{}
 	err := cc.ForEachShard(context.Background(), func(_ context.Context, c *goredis.Client) error {
-		h := &nodeHook{n: n}
+		h := &readHook{delay: &n.delay}
 		c.AddHook(h)
 		mu.Lock()
 		n.nodes[c.Options().Addr] = h
@@ -174,7 +182,7 @@ func TestGetAccessCheckedIsOneRoundTrip(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			n := &calls{}
+			n := &readHook{}
 			s.Client().AddHook(n)
 			var nodes *nodeCalls
 			if cc, ok := s.Client().(*goredis.ClusterClient); ok {
