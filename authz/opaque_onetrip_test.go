@@ -526,3 +526,37 @@ func TestOpaqueVerifyOneRoundTripOnRedis_R6(t *testing.T) {
 		})
 	}
 }
+
+// CONFORMANCE K2
+// FuzzWellFormedOpaque: the token form's check never panics and accepts
+// only the one spelling of a body of the right size under the right prefix
+// (the long form for access tokens only), whose family it reads back.
+func FuzzWellFormedOpaque(f *testing.F) {
+	fam, _ := newID(rand.Reader)
+	long, _ := newAccessToken(rand.Reader, fam)
+	short, _ := NewOpaqueToken(rand.Reader, PrefixAccess)
+	rt, _ := NewOpaqueToken(rand.Reader, PrefixRefresh)
+	nl := long[:30] + "\n" + long[31:len(long)-opaqueSumLen]
+	for _, s := range []string{long, short, rt, long[:len(long)-1], long + "A", "oga_", "", PrefixRefresh + long[4:],
+		nl + opaqueChecksum(nl), strings.Repeat("A", opaqueFamilyLen)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, tok string) {
+		for _, prefix := range []string{PrefixAccess, PrefixRefresh, PrefixCode} {
+			if !WellFormedOpaque(tok, prefix) {
+				continue
+			}
+			raw, err := b64.DecodeString(tok[len(prefix) : len(tok)-opaqueSumLen])
+			if err != nil || sealOpaque(prefix, raw) != tok {
+				t.Fatalf("accepted %q, which is not the one spelling of its body", tok)
+			}
+			switch {
+			case len(raw) == opaqueRandomBytes && opaqueFamily(tok) == "":
+			case len(raw) == opaqueFamBodyBytes && prefix == PrefixAccess && opaqueFamily(tok) == b64.EncodeToString(raw[:familyBytes]):
+			default:
+				t.Fatalf("accepted %q: %d bytes under %s, family %q", tok, len(raw), prefix, opaqueFamily(tok))
+			}
+		}
+		_, _ = opaqueFamily(tok), opaqueAccessID(tok)
+	})
+}
