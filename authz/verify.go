@@ -248,7 +248,7 @@ func (v *Verifier) parseJWT(tok string) (*claims, *Error) {
 		return nil, invalidJWT("malformed claims")
 	}
 	var c claims
-	if err := json.Unmarshal(payload, &c); err != nil {
+	if err := decodeClaims(payload, &c); err != nil {
 		return nil, invalidJWT("malformed claims")
 	}
 	if c.Issuer != v.Issuer {
