@@ -201,6 +201,9 @@ const upstreamTransport = `{
 			}
 		}`
 
+// gatewayConfig is the gateway under test. Its routes have the shape of the
+// plain Caddy it is compared with (a path matcher on each handler, no extra
+// subroute), so the ratio measures oauthgate, not Caddyfile style.
 func gatewayConfig(v *variant, upstream, redisAddr string) string {
 	sum := sha256.Sum256([]byte(benchSecret))
 	extra := ""
@@ -243,10 +246,8 @@ func gatewayConfig(v *variant, upstream, redisAddr string) string {
 }
 http://127.0.0.1:%[1]d {
 	oauthgate_server
-	route /api/* {
-		oauthgate_protect api
-		reverse_proxy 127.0.0.1:%[7]d %[8]s
-	}
+	oauthgate_protect /api/* api
+	reverse_proxy /api/* 127.0.0.1:%[7]d %[8]s
 }
 `, v.port, v.format, v.alg, keyFile(v.alg), extra, hex.EncodeToString(sum[:]), upstreamPort, upstreamTransport, aliceHash(), admin)
 }
