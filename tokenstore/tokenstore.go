@@ -52,7 +52,8 @@ type Grant struct {
 	// FamilyID ties everything issued from one authorization (a code, its
 	// refresh tokens and their access tokens) so it can be revoked together.
 	FamilyID string `json:"fam,omitempty"`
-	// ID is the token identifier (the JWT jti, or a random id for opaque tokens).
+	// ID is the token identifier: the JWT jti; for an opaque access token
+	// an id derived from the token (random for those minted before).
 	ID string `json:"jti,omitempty"`
 	// RefreshCount is how many rotations led to this refresh token.
 	RefreshCount int `json:"rc,omitempty"`
