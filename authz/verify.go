@@ -156,7 +156,7 @@ func (v *Verifier) Authenticate(ctx context.Context, tok string) (*Principal, *E
 		return nil, err
 	}
 	if v.cache != nil {
-		return v.cache.put(tok, id), nil
+		return v.cache.put(tok, id, v.Now()), nil
 	}
 	return id.Principal, nil
 }

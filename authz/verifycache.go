@@ -21,7 +21,7 @@ import (
 // this instance (its own, and those other instances publish) are kept in a
 // local set the cached path checks, so a revoked token is refused at once.
 type verifyCache struct {
-	tokens  *otter.Cache[cacheKey, cacheEntry]
+	tokens  *tokenTable
 	revoked *otter.Cache[uint64, struct{}]
 	clients *otter.Cache[string, *Client]
 	seed    maphash.Seed
@@ -36,11 +36,14 @@ const clientCacheTTL = 10 * time.Second
 
 type cacheKey [32]byte
 
-// cacheEntry is one cached token, kept by value in the cache's node: a
-// shared principal and numbers, no per-token strings, so a cache of many
-// tokens costs the garbage collector one object per token.
+// cacheEntry is one cached token: its shared principal and numbers (see
+// tokenTable), no per-token strings.
 type cacheEntry struct {
 	p *Principal
+	tokenFacts
+}
+
+type tokenFacts struct {
 	// input and sig identify the exact token: the signing input and the
 	// whole signature (JWT), or the token (opaque).
 	input, sig uint64
@@ -53,12 +56,7 @@ type cacheEntry struct {
 
 func newVerifyCache(size int) *verifyCache {
 	return &verifyCache{
-		tokens: otter.Must(&otter.Options[cacheKey, cacheEntry]{
-			MaximumSize: size,
-			ExpiryCalculator: otter.ExpiryCreatingFunc(func(e otter.Entry[cacheKey, cacheEntry]) time.Duration {
-				return time.Until(time.Unix(0, e.Value.exp))
-			}),
-		}),
+		tokens: newTokenTable(size),
 		revoked: otter.Must(&otter.Options[uint64, struct{}]{
 			MaximumSize: max(size, 10_000),
 			// A revocation only needs to outlive the cached tokens it denies;
@@ -113,7 +111,7 @@ func (c *verifyCache) get(tok string, now time.Time, skew time.Duration) (cacheE
 	if !ok {
 		return cacheEntry{}, false
 	}
-	e, ok := c.tokens.GetIfPresent(k)
+	e, ok := c.tokens.get(k)
 	if !ok || e.input != input || e.sig != sig || now.UnixNano() >= e.exp+int64(skew) {
 		return cacheEntry{}, false
 	}
@@ -131,12 +129,12 @@ func (c *verifyCache) isRevoked(h uint64) bool {
 	return ok
 }
 
-// put caches a verified token and returns its shared principal.
-func (c *verifyCache) put(tok string, id *Identity) *Principal {
+// put caches a verified token at now and returns its shared principal.
+func (c *verifyCache) put(tok string, id *Identity, now time.Time) *Principal {
 	p := c.principals.intern(id.Principal)
 	if k, input, sig, ok := c.key(tok); ok {
-		c.tokens.Set(k, cacheEntry{p: p, input: input, sig: sig, exp: id.ExpiresAt.UnixNano(), iat: id.IssuedAt.UnixNano(),
-			id: c.idHash(id.ID), family: c.idHash(id.FamilyID)})
+		c.tokens.put(k, cacheEntry{p: p, tokenFacts: tokenFacts{input: input, sig: sig, exp: id.ExpiresAt.UnixNano(),
+			iat: id.IssuedAt.UnixNano(), id: c.idHash(id.ID), family: c.idHash(id.FamilyID)}}, now.UnixNano())
 	}
 	return p
 }
@@ -151,7 +149,7 @@ func (c *verifyCache) forget(id string) {
 // flush drops every cached token: after a gap in the revocation feed, what
 // was revoked meanwhile is unknown here.
 func (c *verifyCache) flush() {
-	c.tokens.InvalidateAll()
+	c.tokens.clear()
 	c.clients.InvalidateAll()
 }
 

@@ -115,10 +115,10 @@ func TestCachedCheckAllocatesNothing(t *testing.T) {
 }
 
 // CONFORMANCE R5: the cached tokens of one grant share one principal, and a
-// cache of many tokens holds about one heap object per token — the garbage
-// collector walks every live object on each cycle, so a cache of 12 objects
-// per token made every request on a busy gateway pay for the cache's size.
-func TestVerifyCacheIsOneObjectPerToken(t *testing.T) {
+// cache of many tokens is not many heap objects — the garbage collector
+// walks every live object on each cycle, so a cache of 12 objects per token
+// made every request on a busy gateway pay for the cache's size.
+func TestVerifyCacheIsNotAnObjectPerToken(t *testing.T) {
 	for _, format := range []TokenFormat{FormatJWT, FormatOpaque} {
 		t.Run(string(format), func(t *testing.T) {
 			f := newFixture(t, func(c *Config) { c.Format, c.VerifyCacheSize = format, 100_000 })
@@ -147,8 +147,8 @@ func TestVerifyCacheIsOneObjectPerToken(t *testing.T) {
 			runtime.ReadMemStats(&after)
 			perToken := (float64(after.HeapObjects) - float64(before.HeapObjects)) / float64(len(toks)-1)
 			t.Logf("%.2f heap objects per cached token", perToken)
-			if perToken > 1.5 {
-				t.Fatalf("the cache holds %.1f heap objects per token, want about 1", perToken)
+			if perToken > 0.2 {
+				t.Fatalf("the cache holds %.2f heap objects per token, want next to none", perToken)
 			}
 			// Cached, each still answers with the principal's whole identity.
 			p, err := v.Authenticate(t.Context(), toks[len(toks)-1])
