@@ -64,9 +64,9 @@ func newComb[T any, P point[T]](p P) *comb[T, P] {
 	return c
 }
 
-// addMul adds k·P to acc, k given as 32 little-endian bytes.
-func (c *comb[T, P]) addMul(acc P, le *[32]byte) {
-	var neg T
+// addMul adds k·P to acc, k given as 32 little-endian bytes; neg is
+// scratch space.
+func (c *comb[T, P]) addMul(acc P, le *[32]byte, neg P) {
 	carry := 0
 	for i := 0; i < windows; i++ {
 		v := carry
@@ -82,7 +82,7 @@ func (c *comb[T, P]) addMul(acc P, le *[32]byte) {
 		case v > 0:
 			acc.Add(acc, &c[i][v-1])
 		case v < 0:
-			acc.Add(acc, P(&neg).Negate(&c[i][-v-1]))
+			acc.Add(acc, neg.Negate(&c[i][-v-1]))
 		}
 	}
 }
@@ -113,13 +113,24 @@ func NewP256(pub *ecdsa.PublicKey) (*P256, error) {
 	return &P256{q: q}, nil
 }
 
+// p256Scratch holds a verification's big integers, reused so a check does
+// not allocate them anew.
+type p256Scratch struct {
+	r, s, e, w, u1, u2, x big.Int
+	p, neg                nistec.P256Point
+}
+
+var p256Pool = sync.Pool{New: func() any { return new(p256Scratch) }}
+
 // Verify reports whether sig (r‖s, 32 bytes each, as in JWS) is a valid
 // signature of hash, with the rules of ecdsa.Verify.
 func (v *P256) Verify(hash []byte, sig []byte) bool {
 	if len(sig) != 64 {
 		return false
 	}
-	r, s := new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])
+	t := p256Pool.Get().(*p256Scratch)
+	defer p256Pool.Put(t)
+	r, s := t.r.SetBytes(sig[:32]), t.s.SetBytes(sig[32:])
 	if r.Sign() == 0 || s.Sign() == 0 || r.Cmp(p256N) >= 0 || s.Cmp(p256N) >= 0 {
 		return false
 	}
@@ -128,27 +139,27 @@ func (v *P256) Verify(hash []byte, sig []byte) bool {
 	if len(hash) > 32 {
 		hash = hash[:32]
 	}
-	e := new(big.Int).SetBytes(hash)
-	w := new(big.Int).ModInverse(s, p256N)
-	u1 := e.Mul(e, w)
+	e := t.e.SetBytes(hash)
+	w := t.w.ModInverse(s, p256N)
+	u1 := t.u1.Mul(e, w)
 	u1.Mod(u1, p256N)
-	u2 := w.Mul(r, w)
+	u2 := t.u2.Mul(r, w)
 	u2.Mod(u2, p256N)
 
 	var u1b, u2b [32]byte
 	u1.FillBytes(u1b[:])
 	u2.FillBytes(u2b[:])
-	p, err := nistec.NewP256Point().ScalarBaseMult(u1b[:])
+	p, err := t.p.ScalarBaseMult(u1b[:])
 	if err != nil {
 		return false
 	}
 	reverse(&u2b)
-	v.c.addMul(p, &u2b)
+	v.c.addMul(p, &u2b, &t.neg)
 	x, err := p.BytesX() // fails at infinity
 	if err != nil {
 		return false
 	}
-	xi := new(big.Int).SetBytes(x)
+	xi := t.x.SetBytes(x)
 	if xi.Cmp(p256N) >= 0 {
 		xi.Sub(xi, p256N)
 	}
@@ -204,9 +215,9 @@ func (v *Ed25519) Verify(msg, sig []byte) bool {
 	}
 	baseOnce.Do(func() { baseComb = newComb(edwards25519.NewGeneratorPoint()) })
 	v.once.Do(func() { v.c = newComb(v.negA) })
-	r := edwards25519.NewIdentityPoint()
-	baseComb.addMul(r, (*[32]byte)(S.Bytes()))
-	v.c.addMul(r, (*[32]byte)(k.Bytes()))
+	r, neg := edwards25519.NewIdentityPoint(), new(edwards25519.Point)
+	baseComb.addMul(r, (*[32]byte)(S.Bytes()), neg)
+	v.c.addMul(r, (*[32]byte)(k.Bytes()), neg)
 	return bytes.Equal(sig[:32], r.Bytes())
 }
 
