@@ -9,9 +9,10 @@
 // multiplication that dominates verification — 256 doublings and about 50
 // additions — becomes 33 table additions. The group arithmetic is that of
 // filippo.io/nistec and filippo.io/edwards25519, the libraries the standard
-// library's own implementations are copied from; this package only chooses
-// the order of the additions. Verification handles public values only, so
-// variable time is fine here (it never signs).
+// library's own implementations are copied from; this package chooses the
+// order of the additions, and ends an ECDSA check by comparing r with the
+// point's x-coordinate without inverting Z (xcheck.go). Verification handles
+// public values only, so variable time is fine here (it never signs).
 //
 // The equations and every acceptance rule are those of the standard
 // library (FIPS 186-5 ECDSA with r, s in [1, n-1]; RFC 8032 Ed25519 with a
@@ -155,6 +156,9 @@ func (v *P256) Verify(hash []byte, sig []byte) bool {
 	}
 	reverse(&u2b)
 	v.c.addMul(p, &u2b, &t.neg)
+	if xLayoutOK() {
+		return xMatches(p, r, &t.x)
+	}
 	x, err := p.BytesX() // fails at infinity
 	if err != nil {
 		return false
