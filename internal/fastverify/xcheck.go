@@ -31,29 +31,8 @@ var feP = fe{0xffffffffffffffff, 0x00000000ffffffff, 0, 0xffffffff00000001}
 func feMontMul(a, b *fe) fe {
 	var t [6]uint64
 	for i := range 4 {
-		var c, cc uint64
-		for j := range 4 {
-			hi, lo := bits.Mul64(a[j], b[i])
-			lo, cc = bits.Add64(lo, t[j], 0)
-			hi += cc
-			lo, cc = bits.Add64(lo, c, 0)
-			hi += cc
-			t[j], c = lo, hi
-		}
-		t[4], cc = bits.Add64(t[4], c, 0)
-		t[5] += cc
-		m := t[0]
-		c = 0
-		for j := range 4 {
-			hi, lo := bits.Mul64(m, feP[j])
-			lo, cc = bits.Add64(lo, t[j], 0)
-			hi += cc
-			lo, cc = bits.Add64(lo, c, 0)
-			hi += cc
-			t[j], c = lo, hi
-		}
-		t[4], cc = bits.Add64(t[4], c, 0)
-		t[5] += cc
+		addMulRow(&t, a, b[i])
+		addMulRow(&t, &feP, t[0]) // makes the low limb zero
 		t = [6]uint64{t[1], t[2], t[3], t[4], t[5], 0}
 	}
 	// t < 2p here; subtract p while it is not below it.
@@ -65,6 +44,21 @@ func feMontMul(a, b *fe) fe {
 		t[4] -= b
 	}
 	return fe(t[:4])
+}
+
+// addMulRow adds a·k to t.
+func addMulRow(t *[6]uint64, a *fe, k uint64) {
+	var c, cc uint64
+	for j := range 4 {
+		hi, lo := bits.Mul64(a[j], k)
+		lo, cc = bits.Add64(lo, t[j], 0)
+		hi += cc
+		lo, cc = bits.Add64(lo, c, 0)
+		hi += cc
+		t[j], c = lo, hi
+	}
+	t[4], cc = bits.Add64(t[4], c, 0)
+	t[5] += cc
 }
 
 // feLess reports a < b.
