@@ -163,8 +163,14 @@ func (s *Store) GetAccess(ctx context.Context, k tokenstore.Key) (tokenstore.Gra
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	val, err := s.rdb.Get(ctx, s.accessKey(k)).Bytes()
+	return s.accessGrant(ctx, k, val, err)
+}
+
+// accessGrant finishes reading k's record from its GET's answer: a miss
+// looks under the legacy key (only a miss pays that second round trip;
+// hits, the common case, do not), then decodes.
+func (s *Store) accessGrant(ctx context.Context, k tokenstore.Key, val []byte, err error) (tokenstore.Grant, error) {
 	if errors.Is(err, goredis.Nil) {
-		// Only a miss pays the second round trip; hits, the common case, do not.
 		val, err = s.rdb.Get(ctx, s.legacyAccessKey(k)).Bytes()
 	}
 	if errors.Is(err, goredis.Nil) {
@@ -209,17 +215,7 @@ func (s *Store) GetAccessChecked(ctx context.Context, k tokenstore.Key, ids ...s
 		revoked = revoked || c.Val() > 0
 	}
 	val, err := get.Bytes()
-	if errors.Is(err, goredis.Nil) {
-		// As in GetAccess: only a miss pays the legacy key's round trip.
-		val, err = s.rdb.Get(ctx, s.legacyAccessKey(k)).Bytes()
-	}
-	if errors.Is(err, goredis.Nil) {
-		return tokenstore.Grant{}, false, tokenstore.ErrNotFound
-	}
-	if err != nil {
-		return tokenstore.Grant{}, false, unavailable("get access token", err)
-	}
-	g, err := s.decode(val)
+	g, err := s.accessGrant(ctx, k, val, err)
 	if err != nil {
 		return tokenstore.Grant{}, false, err
 	}
