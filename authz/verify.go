@@ -143,22 +143,25 @@ func (v *Verifier) Verify(ctx context.Context, tok string) (*Identity, *Error) {
 // before costs a hash lookup: its expiry, the local deny-list and its
 // client are still checked every time, and nothing is allocated.
 func (v *Verifier) Authenticate(ctx context.Context, tok string) (*Principal, *Error) {
-	if v.cache != nil && len(tok) <= maxTokenLen {
-		if e, ok := v.cache.get(tok, v.Now(), v.Skew); ok {
-			if cerr := v.clientActive(ctx, e.p.ClientID, time.Unix(0, e.iat)); cerr != nil {
-				return nil, cerr
-			}
-			return e.p, nil
+	if v.cache == nil || len(tok) > maxTokenLen {
+		id, err := v.Verify(ctx, tok)
+		if err != nil {
+			return nil, err
 		}
+		return id.Principal, nil
+	}
+	now, ref := v.Now(), v.cache.ref(tok)
+	if e, ok := v.cache.get(ref, now, v.Skew); ok {
+		if cerr := v.clientActive(ctx, e.p.ClientID, time.Unix(0, e.iat)); cerr != nil {
+			return nil, cerr
+		}
+		return e.p, nil
 	}
 	id, err := v.Verify(ctx, tok)
 	if err != nil {
 		return nil, err
 	}
-	if v.cache != nil {
-		return v.cache.put(tok, id, v.Now()), nil
-	}
-	return id.Principal, nil
+	return v.cache.put(ref, id, now), nil
 }
 
 // clientActive refuses tokens of unknown, disabled or re-created clients.

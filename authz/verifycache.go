@@ -85,34 +85,43 @@ func (c *verifyCache) idHash(id string) uint64 {
 // bytesOf views a string's bytes without copying (read-only use).
 func bytesOf(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
 
-// key derives the cache key and identity hashes of tok without allocating.
-func (c *verifyCache) key(tok string) (k cacheKey, input, sig uint64, ok bool) {
+// tokenRef is what the cache knows a token by: its key and the hashes of
+// its exact spelling, derived once per check (ref) for the lookup and, on a
+// miss, the store.
+type tokenRef struct {
+	k          cacheKey
+	input, sig uint64
+	ok         bool // false: tok has no cacheable shape
+}
+
+// ref derives tok's cache key and identity hashes without allocating.
+func (c *verifyCache) ref(tok string) tokenRef {
 	if strings.HasPrefix(tok, PrefixAccess) {
-		sum := sha256Sum(tok)
-		return sum, maphash.String(c.seed, tok), 0, true
+		return tokenRef{k: sha256Sum(tok), input: maphash.String(c.seed, tok), ok: true}
 	}
 	dot := strings.LastIndexByte(tok, '.')
 	if dot < 0 || len(tok)-dot-1 > 700 {
-		return k, 0, 0, false
+		return tokenRef{}
 	}
 	var buf [512]byte
+	var r tokenRef
 	n, err := b64.Decode(buf[:], bytesOf(tok[dot+1:]))
-	if err != nil || n < len(k) {
-		return k, 0, 0, false
+	if err != nil || n < len(r.k) {
+		return tokenRef{}
 	}
-	copy(k[:], buf[:len(k)])
-	return k, maphash.String(c.seed, tok[:dot]), maphash.Bytes(c.seed, buf[:n]), true
+	copy(r.k[:], buf[:len(r.k)])
+	r.input, r.sig, r.ok = maphash.String(c.seed, tok[:dot]), maphash.Bytes(c.seed, buf[:n]), true
+	return r
 }
 
-// get returns the cached entry of tok when it is known, unexpired at now
+// get returns the cached entry of r when it is known, unexpired at now
 // (with skew), and not locally revoked.
-func (c *verifyCache) get(tok string, now time.Time, skew time.Duration) (cacheEntry, bool) {
-	k, input, sig, ok := c.key(tok)
-	if !ok {
+func (c *verifyCache) get(r tokenRef, now time.Time, skew time.Duration) (cacheEntry, bool) {
+	if !r.ok {
 		return cacheEntry{}, false
 	}
-	e, ok := c.tokens.get(k)
-	if !ok || e.input != input || e.sig != sig || now.UnixNano() >= e.exp+int64(skew) {
+	e, ok := c.tokens.get(r.k)
+	if !ok || e.input != r.input || e.sig != r.sig || now.UnixNano() >= e.exp+int64(skew) {
 		return cacheEntry{}, false
 	}
 	if c.isRevoked(e.id) || c.isRevoked(e.family) {
@@ -130,10 +139,10 @@ func (c *verifyCache) isRevoked(h uint64) bool {
 }
 
 // put caches a verified token at now and returns its shared principal.
-func (c *verifyCache) put(tok string, id *Identity, now time.Time) *Principal {
+func (c *verifyCache) put(r tokenRef, id *Identity, now time.Time) *Principal {
 	p := c.principals.intern(id.Principal)
-	if k, input, sig, ok := c.key(tok); ok {
-		c.tokens.put(k, cacheEntry{p: p, tokenFacts: tokenFacts{input: input, sig: sig, exp: id.ExpiresAt.UnixNano(),
+	if r.ok {
+		c.tokens.put(r.k, cacheEntry{p: p, tokenFacts: tokenFacts{input: r.input, sig: r.sig, exp: id.ExpiresAt.UnixNano(),
 			iat: id.IssuedAt.UnixNano(), id: c.idHash(id.ID), family: c.idHash(id.FamilyID)}}, now.UnixNano())
 	}
 	return p
