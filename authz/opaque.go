@@ -82,8 +82,15 @@ func decodeID(id string) (raw [familyBytes]byte, ok bool) {
 }
 
 func opaqueChecksum(body string) string {
-	sum := sha256.Sum256([]byte(body))
-	return b64.EncodeToString(sum[:opaqueSumBytes])
+	sum := opaqueSum(body)
+	return string(sum[:])
+}
+
+// opaqueSum is the checksum's characters, computed without allocating.
+func opaqueSum(body string) (enc [opaqueSumLen]byte) {
+	sum := sha256Sum(body)
+	b64.Encode(enc[:], sum[:opaqueSumBytes])
+	return enc
 }
 
 // WellFormedOpaque checks shape, prefix and checksum without any lookup, so
@@ -108,10 +115,8 @@ func WellFormedOpaque(tok, prefix string) bool {
 	if err != nil || n != want {
 		return false
 	}
-	sum := sha256Sum(body)
-	var enc [opaqueSumLen]byte
-	b64.Encode(enc[:], sum[:opaqueSumBytes])
-	return tok[len(body):] == string(enc[:])
+	sum := opaqueSum(body)
+	return tok[len(body):] == string(sum[:])
 }
 
 // accessIDDomain separates the derivation of an access token's id from
