@@ -58,9 +58,22 @@ func mutations(sig []byte, n *big.Int, rng *mrand.Rand) [][]byte {
 	return out
 }
 
+// bothP256Paths runs f with the assembly's mixed additions (where this
+// build has them) and with nistec's exported arithmetic only.
+func bothP256Paths(t *testing.T, f func(t *testing.T)) {
+	t.Run("asm", f)
+	t.Run("portable", func(t *testing.T) {
+		portableOnly = true
+		defer func() { portableOnly = false }()
+		f(t)
+	})
+}
+
 // TestP256MatchesStandardLibrary: valid signatures verify, and on every
 // corruption the answer is the standard library's.
-func TestP256MatchesStandardLibrary(t *testing.T) {
+func TestP256MatchesStandardLibrary(t *testing.T) { bothP256Paths(t, testP256MatchesStandardLibrary) }
+
+func testP256MatchesStandardLibrary(t *testing.T) {
 	rng := mrand.New(mrand.NewPCG(1, 2))
 	for range 4 {
 		k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -104,7 +117,9 @@ func TestP256MatchesStandardLibrary(t *testing.T) {
 // TestP256EdgeScalars drives the digit recoding through its corners: u2
 // with every byte 0x80, 0x7f, 0xff and 0x00, and the generator as the key
 // (u1·G + u2·G, where the comb adds equal points).
-func TestP256EdgeScalars(t *testing.T) {
+func TestP256EdgeScalars(t *testing.T) { bothP256Paths(t, testP256EdgeScalars) }
+
+func testP256EdgeScalars(t *testing.T) {
 	// With key Q = d·G, s and r chosen so that u2 = r/s is a given value:
 	// pick u2 and a random k, r = x(k·G), then s = r/u2, u1 = e/s.
 	d := big.NewInt(1)

@@ -83,6 +83,39 @@ func feReduce(a fe) fe {
 	return a
 }
 
+// feMontOne is 1 in Montgomery form (2²⁵⁶ mod p).
+var feMontOne = fe{1, 0xffffffff00000000, 0xffffffffffffffff, 0x00000000fffffffe}
+
+// feMontInv returns a⁻¹ in Montgomery form for a in Montgomery form
+// (a^(p−2), Fermat); 0 for 0. Only tables use it, once per row.
+func feMontInv(a *fe) fe {
+	e := feP
+	e[0] -= 2 // p − 2; no borrow
+	r := feMontOne
+	for j := 3; j >= 0; j-- {
+		for b := 63; b >= 0; b-- {
+			r = feMontMul(&r, &r)
+			if e[j]>>b&1 == 1 {
+				r = feMontMul(&r, a)
+			}
+		}
+	}
+	return r
+}
+
+// feNeg returns −a mod p for a < p.
+func feNeg(a fe) fe {
+	if a == (fe{}) {
+		return a
+	}
+	var b uint64
+	n := feP
+	for j := range 4 {
+		n[j], b = bits.Sub64(n[j], a[j], b)
+	}
+	return n
+}
+
 func feFromBig(x *big.Int) fe {
 	var b [32]byte
 	x.FillBytes(b[:])

@@ -1,0 +1,214 @@
+package fastverify
+
+import (
+	"sync"
+
+	"filippo.io/nistec"
+)
+
+// The mixed addition below is nistec's own assembly, the one its
+// constant-time base-point multiplication runs: a Jacobian point plus an
+// affine one, 11 field multiplications. Its exported Add is a full Jacobian
+// addition that also computes a doubling and three conditional moves (it
+// must not branch on secret points), about three times the work. ECDSA
+// verification handles public values only, so this file keeps both combs,
+// the generator's and the key's, in affine form and adds with the mixed
+// assembly directly, handling the cases it leaves undefined (an equal or
+// opposite point) by branching.
+//
+// The assembly is nistec's unexported p256PointAddAffineAsm, linked in
+// p256asm_link.go on amd64 and arm64 (its signature is fixed by nistec's
+// own Go declaration, p256_asm.go); asmOK checks on first use that it
+// computes what nistec's exported Add computes, and P256 falls back to
+// that path when it does not, or on other architectures.
+
+// affinePoint is nistec's p256AffinePoint: x and y in Montgomery form.
+type affinePoint struct{ x, y fe }
+
+// affineComb is a comb (see comb) in affine coordinates.
+type affineComb [windows][combSize]affinePoint
+
+var (
+	genOnce sync.Once
+	genComb *affineComb
+)
+
+// newAffineComb precomputes the multiples of p, one window at a time.
+func newAffineComb(p *nistec.P256Point) *affineComb {
+	c := new(affineComb)
+	row := new([combSize]nistec.P256Point)
+	base := nistec.NewP256Point().Set(p)
+	for i := range c {
+		row[0].Set(base)
+		for j := 1; j < combSize; j++ {
+			row[j].Add(&row[j-1], base)
+		}
+		base.Double(&row[combSize-1])
+		toAffine(c[i][:], row[:])
+	}
+	return c
+}
+
+// toAffine sets out[j] to the affine form of in[j], none of which is the
+// point at infinity, with one field inversion for all of them (Montgomery's
+// trick): x = X/Z², y = Y/Z³.
+func toAffine(out []affinePoint, in []nistec.P256Point) {
+	prefix := make([]fe, len(in)) // prefix[j] = Z₀·…·Zⱼ
+	acc := feMontOne
+	for j := range in {
+		z := coords(&in[j])[2]
+		acc = feMontMul(&acc, &z)
+		prefix[j] = acc
+	}
+	inv := feMontInv(&acc) // (Z₀·…·Zₙ)⁻¹
+	for j := len(in) - 1; j >= 0; j-- {
+		c := coords(&in[j])
+		zInv := inv
+		if j > 0 {
+			zInv = feMontMul(&inv, &prefix[j-1])
+			inv = feMontMul(&inv, &c[2])
+		}
+		zz := feMontMul(&zInv, &zInv)
+		zzz := feMontMul(&zz, &zInv)
+		x, y := feReduce(c[0]), feReduce(c[1])
+		out[j] = affinePoint{x: feMontMul(&x, &zz), y: feMontMul(&y, &zzz)}
+	}
+}
+
+// affineSum accumulates a sum of affine points.
+type affineSum struct {
+	p, tmp nistec.P256Point
+	inf    bool // p is the point at infinity (its coordinates are stale)
+}
+
+func (a *affineSum) reset() { a.inf = true }
+
+// add adds q, or −q when neg.
+func (a *affineSum) add(q *affinePoint, neg bool) {
+	sign := 0
+	if neg {
+		sign = 1
+	}
+	if a.inf {
+		p256PointAddAffineAsm(&a.p, &a.p, q, sign, 1, 0)
+		a.inf = false
+		return
+	}
+	p256PointAddAffineAsm(&a.tmp, &a.p, q, sign, 1, 1)
+	if z := feReduce(coords(&a.tmp)[2]); z != (fe{}) {
+		a.p = a.tmp
+		return
+	}
+	// Z = 0: p and ±q share x. The same point doubles, the opposite one
+	// cancels.
+	c := coords(&a.p)
+	z := feReduce(c[2])
+	zz := feMontMul(&z, &z)
+	zzz := feMontMul(&zz, &z)
+	y := q.y
+	if neg {
+		y = feNeg(y)
+	}
+	if feMontMul(&y, &zzz) == feReduce(c[1]) {
+		a.p.Double(&a.p)
+	} else {
+		a.inf = true
+	}
+}
+
+// portableOnly makes P256 take nistec's exported arithmetic (tests).
+var portableOnly bool
+
+var (
+	asmOnce  sync.Once
+	asmWorks bool
+)
+
+// asmOK reports, testing once, whether the linked assembly adds as
+// nistec's Add does, on points with assorted Z, including the equal and
+// opposite cases that affineSum handles itself.
+func asmOK() bool {
+	asmOnce.Do(func() {
+		if !haveAsm || !xLayoutOK() {
+			return
+		}
+		var pts [8]nistec.P256Point
+		g := nistec.NewP256Point().SetGenerator()
+		pts[0].Set(g)
+		for j := 1; j < len(pts); j++ {
+			pts[j].Add(&pts[j-1], &pts[j-1]) // Z ≠ 1
+			pts[j].Add(&pts[j], g)
+		}
+		var aff [len(pts)]affinePoint
+		toAffine(aff[:], pts[:])
+		var sum affineSum
+		want := nistec.NewP256Point()
+		check := func() bool {
+			if sum.inf {
+				return want.IsInfinity() == 1
+			}
+			return sum.p.Equal(want) == 1
+		}
+		sum.reset()
+		for j := range pts {
+			// +P_j, −P_j, +P_j again: covers set, add, the doubling (when
+			// the sum is P_j), and the cancellation.
+			for _, neg := range []bool{false, true, false} {
+				var q nistec.P256Point
+				q.Set(&pts[j])
+				if neg {
+					q.Negate(&q)
+				}
+				sum.add(&aff[j], neg)
+				want.Add(want, &q)
+				if !check() {
+					return
+				}
+			}
+		}
+		sum.reset()
+		want = nistec.NewP256Point()
+		for _, neg := range []bool{false, false, true, true, true} {
+			var q nistec.P256Point
+			q.Set(g)
+			if neg {
+				q.Negate(&q)
+			}
+			sum.add(&aff[0], neg) // G, 2G (doubling), G, 0 (cancel), −G
+			want.Add(want, &q)
+			if !check() {
+				return
+			}
+		}
+		asmWorks = true
+	})
+	return asmWorks
+}
+
+// mulAdd sets a to u1·G + u2·Q (both little-endian) with the affine combs,
+// reporting false when this build's assembly path is not usable.
+func (v *P256) mulAdd(a *affineSum, u1, u2 *[32]byte) bool {
+	if portableOnly || !asmOK() {
+		return false
+	}
+	genOnce.Do(func() { genComb = newAffineComb(nistec.NewP256Point().SetGenerator()) })
+	v.affOnce.Do(func() { v.aff = newAffineComb(v.q) })
+	var d1, d2 [windows]int16
+	recode(u1, &d1)
+	recode(u2, &d2)
+	a.reset()
+	for i := range d1 {
+		addDigit(a, &genComb[i], d1[i])
+		addDigit(a, &v.aff[i], d2[i])
+	}
+	return true
+}
+
+func addDigit(a *affineSum, row *[combSize]affinePoint, v int16) {
+	switch {
+	case v > 0:
+		a.add(&row[v-1], false)
+	case v < 0:
+		a.add(&row[-v-1], true)
+	}
+}
