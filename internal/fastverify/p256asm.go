@@ -16,8 +16,8 @@ import (
 // assembly directly, handling the cases it leaves undefined (an equal or
 // opposite point) by branching.
 //
-// The assembly is nistec's unexported p256PointAddAffineAsm, linked in
-// p256asm_link.go on amd64 and arm64 (its signature is fixed by nistec's
+// The assembly is nistec's unexported p256PointAddAffineAsm (and p256Mul,
+// which builds the tables), linked in p256asm_link.go on amd64 and arm64 (its signature is fixed by nistec's
 // own Go declaration, p256_asm.go); asmOK checks on first use that it
 // computes what nistec's exported Add computes, and P256 falls back to
 // that path when it does not, or on other architectures.
@@ -33,18 +33,24 @@ var (
 	genComb *affineComb
 )
 
-// newAffineComb precomputes the multiples of p, one window at a time.
+// newAffineComb precomputes the multiples of p, one window at a time: each
+// row is its base added again and again in affine form, then made affine
+// itself with one inversion.
 func newAffineComb(p *nistec.P256Point) *affineComb {
 	c := new(affineComb)
-	row := new([combSize]nistec.P256Point)
-	base := nistec.NewP256Point().Set(p)
+	row := make([]nistec.P256Point, combSize)
+	base := []nistec.P256Point{*p}
+	var baseAff [1]affinePoint
+	var sum affineSum
 	for i := range c {
-		row[0].Set(base)
-		for j := 1; j < combSize; j++ {
-			row[j].Add(&row[j-1], base)
+		toAffine(baseAff[:], base)
+		sum.reset()
+		for j := range row {
+			sum.add(&baseAff[0], false) // the second is a doubling
+			row[j] = sum.p
 		}
-		base.Double(&row[combSize-1])
-		toAffine(c[i][:], row[:])
+		base[0].Double(&row[combSize-1])
+		toAffine(c[i][:], row)
 	}
 	return c
 }
@@ -56,22 +62,22 @@ func toAffine(out []affinePoint, in []nistec.P256Point) {
 	prefix := make([]fe, len(in)) // prefix[j] = Z₀·…·Zⱼ
 	acc := feMontOne
 	for j := range in {
-		z := coords(&in[j])[2]
-		acc = feMontMul(&acc, &z)
+		p256Mul(&acc, &acc, &coords(&in[j])[2])
 		prefix[j] = acc
 	}
 	inv := feMontInv(&acc) // (Z₀·…·Zₙ)⁻¹
+	var zInv, zz, zzz fe
 	for j := len(in) - 1; j >= 0; j-- {
 		c := coords(&in[j])
-		zInv := inv
+		zInv = inv
 		if j > 0 {
-			zInv = feMontMul(&inv, &prefix[j-1])
-			inv = feMontMul(&inv, &c[2])
+			p256Mul(&zInv, &inv, &prefix[j-1])
+			p256Mul(&inv, &inv, &c[2])
 		}
-		zz := feMontMul(&zInv, &zInv)
-		zzz := feMontMul(&zz, &zInv)
-		x, y := feReduce(c[0]), feReduce(c[1])
-		out[j] = affinePoint{x: feMontMul(&x, &zz), y: feMontMul(&y, &zzz)}
+		p256Mul(&zz, &zInv, &zInv)
+		p256Mul(&zzz, &zz, &zInv)
+		p256Mul(&out[j].x, &c[0], &zz)
+		p256Mul(&out[j].y, &c[1], &zzz)
 	}
 }
 
@@ -102,14 +108,14 @@ func (a *affineSum) add(q *affinePoint, neg bool) {
 	// Z = 0: p and ±q share x. The same point doubles, the opposite one
 	// cancels.
 	c := coords(&a.p)
-	z := feReduce(c[2])
-	zz := feMontMul(&z, &z)
-	zzz := feMontMul(&zz, &z)
-	y := q.y
+	var zz, zzz, y fe
+	p256Mul(&zz, &c[2], &c[2])
+	p256Mul(&zzz, &zz, &c[2])
+	y = q.y
 	if neg {
 		y = feNeg(y)
 	}
-	if feMontMul(&y, &zzz) == feReduce(c[1]) {
+	if p256Mul(&y, &y, &zzz); feReduce(y) == feReduce(c[1]) {
 		a.p.Double(&a.p)
 	} else {
 		a.inf = true
@@ -124,13 +130,21 @@ var (
 	asmWorks bool
 )
 
-// asmOK reports, testing once, whether the linked assembly adds as
-// nistec's Add does, on points with assorted Z, including the equal and
-// opposite cases that affineSum handles itself.
+// asmOK reports, testing once, whether the linked assembly multiplies as
+// feMontMul does and adds as nistec's Add does, on points with assorted Z,
+// including the equal and opposite cases that affineSum handles itself.
 func asmOK() bool {
 	asmOnce.Do(func() {
 		if !haveAsm || !xLayoutOK() {
 			return
+		}
+		a, b := fe{0x0123456789abcdef, 0xfedcba9876543210, 0x0f1e2d3c4b5a6978, 0x7fffffff00000001}, feMontOne
+		for range 8 {
+			var got fe
+			if p256Mul(&got, &a, &b); got != feMontMul(&a, &b) {
+				return
+			}
+			a, b = got, a
 		}
 		var pts [8]nistec.P256Point
 		g := nistec.NewP256Point().SetGenerator()

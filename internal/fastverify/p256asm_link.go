@@ -17,3 +17,10 @@ const haveAsm = true
 //go:linkname p256PointAddAffineAsm filippo.io/nistec.p256PointAddAffineAsm
 //go:noescape
 func p256PointAddAffineAsm(res, in1 *nistec.P256Point, in2 *affinePoint, sign, sel, zero int)
+
+// p256Mul sets res = in1·in2·2⁻²⁵⁶ mod p (Montgomery multiplication), as
+// feMontMul does. (nistec's declaration, p256_asm.go.)
+//
+//go:linkname p256Mul filippo.io/nistec.p256Mul
+//go:noescape
+func p256Mul(res, in1, in2 *fe)

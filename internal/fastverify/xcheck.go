@@ -87,16 +87,16 @@ func feReduce(a fe) fe {
 var feMontOne = fe{1, 0xffffffff00000000, 0xffffffffffffffff, 0x00000000fffffffe}
 
 // feMontInv returns a⁻¹ in Montgomery form for a in Montgomery form
-// (a^(p−2), Fermat); 0 for 0. Only tables use it, once per row.
+// (a^(p−2), Fermat); 0 for 0. Only tables use it, twice per row.
 func feMontInv(a *fe) fe {
 	e := feP
 	e[0] -= 2 // p − 2; no borrow
 	r := feMontOne
 	for j := 3; j >= 0; j-- {
 		for b := 63; b >= 0; b-- {
-			r = feMontMul(&r, &r)
+			p256Mul(&r, &r, &r)
 			if e[j]>>b&1 == 1 {
-				r = feMontMul(&r, a)
+				p256Mul(&r, &r, a)
 			}
 		}
 	}
