@@ -63,8 +63,8 @@ func mutations(sig []byte, n *big.Int, rng *mrand.Rand) [][]byte {
 func bothP256Paths(t *testing.T, f func(t *testing.T)) {
 	t.Run("asm", f)
 	t.Run("portable", func(t *testing.T) {
-		portableOnly = true
-		defer func() { portableOnly = false }()
+		portableOnly.Store(true)
+		defer portableOnly.Store(false)
 		f(t)
 	})
 }
@@ -114,36 +114,90 @@ func testP256MatchesStandardLibrary(t *testing.T) {
 	}
 }
 
-// TestP256EdgeScalars drives the digit recoding through its corners: u2
-// with every byte 0x80, 0x7f, 0xff and 0x00, and the generator as the key
-// (u1·G + u2·G, where the comb adds equal points).
+// TestP256EdgeScalars drives the digit recoding through its corners: it
+// builds signatures for chosen u1 and u2 (every 10-bit digit 512, every
+// digit −511 with a carry through all windows, all ones, 0x7f and 0x80
+// bytes, 0, 1, n−1) for keys G, 2G, −G and a random one, so that the
+// combs add exactly those digits, and both verifiers must accept them.
 func TestP256EdgeScalars(t *testing.T) { bothP256Paths(t, testP256EdgeScalars) }
 
 func testP256EdgeScalars(t *testing.T) {
-	// With key Q = d·G, s and r chosen so that u2 = r/s is a given value:
-	// pick u2 and a random k, r = x(k·G), then s = r/u2, u1 = e/s.
-	d := big.NewInt(1)
-	for _, dd := range []*big.Int{big.NewInt(1), big.NewInt(2), new(big.Int).Sub(p256N, big.NewInt(1))} {
-		d = dd
+	random, _ := rand.Int(rand.Reader, p256N)
+	for _, d := range []*big.Int{big.NewInt(1), big.NewInt(2), new(big.Int).Sub(p256N, big.NewInt(1)), random} {
 		x, y := elliptic.P256().ScalarBaseMult(d.FillBytes(make([]byte, 32)))
 		pub := &ecdsa.PublicKey{Curve: elliptic.P256(), X: x, Y: y}
 		v, err := NewP256(pub)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, fill := range []byte{0x80, 0x7f, 0xff, 0x00, 0x81, 0x01} {
-			hash := make([]byte, 32)
-			for i := range hash {
-				hash[i] = fill
-			}
-			// A signature by the private key d, checked by both.
-			priv := &ecdsa.PrivateKey{PublicKey: *pub, D: d}
-			sig := es256Sig(t, priv, hash)
-			if got, want := v.Verify(hash, sig), stdES256(pub, hash, sig); !got || got != want {
-				t.Fatalf("d=%v fill %#x: got %v, standard library %v", d, fill, got, want)
+		scalars := edgeScalars()
+		for _, u1 := range scalars {
+			for _, u2 := range scalars {
+				if u2.Sign() == 0 {
+					continue // s = r/u2
+				}
+				// R = (u1 + u2·d)·G, r = x(R) mod n, s = r/u2, e = u1·s:
+				// then e/s = u1 and r/s = u2.
+				k := new(big.Int).Mul(u2, d)
+				k.Add(k, u1).Mod(k, p256N)
+				if k.Sign() == 0 {
+					continue // R at infinity
+				}
+				rx, _ := elliptic.P256().ScalarBaseMult(k.FillBytes(make([]byte, 32)))
+				r := rx.Mod(rx, p256N)
+				if r.Sign() == 0 {
+					continue
+				}
+				s := new(big.Int).ModInverse(u2, p256N)
+				s.Mul(s, r).Mod(s, p256N)
+				e := new(big.Int).Mul(u1, s)
+				e.Mod(e, p256N)
+				sig := make([]byte, 64)
+				r.FillBytes(sig[:32])
+				s.FillBytes(sig[32:])
+				hash := e.FillBytes(make([]byte, 32))
+				if got, want := v.Verify(hash, sig), stdES256(pub, hash, sig); !got || !want {
+					t.Fatalf("d=%x u1=%x u2=%x: got %v, standard library %v", d, u1, u2, got, want)
+				}
 			}
 		}
 	}
+}
+
+// edgeScalars are scalars mod n whose signed 10-bit digits hit the
+// recoding's corners.
+func edgeScalars() []*big.Int {
+	pattern := func(bitsSet ...int) *big.Int { // those bits of every 10-bit window
+		x := new(big.Int)
+		for i := 0; i < 26; i++ {
+			for _, b := range bitsSet {
+				if 10*i+b < 256 {
+					x.SetBit(x, 10*i+b, 1)
+				}
+			}
+		}
+		return x
+	}
+	bytesOf := func(b byte) *big.Int {
+		buf := make([]byte, 32)
+		for i := range buf {
+			buf[i] = b
+		}
+		return new(big.Int).SetBytes(buf)
+	}
+	one := big.NewInt(1)
+	all := []*big.Int{
+		big.NewInt(0), one, big.NewInt(2),
+		new(big.Int).Sub(p256N, one), new(big.Int).Sub(p256N, big.NewInt(2)),
+		pattern(9),    // digit 512 in every window
+		pattern(0, 9), // 513: −511 and a carry in every window
+		pattern(0, 1, 2, 3, 4, 5, 6, 7, 8, 9),
+		bytesOf(0x7f), bytesOf(0x80), bytesOf(0xff),
+	}
+	for _, x := range all {
+		x.Mod(x, p256N)
+	}
+	return all
 }
 
 func TestEd25519MatchesStandardLibrary(t *testing.T) {
@@ -252,6 +306,12 @@ func FuzzMatchesStandardLibrary(f *testing.F) {
 		hash := sha256.Sum256(msg)
 		if got, want := ev.Verify(hash[:], esig), stdES256(&ek.PublicKey, hash[:], esig); got != want {
 			t.Fatalf("ES256: got %v, standard library %v", got, want)
+		}
+		portableOnly.Store(true)
+		got := ev.Verify(hash[:], esig)
+		portableOnly.Store(false)
+		if want := stdES256(&ek.PublicKey, hash[:], esig); got != want {
+			t.Fatalf("ES256, portable path: got %v, standard library %v", got, want)
 		}
 		if got, want := dv.Verify(msg, dsig), len(dsig) == 64 && ed25519.Verify(pub, msg, dsig); got != want {
 			t.Fatalf("EdDSA: got %v, standard library %v", got, want)

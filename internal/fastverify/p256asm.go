@@ -1,7 +1,9 @@
 package fastverify
 
 import (
+	"runtime/debug"
 	"sync"
+	"sync/atomic"
 
 	"filippo.io/nistec"
 )
@@ -10,17 +12,18 @@ import (
 // constant-time base-point multiplication runs: a Jacobian point plus an
 // affine one, 11 field multiplications. Its exported Add is a full Jacobian
 // addition that also computes a doubling and three conditional moves (it
-// must not branch on secret points), about three times the work. ECDSA
+// must not branch on secret points), more than twice the work. ECDSA
 // verification handles public values only, so this file keeps both combs,
 // the generator's and the key's, in affine form and adds with the mixed
 // assembly directly, handling the cases it leaves undefined (an equal or
 // opposite point) by branching.
 //
 // The assembly is nistec's unexported p256PointAddAffineAsm (and p256Mul,
-// which builds the tables), linked in p256asm_link.go on amd64 and arm64 (its signature is fixed by nistec's
-// own Go declaration, p256_asm.go); asmOK checks on first use that it
-// computes what nistec's exported Add computes, and P256 falls back to
-// that path when it does not, or on other architectures.
+// which builds the tables), linked in p256asm_link.go on amd64 and arm64;
+// their signatures are nistec's own Go declarations (p256_asm.go). asmOK
+// checks on first use that they compute what feMontMul and nistec's
+// exported Add compute, and P256 falls back to that path when they do
+// not, or on other architectures.
 
 // affinePoint is nistec's p256AffinePoint: x and y in Montgomery form.
 type affinePoint struct{ x, y fe }
@@ -91,14 +94,18 @@ func (a *affineSum) reset() { a.inf = true }
 
 // add adds q, or −q when neg.
 func (a *affineSum) add(q *affinePoint, neg bool) {
+	if a.inf {
+		c := coords(&a.p)
+		c[0], c[1], c[2] = q.x, q.y, feMontOne
+		if neg {
+			c[1] = feNeg(feReduce(q.y))
+		}
+		a.inf = false
+		return
+	}
 	sign := 0
 	if neg {
 		sign = 1
-	}
-	if a.inf {
-		p256PointAddAffineAsm(&a.p, &a.p, q, sign, 1, 0)
-		a.inf = false
-		return
 	}
 	p256PointAddAffineAsm(&a.tmp, &a.p, q, sign, 1, 1)
 	if z := feReduce(coords(&a.tmp)[2]); z != (fe{}) {
@@ -113,7 +120,7 @@ func (a *affineSum) add(q *affinePoint, neg bool) {
 	p256Mul(&zzz, &zz, &c[2])
 	y = q.y
 	if neg {
-		y = feNeg(y)
+		y = feNeg(feReduce(y))
 	}
 	if p256Mul(&y, &y, &zzz); feReduce(y) == feReduce(c[1]) {
 		a.p.Double(&a.p)
@@ -122,20 +129,48 @@ func (a *affineSum) add(q *affinePoint, neg bool) {
 	}
 }
 
+// nistecVersion is the filippo.io/nistec whose unexported routines
+// p256asm_link.go links; go.mod requires it, and TestNistecVersionPinned
+// keeps the two together.
+const nistecVersion = "v0.0.4"
+
+// linkedNistec reports whether this binary holds nistecVersion, unreplaced.
+// A binary that links this package lists nistec among its dependencies,
+// unless it records none: a test binary, where go.mod's requirement, which
+// TestNistecVersionPinned checks, is the one built.
+func linkedNistec() bool {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return false
+	}
+	if len(bi.Deps) == 0 {
+		return true
+	}
+	for _, m := range bi.Deps {
+		if m.Path == "filippo.io/nistec" {
+			return m.Version == nistecVersion && m.Replace == nil
+		}
+	}
+	return false
+}
+
 // portableOnly makes P256 take nistec's exported arithmetic (tests).
-var portableOnly bool
+var portableOnly atomic.Bool
 
 var (
 	asmOnce  sync.Once
 	asmWorks bool
 )
 
-// asmOK reports, testing once, whether the linked assembly multiplies as
-// feMontMul does and adds as nistec's Add does, on points with assorted Z,
-// including the equal and opposite cases that affineSum handles itself.
+// asmOK reports, testing once, whether the linked assembly is usable: the
+// build must hold the nistec version it was written against (a routine of
+// another version may take other arguments, and calling it could do
+// anything), and the assembly must multiply as feMontMul does and add as
+// nistec's Add does, on points with assorted Z, through a doubling and
+// cancellations, the cases that affineSum handles itself.
 func asmOK() bool {
 	asmOnce.Do(func() {
-		if !haveAsm || !xLayoutOK() {
+		if !haveAsm || !xLayoutOK() || !linkedNistec() {
 			return
 		}
 		a, b := fe{0x0123456789abcdef, 0xfedcba9876543210, 0x0f1e2d3c4b5a6978, 0x7fffffff00000001}, feMontOne
@@ -202,7 +237,7 @@ func asmOK() bool {
 // mulAdd sets a to u1·G + u2·Q (both little-endian) with the affine combs,
 // reporting false when this build's assembly path is not usable.
 func (v *P256) mulAdd(a *affineSum, u1, u2 *[32]byte) bool {
-	if portableOnly || !asmOK() {
+	if portableOnly.Load() || !asmOK() {
 		return false
 	}
 	genOnce.Do(func() { genComb = newAffineComb(nistec.NewP256Point().SetGenerator()) })

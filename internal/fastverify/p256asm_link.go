@@ -10,9 +10,12 @@ import (
 
 const haveAsm = true
 
-// If zero is 0, sets res = in2; if sel is 0, sets res = in1; otherwise
-// res = in1 + in2, or in1 − in2 when sign is not 0. Undefined when in1 is
-// ±in2 or the point at infinity. (nistec's declaration, p256_asm.go.)
+// Sets res = in1 + in2, or in1 − in2 when sign is not 0, in1 Jacobian and
+// in2 affine; res may be in1. If sel is 0, res = in1; if zero is 0 (which
+// takes precedence), res = (x₂, ±y₂, 1), the sign applied. When in1 is ±in2
+// the result has Z = 0 (and is not their sum); in1 must not be the point at
+// infinity. (nistec's declaration, p256_asm.go; the rest read from its
+// assembly.)
 //
 //go:linkname p256PointAddAffineAsm filippo.io/nistec.p256PointAddAffineAsm
 //go:noescape

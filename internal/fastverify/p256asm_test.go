@@ -1,11 +1,13 @@
 package fastverify
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"math/big"
 	mrand "math/rand/v2"
+	"os"
 	"runtime"
 	"testing"
 
@@ -141,5 +143,76 @@ func BenchmarkAffineCombBuild(b *testing.B) {
 	g := nistec.NewP256Point().SetGenerator()
 	for b.Loop() {
 		newAffineComb(g)
+	}
+}
+
+// The version linked by name is the one go.mod requires.
+func TestNistecVersionPinned(t *testing.T) {
+	mod, err := os.ReadFile("../../go.mod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(mod, []byte("filippo.io/nistec "+nistecVersion+"\n")) {
+		t.Fatalf("go.mod does not require filippo.io/nistec %s, the version p256asm_link.go links: "+
+			"check its p256PointAddAffineAsm and p256Mul, then update nistecVersion", nistecVersion)
+	}
+	if haveAsm && !linkedNistec() {
+		t.Fatalf("linkedNistec refuses the test binary")
+	}
+}
+
+// recode's digits are within [−511, 512] and sum back to the scalar.
+func TestRecode(t *testing.T) {
+	scalars := edgeScalars()
+	scalars = append(scalars, new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 256), big.NewInt(1)))
+	for range 2000 {
+		k := make([]byte, 32)
+		rand.Read(k)
+		scalars = append(scalars, new(big.Int).SetBytes(k))
+	}
+	for _, k := range scalars {
+		le := [32]byte(intToLE(k))
+		var d [windows]int16
+		recode(&le, &d)
+		sum := new(big.Int)
+		for i := len(d) - 1; i >= 0; i-- {
+			if d[i] < -(combSize-1) || d[i] > combSize {
+				t.Fatalf("%x: digit %d is %d", k, i, d[i])
+			}
+			sum.Lsh(sum, combBits).Add(sum, big.NewInt(int64(d[i])))
+		}
+		if sum.Cmp(k) != 0 {
+			t.Fatalf("digits of %x sum to %x", k, sum)
+		}
+	}
+}
+
+// Every entry of the affine combs is the projective comb's entry.
+func TestAffineCombMatchesComb(t *testing.T) {
+	if !asmOK() {
+		t.Skip("assembly path not available")
+	}
+	key := nistec.NewP256Point()
+	k := make([]byte, 32)
+	rand.Read(k)
+	if _, err := key.ScalarBaseMult(k); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []*nistec.P256Point{nistec.NewP256Point().SetGenerator(), key} {
+		aff, proj := newAffineComb(p), newComb(p)
+		for i := range aff {
+			for j := range aff[i] {
+				c := coords(&proj[i][j])
+				a := &aff[i][j]
+				var zz, zzz, x, y fe
+				p256Mul(&zz, &c[2], &c[2])
+				p256Mul(&zzz, &zz, &c[2])
+				p256Mul(&x, &a.x, &zz)
+				p256Mul(&y, &a.y, &zzz)
+				if feReduce(x) != feReduce(c[0]) || feReduce(y) != feReduce(c[1]) {
+					t.Fatalf("entry [%d][%d] differs", i, j)
+				}
+			}
+		}
 	}
 }
