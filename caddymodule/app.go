@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/oauthgate/caddy-oauthgate/authz"
+	"github.com/oauthgate/caddy-oauthgate/internal/fastverify"
 	"github.com/oauthgate/caddy-oauthgate/tokenstore"
 )
 
@@ -179,6 +180,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
+	a.warnSlowES256(keys, fastverify.P256Accelerated())
 	if a.StoreRaw == nil {
 		a.StoreRaw = json.RawMessage(`{"module":"memory"}`)
 	}
