@@ -6,13 +6,10 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"net/url"
-	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
-
-	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/oauthgate/caddy-oauthgate/internal/redistest"
 	"github.com/oauthgate/caddy-oauthgate/tokenstore"
@@ -429,33 +426,6 @@ func TestIntrospectDerivedJTI_V2(t *testing.T) {
 	}
 }
 
-// otCalls counts the store's reads that a go-redis client sends: GET and
-// EXISTS alone, and pipelines holding them. A new connection's handshake
-// (HELLO, CLIENT SETINFO) is the client's business, not a store call.
-type otCalls struct{ single, pipelines atomic.Int32 }
-
-func otRead(cmd goredis.Cmder) bool { return cmd.Name() == "get" || cmd.Name() == "exists" }
-
-func (c *otCalls) DialHook(next goredis.DialHook) goredis.DialHook { return next }
-
-func (c *otCalls) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook {
-	return func(ctx context.Context, cmd goredis.Cmder) error {
-		if otRead(cmd) {
-			c.single.Add(1)
-		}
-		return next(ctx, cmd)
-	}
-}
-
-func (c *otCalls) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []goredis.Cmder) error {
-		if slices.ContainsFunc(cmds, otRead) {
-			c.pipelines.Add(1)
-		}
-		return next(ctx, cmds)
-	}
-}
-
 // CONFORMANCE R6
 // CONFORMANCE S4
 // On a real redis-server and a real Redis Cluster, with the cache off, the
@@ -485,18 +455,17 @@ func TestOpaqueVerifyOneRoundTripOnRedis_R6(t *testing.T) {
 			}
 			access, refresh := otTokens(t, f, "")
 			legacy, _ := otLegacy(t, f, opaqueFamily(access))
-			n := &otCalls{}
+			n := &redistest.Reads{}
 			st.Client().AddHook(n)
 			count := func(tok, want string, pipelines, single int32) {
 				t.Helper()
-				n.single.Store(0)
-				n.pipelines.Store(0)
+				n.Reset()
 				if reason := otVerify(t, f, tok); reason != want {
 					t.Fatalf("Verify refused as %q, want %q", reason, want)
 				}
-				if n.pipelines.Load() != pipelines || n.single.Load() != single {
+				if n.Pipelines.Load() != pipelines || n.Single.Load() != single {
 					t.Fatalf("Verify sent %d pipelines and %d commands, want %d and %d",
-						n.pipelines.Load(), n.single.Load(), pipelines, single)
+						n.Pipelines.Load(), n.Single.Load(), pipelines, single)
 				}
 			}
 			count(access, "", 1, 0)

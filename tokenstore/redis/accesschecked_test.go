@@ -3,7 +3,6 @@ package redis_test
 import (
 	"context"
 	"errors"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -11,6 +10,7 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/oauthgate/caddy-oauthgate/internal/redistest"
 	"github.com/oauthgate/caddy-oauthgate/tokenstore"
 	redisstore "github.com/oauthgate/caddy-oauthgate/tokenstore/redis"
 )
@@ -94,52 +94,18 @@ func TestGetAccessChecked(t *testing.T) {
 	}
 }
 
-// readHook counts the reads a go-redis client sends: GET and EXISTS alone,
-// and pipelines holding them (a new connection's handshake and the Cluster
-// client's own CLUSTER SLOTS are left out); when delay is set, every
-// pipeline waits that long first.
-type readHook struct {
-	single, pipelines atomic.Int32
-	delay             *atomic.Int64 // time.Duration
-}
-
-func isRead(cmd goredis.Cmder) bool { return cmd.Name() == "get" || cmd.Name() == "exists" }
-
-func (h *readHook) DialHook(next goredis.DialHook) goredis.DialHook { return next }
-
-func (h *readHook) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook {
-	return func(ctx context.Context, cmd goredis.Cmder) error {
-		if isRead(cmd) {
-			h.single.Add(1)
-		}
-		return next(ctx, cmd)
-	}
-}
-
-func (h *readHook) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []goredis.Cmder) error {
-		if slices.ContainsFunc(cmds, isRead) {
-			h.pipelines.Add(1)
-		}
-		if h.delay != nil {
-			time.Sleep(time.Duration(h.delay.Load()))
-		}
-		return next(ctx, cmds)
-	}
-}
-
-// nodeCalls holds a readHook per Cluster node, all sharing one delay.
+// nodeCalls holds a redistest.Reads per Cluster node, all sharing one delay.
 type nodeCalls struct {
-	nodes map[string]*readHook
+	nodes map[string]*redistest.Reads
 	delay atomic.Int64
 }
 
 func (n *nodeCalls) attach(t *testing.T, cc *goredis.ClusterClient) {
 	t.Helper()
 	var mu sync.Mutex
-	n.nodes = map[string]*readHook{}
+	n.nodes = map[string]*redistest.Reads{}
 	err := cc.ForEachShard(context.Background(), func(_ context.Context, c *goredis.Client) error {
-		h := &readHook{delay: &n.delay}
+		h := &redistest.Reads{Delay: &n.delay}
 		c.AddHook(h)
 		mu.Lock()
 		n.nodes[c.Options().Addr] = h
@@ -153,8 +119,7 @@ func (n *nodeCalls) attach(t *testing.T, cc *goredis.ClusterClient) {
 
 func (n *nodeCalls) reset() {
 	for _, h := range n.nodes {
-		h.single.Store(0)
-		h.pipelines.Store(0)
+		h.Reset()
 	}
 }
 
@@ -182,7 +147,7 @@ func TestGetAccessCheckedIsOneRoundTrip(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			n := &readHook{}
+			n := &redistest.Reads{}
 			s.Client().AddHook(n)
 			var nodes *nodeCalls
 			if cc, ok := s.Client().(*goredis.ClusterClient); ok {
@@ -203,8 +168,7 @@ func TestGetAccessCheckedIsOneRoundTrip(t *testing.T) {
 				{"FamilyRevoked", kr, []string{revokedFamily.ID, revokedFamily.FamilyID}, true, 0, 0},
 				{"Unknown", tokenstore.KeyOf("oga_nothing"), []string{"jti-none", "fam-none"}, false, 1, 1},
 			} {
-				n.single.Store(0)
-				n.pipelines.Store(0)
+				n.Reset()
 				if nodes != nil {
 					nodes.reset()
 				}
@@ -216,19 +180,19 @@ func TestGetAccessCheckedIsOneRoundTrip(t *testing.T) {
 				} else if err != nil || revoked != tc.revoked {
 					t.Fatalf("%s: revoked %v, %v; want %v", tc.name, revoked, err, tc.revoked)
 				}
-				if n.pipelines.Load() != 1 || n.single.Load() != tc.single {
+				if n.Pipelines.Load() != 1 || n.Single.Load() != tc.single {
 					t.Errorf("%s: sent %d pipelines and %d commands, want one pipeline and %d commands",
-						tc.name, n.pipelines.Load(), n.single.Load(), tc.single)
+						tc.name, n.Pipelines.Load(), n.Single.Load(), tc.single)
 				}
 				if nodes == nil {
 					continue
 				}
 				var cmds int32
 				for addr, c := range nodes.nodes {
-					if c.pipelines.Load() > 1 {
-						t.Errorf("%s: node %s got %d pipelines, want at most one", tc.name, addr, c.pipelines.Load())
+					if c.Pipelines.Load() > 1 {
+						t.Errorf("%s: node %s got %d pipelines, want at most one", tc.name, addr, c.Pipelines.Load())
 					}
-					cmds += c.single.Load()
+					cmds += c.Single.Load()
 				}
 				if cmds != tc.single {
 					t.Errorf("%s: the nodes got %d single commands, want %d", tc.name, cmds, tc.single)
@@ -252,7 +216,7 @@ func TestGetAccessCheckedIsOneRoundTrip(t *testing.T) {
 				took := time.Since(start)
 				spanned := 0
 				for _, c := range nodes.nodes {
-					if c.pipelines.Load() > 0 {
+					if c.Pipelines.Load() > 0 {
 						spanned++
 					}
 				}
