@@ -96,7 +96,8 @@ func NewSigningKey(alg string, priv crypto.Signer) (*SigningKey, error) {
 		return nil, err
 	}
 	// verify checks a JWS signature of this key: ES256 and EdDSA with
-	// precomputed tables (internal/fastverify), RSA with crypto/rsa.
+	// precomputed tables (internal/fastverify), RSA with crypto/rsa. The
+	// signing input is hashed or read in place (bytesOf): nothing keeps it.
 	var verify func(input string, sig []byte) bool
 	switch k := priv.(type) {
 	case *ecdsa.PrivateKey:
@@ -108,7 +109,7 @@ func NewSigningKey(alg string, priv crypto.Signer) (*SigningKey, error) {
 			return nil, err
 		}
 		verify = func(input string, sig []byte) bool {
-			sum := sha256.Sum256([]byte(input))
+			sum := sha256.Sum256(bytesOf(input))
 			return v.Verify(sum[:], sig)
 		}
 	case ed25519.PrivateKey:
@@ -119,7 +120,7 @@ func NewSigningKey(alg string, priv crypto.Signer) (*SigningKey, error) {
 		if err != nil {
 			return nil, err
 		}
-		verify = func(input string, sig []byte) bool { return v.Verify([]byte(input), sig) }
+		verify = func(input string, sig []byte) bool { return v.Verify(bytesOf(input), sig) }
 	case *rsa.PrivateKey:
 		if alg != AlgRS256 && alg != AlgPS256 {
 			return nil, fmt.Errorf("an RSA key signs RS256 or PS256, not %s", alg)
@@ -129,7 +130,7 @@ func NewSigningKey(alg string, priv crypto.Signer) (*SigningKey, error) {
 		}
 		pub := &k.PublicKey
 		verify = func(input string, sig []byte) bool {
-			sum := sha256.Sum256([]byte(input))
+			sum := sha256.Sum256(bytesOf(input))
 			if alg == AlgPS256 {
 				return rsa.VerifyPSS(pub, crypto.SHA256, sum[:], sig, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash}) == nil
 			}
