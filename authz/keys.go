@@ -97,7 +97,8 @@ func NewSigningKey(alg string, priv crypto.Signer) (*SigningKey, error) {
 	}
 	// verify checks a JWS signature of this key: ES256 and EdDSA with
 	// precomputed tables (internal/fastverify), RSA with crypto/rsa. The
-	// signing input is hashed or read in place (bytesOf): nothing keeps it.
+	// signing input is hashed or read in place (sha256Sum, bytesOf): nothing
+	// keeps it.
 	var verify func(input string, sig []byte) bool
 	switch k := priv.(type) {
 	case *ecdsa.PrivateKey:
@@ -109,7 +110,7 @@ func NewSigningKey(alg string, priv crypto.Signer) (*SigningKey, error) {
 			return nil, err
 		}
 		verify = func(input string, sig []byte) bool {
-			sum := sha256.Sum256(bytesOf(input))
+			sum := sha256Sum(input)
 			return v.Verify(sum[:], sig)
 		}
 	case ed25519.PrivateKey:
@@ -130,7 +131,7 @@ func NewSigningKey(alg string, priv crypto.Signer) (*SigningKey, error) {
 		}
 		pub := &k.PublicKey
 		verify = func(input string, sig []byte) bool {
-			sum := sha256.Sum256(bytesOf(input))
+			sum := sha256Sum(input)
 			if alg == AlgPS256 {
 				return rsa.VerifyPSS(pub, crypto.SHA256, sum[:], sig, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash}) == nil
 			}
