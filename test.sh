@@ -1,15 +1,11 @@
 #!/usr/bin/env bash
 # The project's test command (README, .ci/run): vet, the whole suite under the
-# race detector, fastverify's portable build, then every native fuzz target
-# for a bounded time.
+# race detector, then every native fuzz target for a bounded time.
 #   FUZZTIME=2m ./test.sh     # fuzz longer (default 10s per target)
 set -euo pipefail
 cd "$(dirname "$0")"
 go vet ./...
 go test -race -count=1 ./...
-# fastverify again without nistec's assembly: the portable ES256 path that
-# other architectures take.
-go test -count=1 -tags purego ./internal/fastverify
 fuzztime=${FUZZTIME:-10s}
 for file in $(grep -rl --include='*_test.go' '^func Fuzz' . | sort); do
 	pkg=./$(dirname "${file#./}")

@@ -556,7 +556,7 @@ func biCheck(ctx context.Context, f *fixture, src BearerSource, r *http.Request,
 // CONFORMANCE R7
 // CONFORMANCE M3
 func TestBadInputBearerTokens(t *testing.T) {
-	for _, cache := range []int{0, 1000} {
+	for _, cache := range []int{-1, 1000} {
 		t.Run(fmt.Sprintf("cache %d", cache), func(t *testing.T) {
 			f := biFixture(t, func(c *Config) { c.VerifyCacheSize = cache })
 			policy := Policy{Scopes: []string{"api_v3"}, Audience: []string{"backend"}}
@@ -863,7 +863,7 @@ func biRedeem(f *fixture, form url.Values) *httptest.ResponseRecorder {
 // CONFORMANCE T4
 func TestRevocationCatchesEverySpelling(t *testing.T) {
 	for _, format := range []TokenFormat{FormatJWT, FormatOpaque} {
-		for _, cache := range []int{0, 1000} {
+		for _, cache := range []int{-1, 1000} {
 			t.Run(fmt.Sprintf("%s cache %d", format, cache), func(t *testing.T) {
 				f := biFixture(t, func(c *Config) { c.Format, c.VerifyCacheSize = format, cache })
 				v := f.srv.Verifier()

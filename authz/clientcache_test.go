@@ -107,7 +107,7 @@ func TestDynamicClientChangeReachesOtherInstances(t *testing.T) {
 			c.Now = time.Now
 			reg = &Registry{Static: c.Clients.(StaticClients), Records: st, Catalog: c.Scopes, Rand: rand.Reader, Now: time.Now}
 			c.Clients = reg
-			c.VerifyCacheSize = 100
+			c.VerifyCacheSize, c.RevocationFeed = 100, true
 		})
 		return f, reg
 	}
@@ -118,7 +118,7 @@ func TestDynamicClientChangeReachesOtherInstances(t *testing.T) {
 	defer cancel()
 	subscribed := make(chan struct{})
 	go func() {
-		_ = bStore.SubscribeWithResync(ctx, func(id string) { b.srv.Verifier().NoteRevoked(id) }, b.srv.Verifier().FlushCache)
+		bStore.FollowRevocations(ctx, b.srv.Verifier())
 	}()
 	// Wait until B's subscription receives: a probe revocation of an unused id.
 	go func() {

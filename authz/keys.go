@@ -7,7 +7,6 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
@@ -18,8 +17,6 @@ import (
 
 	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/lestrrat-go/jwx/v2/jwk"
-
-	"github.com/oauthgate/caddy-oauthgate/internal/fastverify"
 )
 
 // Supported JWS algorithms (CONFORMANCE K1). HMAC and "none" are never among them.
@@ -42,42 +39,14 @@ type SigningKey struct {
 	Kid     string
 	Private crypto.Signer
 
-	// verify checks a JWS signature over a signing input with this key's
-	// algorithm (set by NewSigningKey).
-	verify func(input string, sig []byte) bool
-	// header is the base64url JWS protected header of the access tokens
-	// this key signs: alg, kid, typ at+jwt (RFC 9068 §2.1).
-	header string
-}
-
-// signJWS signs a JWS signing input (RFC 7515 §5.1) with the key's algorithm
-// and returns the signature in its JWS form (ES256: r‖s, RFC 7518 §3.4).
-func (k *SigningKey) signJWS(input []byte) ([]byte, error) {
-	if priv, ok := k.Private.(ed25519.PrivateKey); ok {
-		return ed25519.Sign(priv, input), nil
-	}
-	sum := sha256.Sum256(input)
-	switch priv := k.Private.(type) {
-	case *ecdsa.PrivateKey:
-		r, s, err := ecdsa.Sign(rand.Reader, priv, sum[:])
-		if err != nil {
-			return nil, err
-		}
-		sig := make([]byte, 64)
-		r.FillBytes(sig[:32])
-		s.FillBytes(sig[32:])
-		return sig, nil
-	case *rsa.PrivateKey:
-		if k.Alg == AlgPS256 {
-			return rsa.SignPSS(rand.Reader, priv, crypto.SHA256, sum[:], &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash})
-		}
-		return rsa.SignPKCS1v15(rand.Reader, priv, crypto.SHA256, sum[:])
-	}
-	return nil, fmt.Errorf("unsupported private key type %T", k.Private)
+	// alg and public are what jwx signs and verifies with: the algorithm
+	// is always the key's own, never one a token names.
+	alg    jwa.SignatureAlgorithm
+	public crypto.PublicKey
 }
 
 // Public returns the public half.
-func (k *SigningKey) Public() crypto.PublicKey { return k.Private.Public() }
+func (k *SigningKey) Public() crypto.PublicKey { return k.public }
 
 // NormalizeAlg returns the canonical spelling of a supported algorithm.
 func NormalizeAlg(alg string) (string, error) {
@@ -95,47 +64,21 @@ func NewSigningKey(alg string, priv crypto.Signer) (*SigningKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	// verify checks a JWS signature of this key: ES256 and EdDSA with
-	// precomputed tables (internal/fastverify), RSA with crypto/rsa. The
-	// signing input is hashed or read in place (sha256Sum, bytesOf): nothing
-	// keeps it.
-	var verify func(input string, sig []byte) bool
 	switch k := priv.(type) {
 	case *ecdsa.PrivateKey:
 		if alg != AlgES256 || k.Curve != elliptic.P256() {
 			return nil, fmt.Errorf("an ECDSA key signs only ES256, on curve P-256 (key is on %s, algorithm %s)", k.Curve.Params().Name, alg)
 		}
-		v, err := fastverify.NewP256(&k.PublicKey)
-		if err != nil {
-			return nil, err
-		}
-		verify = func(input string, sig []byte) bool {
-			sum := sha256Sum(input)
-			return v.Verify(sum[:], sig)
-		}
 	case ed25519.PrivateKey:
 		if alg != AlgEdDSA {
 			return nil, fmt.Errorf("an Ed25519 key signs only EdDSA, not %s", alg)
 		}
-		v, err := fastverify.NewEd25519(k.Public().(ed25519.PublicKey))
-		if err != nil {
-			return nil, err
-		}
-		verify = func(input string, sig []byte) bool { return v.Verify(bytesOf(input), sig) }
 	case *rsa.PrivateKey:
 		if alg != AlgRS256 && alg != AlgPS256 {
 			return nil, fmt.Errorf("an RSA key signs RS256 or PS256, not %s", alg)
 		}
 		if k.N.BitLen() < minRSABits {
 			return nil, fmt.Errorf("RSA key has %d bits; at least %d are required", k.N.BitLen(), minRSABits)
-		}
-		pub := &k.PublicKey
-		verify = func(input string, sig []byte) bool {
-			sum := sha256Sum(input)
-			if alg == AlgPS256 {
-				return rsa.VerifyPSS(pub, crypto.SHA256, sum[:], sig, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash}) == nil
-			}
-			return rsa.VerifyPKCS1v15(pub, crypto.SHA256, sum[:], sig) == nil
 		}
 	default:
 		return nil, fmt.Errorf("unsupported private key type %T", priv)
@@ -148,17 +91,8 @@ func NewSigningKey(alg string, priv crypto.Signer) (*SigningKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	key := &SigningKey{Alg: alg, Kid: base64.RawURLEncoding.EncodeToString(tp), Private: priv, verify: verify}
-	hdr, err := json.Marshal(struct {
-		Alg string `json:"alg"`
-		Kid string `json:"kid"`
-		Typ string `json:"typ"`
-	}{alg, key.Kid, "at+jwt"})
-	if err != nil {
-		return nil, err
-	}
-	key.header = base64.RawURLEncoding.EncodeToString(hdr)
-	return key, nil
+	return &SigningKey{Alg: alg, Kid: base64.RawURLEncoding.EncodeToString(tp), Private: priv,
+		alg: jwa.SignatureAlgorithm(alg), public: priv.Public()}, nil
 }
 
 // GenerateKey makes a fresh key for alg.

@@ -3,6 +3,7 @@ package authz
 import (
 	"crypto/sha256"
 	"encoding/base64"
+	"errors"
 	"io"
 	"strings"
 )
@@ -50,12 +51,15 @@ func NewOpaqueToken(rand io.Reader, prefix string) (string, error) {
 	return sealOpaque(prefix, raw[:]), nil
 }
 
-// newAccessToken returns an opaque access token carrying family when it is
-// a newID (what every family id is), else one of NewOpaqueToken's form.
+// newAccessToken returns an opaque access token carrying family, which must
+// be "" or a newID, as every family id is.
 func newAccessToken(rand io.Reader, family string) (string, error) {
+	if family == "" {
+		return NewOpaqueToken(rand, PrefixAccess)
+	}
 	fam, ok := decodeID(family)
 	if !ok {
-		return NewOpaqueToken(rand, PrefixAccess)
+		return "", errors.New("a family id is a newID")
 	}
 	var raw [opaqueFamBodyBytes]byte
 	copy(raw[:], fam[:])
@@ -77,7 +81,7 @@ func decodeID(id string) (raw [familyBytes]byte, ok bool) {
 	}
 	// Strict decoding refuses stray padding bits, and a skipped newline
 	// would leave a byte short: id is the only spelling of raw.
-	n, err := b64.Decode(raw[:], bytesOf(id))
+	n, err := b64.Decode(raw[:], []byte(id))
 	return raw, err == nil && n == familyBytes
 }
 
@@ -111,7 +115,7 @@ func WellFormedOpaque(tok, prefix string) bool {
 	body := tok[:len(tok)-opaqueSumLen]
 	// The decoder skips newlines; counting the bytes refuses them.
 	var raw [opaqueFamBodyBytes]byte
-	n, err := b64.Decode(raw[:], bytesOf(body[len(prefix):]))
+	n, err := b64.Decode(raw[:], []byte(body[len(prefix):]))
 	if err != nil || n != want {
 		return false
 	}
@@ -142,11 +146,11 @@ func opaqueFamily(tok string) string {
 		return ""
 	}
 	var raw [familyEncodedPrefix / 4 * 3]byte
-	if _, err := b64.Decode(raw[:], bytesOf(tok[len(PrefixAccess):len(PrefixAccess)+familyEncodedPrefix])); err != nil {
+	if _, err := b64.Decode(raw[:], []byte(tok[len(PrefixAccess):len(PrefixAccess)+familyEncodedPrefix])); err != nil {
 		return ""
 	}
 	return b64.EncodeToString(raw[:familyBytes])
 }
 
 // sha256Sum hashes a string without copying it.
-func sha256Sum(s string) [32]byte { return sha256.Sum256(bytesOf(s)) }
+func sha256Sum(s string) [32]byte { return sha256.Sum256([]byte(s)) }

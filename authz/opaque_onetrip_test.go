@@ -56,7 +56,7 @@ func otFixture(t *testing.T) (*fixture, *tripStore) {
 	t.Helper()
 	var ts *tripStore
 	f := biFixture(t, func(c *Config) {
-		c.Format, c.VerifyCacheSize = FormatOpaque, 0
+		c.Format, c.VerifyCacheSize = FormatOpaque, -1
 		ts = &tripStore{Store: c.Store}
 		c.Store = ts
 	})
@@ -88,9 +88,9 @@ func otRecord(t *testing.T, s tokenstore.Store, tok string) tokenstore.Grant {
 	return g
 }
 
-// otLegacy stores an access token as Mint did before ids were derived:
-// the 53-character form, a random record id, family in the record only.
-func otLegacy(t *testing.T, f *fixture, family string) (string, tokenstore.Grant) {
+// otForeignRecord stores an access token as Mint never does: the 53-character
+// form, a random record id, family in the record only.
+func otForeignRecord(t *testing.T, f *fixture, family string) (string, tokenstore.Grant) {
 	t.Helper()
 	tok, err := NewOpaqueToken(rand.Reader, PrefixAccess)
 	if err != nil {
@@ -326,84 +326,27 @@ func TestOpaqueForgedFamily_K2_R6(t *testing.T) {
 	}
 }
 
+// CONFORMANCE K2
 // CONFORMANCE R6
-// CONFORMANCE V1
-// CONFORMANCE V2
-// Tokens minted before ids were derived (53 characters, a random record
-// id, the family in the record only) still verify, at the cost of a
-// second round trip, and revoking their id or their family refuses them.
-// So does a new token whose family id is not of the usual form.
-func TestLegacyOpaqueTokens_R6_V1(t *testing.T) {
-	f, ts := otFixture(t)
+// A token's record must carry the ids the token itself names (its derived
+// id and its family): a record stored any other way — as no released
+// version ever stored one — is refused, and Mint refuses a family id it
+// cannot embed rather than mint a token whose family would go unchecked.
+func TestOpaqueRecordMustMatchItsToken_K2_R6(t *testing.T) {
+	f, _ := otFixture(t)
 	ctx := t.Context()
-	access, refresh := otTokens(t, f, "")
+	access, _ := otTokens(t, f, "")
 	family := otRecord(t, f.store, access).FamilyID
 
-	legacy, g := otLegacy(t, f, family)
-	ts.reset()
-	if reason := otVerify(t, f, legacy); reason != "" {
-		t.Fatalf("a legacy token refused as %q", reason)
+	odd, _ := otForeignRecord(t, f, family)
+	if reason := otVerify(t, f, odd); reason != "invalid" {
+		t.Fatalf("a record with another id: %q, want invalid", reason)
 	}
-	if ts.checked.Load() != 1 || ts.other.Load() != 1 {
-		t.Fatalf("a legacy token cost %d checked reads and %d other calls, want one of each", ts.checked.Load(), ts.other.Load())
-	}
-	rec := f.post(PathIntrospect, "oro", "oro-secret-0123456789", url.Values{"token": {legacy}})
-	if m := decode(t, rec); m["active"] != true || m["jti"] != g.ID {
-		t.Fatalf("a legacy token introspects as %v, want active with its record's id", m)
-	}
-
-	// Its own id revoked.
-	if err := f.store.Revoke(ctx, g.ID, g.ExpiresAt); err != nil {
-		t.Fatal(err)
-	}
-	if reason := otVerify(t, f, legacy); reason != "revoked" {
-		t.Fatalf("a legacy token with its id revoked: %q, want revoked", reason)
-	}
-
-	// Its family revoked through the family's refresh token (RFC 7009).
-	legacy2, _ := otLegacy(t, f, family)
-	if reason := otVerify(t, f, legacy2); reason != "" {
-		t.Fatalf("a legacy token refused as %q", reason)
-	}
-	if rec := f.post(PathRevoke, "app", biAppSecret, url.Values{"token": {refresh}}); rec.Code != 200 {
-		t.Fatalf("revoke: %d %s", rec.Code, rec.Body)
-	}
-	if reason := otVerify(t, f, legacy2); reason != "revoked" {
-		t.Fatalf("a legacy token whose family was revoked: %q, want revoked", reason)
-	}
-
-	// Without a family, revoked through RFC 7009.
-	legacy3, _ := otLegacy(t, f, "")
-	if reason := otVerify(t, f, legacy3); reason != "" {
-		t.Fatalf("a legacy token refused as %q", reason)
-	}
-	if rec := f.post(PathRevoke, "app", biAppSecret, url.Values{"token": {legacy3}}); rec.Code != 200 {
-		t.Fatalf("revoke: %d %s", rec.Code, rec.Body)
-	}
-	if reason := otVerify(t, f, legacy3); reason == "" {
-		t.Fatal("a revoked legacy token verifies")
-	}
-
-	// A family id Mint cannot embed: the short form, the record's family
-	// checked after the read.
 	now := f.srv.cfg.Now().Truncate(time.Second)
-	odd := &tokenstore.Grant{ClientID: "app", Subject: "alice", Scopes: []string{"api_v3"}, IssuedAt: now,
+	g := &tokenstore.Grant{ClientID: "app", Subject: "alice", Scopes: []string{"api_v3"}, IssuedAt: now,
 		ExpiresAt: now.Add(time.Hour), FamilyID: "not-a-newid"}
-	tok, err := f.srv.minter.Mint(ctx, odd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(tok) != opaqueLen || odd.ID != opaqueAccessID(tok) {
-		t.Fatalf("odd family: %d characters, id %q", len(tok), odd.ID)
-	}
-	if reason := otVerify(t, f, tok); reason != "" {
-		t.Fatalf("odd family token refused as %q", reason)
-	}
-	if err := f.store.Revoke(ctx, "not-a-newid", odd.ExpiresAt); err != nil {
-		t.Fatal(err)
-	}
-	if reason := otVerify(t, f, tok); reason != "revoked" {
-		t.Fatalf("odd family token after its family's revocation: %q, want revoked", reason)
+	if tok, err := f.srv.minter.Mint(ctx, g); err == nil {
+		t.Fatalf("Mint with a family id it cannot embed gave %q", tok)
 	}
 }
 
@@ -430,7 +373,7 @@ func TestIntrospectDerivedJTI_V2(t *testing.T) {
 // CONFORMANCE S4
 // On a real redis-server and a real Redis Cluster, with the cache off, the
 // verifier reads a new opaque token and checks its id and family in one
-// pipeline; a legacy token costs a second; revocations refuse at once;
+// pipeline; revocations refuse at once;
 // with Redis down the token is refused as store_unavailable, never
 // accepted.
 func TestOpaqueVerifyOneRoundTripOnRedis_R6(t *testing.T) {
@@ -445,7 +388,7 @@ func TestOpaqueVerifyOneRoundTripOnRedis_R6(t *testing.T) {
 			}
 			t.Cleanup(func() { _ = st.Close() })
 			f := biFixture(t, func(c *Config) {
-				c.Format, c.VerifyCacheSize, c.Store, c.Now = FormatOpaque, 0, st, time.Now
+				c.Format, c.VerifyCacheSize, c.Store, c.Now = FormatOpaque, -1, st, time.Now
 			})
 			f.clock.mu.Lock()
 			f.clock.t = time.Now() // the consent biCode stores lives by it
@@ -454,7 +397,6 @@ func TestOpaqueVerifyOneRoundTripOnRedis_R6(t *testing.T) {
 				t.Fatal(err)
 			}
 			access, refresh := otTokens(t, f, "")
-			legacy, _ := otLegacy(t, f, opaqueFamily(access))
 			n := &redistest.Reads{}
 			st.Client().AddHook(n)
 			count := func(tok, want string, pipelines, single int32) {
@@ -469,7 +411,6 @@ func TestOpaqueVerifyOneRoundTripOnRedis_R6(t *testing.T) {
 				}
 			}
 			count(access, "", 1, 0)
-			count(legacy, "", 2, 0) // its id and family in a pipeline of their own
 			if err := st.Revoke(t.Context(), otRecord(t, st, access).ID, time.Now().Add(time.Hour)); err != nil {
 				t.Fatal(err)
 			}
@@ -480,13 +421,12 @@ func TestOpaqueVerifyOneRoundTripOnRedis_R6(t *testing.T) {
 				t.Fatalf("revoke: %d %s", rec.Code, rec.Body)
 			}
 			count(access2, "revoked", 1, 0)
-			count(legacy, "revoked", 2, 0) // same family
 			if name != "Standalone" {
 				return
 			}
 			access3, _ := otTokens(t, f, "")
 			srv.Stop()
-			for _, tok := range []string{access3, legacy} {
+			for _, tok := range []string{access3, access2} {
 				id, err := f.srv.Verifier().Verify(t.Context(), tok)
 				if err == nil || err.Code != ErrTemporarilyUnavailable.Code || err.Reason != "store_unavailable" {
 					t.Fatalf("Redis down: Verify = %v, %v; want temporarily_unavailable (store_unavailable)", id, err)

@@ -84,9 +84,14 @@ type Config struct {
 	Rand            io.Reader
 	// LenientRevocation: see Verifier.LenientRevocation.
 	LenientRevocation bool
-	// VerifyCacheSize enables the verified-token cache with this many
-	// entries (0: off).
+	// VerifyCacheSize bounds the verified-token cache (0: the default,
+	// DefaultVerifyCacheSize; negative: no cache).
 	VerifyCacheSize int
+	// RevocationFeed says that Store is shared with other instances and
+	// publishes their revocations: the verified-token cache then answers
+	// only between Verifier.FeedUp and FeedDown, never while revocations
+	// made elsewhere might not reach it.
+	RevocationFeed bool
 	// ClientIP returns the caller's address for throttling (default: RemoteAddr's host).
 	ClientIP func(*http.Request) string
 	// ClientAuthLimit and IPAuthLimit are the failed client authentications
@@ -201,8 +206,11 @@ func NewServer(cfg Config) (*Server, error) {
 		GrantRefreshToken:      s.refreshToken,
 	}
 	s.signer = signer{key: cfg.SessionKey}
+	if cfg.VerifyCacheSize == 0 {
+		cfg.VerifyCacheSize = DefaultVerifyCacheSize
+	}
 	if cfg.VerifyCacheSize > 0 {
-		s.verifier.cache = newVerifyCache(cfg.VerifyCacheSize)
+		s.verifier.cache = newVerifyCache(cfg.VerifyCacheSize, !cfg.RevocationFeed)
 	}
 	if reg, ok := cfg.Clients.(*Registry); ok && reg.OnChange == nil {
 		reg.OnChange = s.clientChanged

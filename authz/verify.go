@@ -2,11 +2,10 @@ package authz
 
 import (
 	"context"
-	"encoding/json"
+	"crypto/sha256"
 	"errors"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/oauthgate/caddy-oauthgate/tokenstore"
@@ -14,8 +13,7 @@ import (
 
 // Principal is who a token speaks for and what it allows: the part of an
 // identity that the gateway forwards and checks policies against. It is
-// immutable once built; with the verified-token cache on, every cached token
-// of the same grant shares one Principal.
+// immutable once built; cached tokens share theirs with every request.
 type Principal struct {
 	Subject  string
 	ClientID string
@@ -25,20 +23,6 @@ type Principal struct {
 	// likewise for Audience.
 	Scope          string
 	AudienceString string
-
-	// boxed holds Subject, ClientID and Scope as interface values, made
-	// once per principal (see PlaceholderValues).
-	boxed [3]any
-}
-
-// PlaceholderValues returns subject, client id and scope as interface
-// values, ready for a placeholder replacer: a verified principal forwards
-// without boxing them again.
-func (p *Principal) PlaceholderValues() (subject, clientID, scope any) {
-	if p.boxed[0] == nil { // a Principal built elsewhere than the verifier
-		return p.Subject, p.ClientID, p.Scope
-	}
-	return p.boxed[0], p.boxed[1], p.boxed[2]
 }
 
 // Identity is what a valid access token says about its bearer: its
@@ -57,17 +41,15 @@ type Identity struct {
 func newIdentity(subject, clientID string, scopes, audience []string, issuedAt, expiresAt time.Time, id, family string) *Identity {
 	p := &Principal{Subject: subject, ClientID: clientID, Scopes: scopes, Scope: JoinScopes(scopes), Audience: audience,
 		AudienceString: strings.Join(audience, " ")}
-	p.boxed = [3]any{p.Subject, p.ClientID, p.Scope}
 	return &Identity{Principal: p, IssuedAt: issuedAt, ExpiresAt: expiresAt, ID: id, FamilyID: family}
 }
 
 // maxTokenLen bounds what the verifier parses at all.
 const maxTokenLen = 8 << 10
 
-// Verifier checks access tokens (CONFORMANCE K1, K2, R6, R7). It does not use
-// jwx's jwt.Parse: the JWS is split, its signature verified with the key
-// selected by kid, and the claims decoded into a struct — a fraction of the
-// cost, and no algorithm is ever taken from the token without a key for it.
+// Verifier checks access tokens (CONFORMANCE K1, K2, R6, R7): JWTs with
+// jwx against the server's keys (jwt.go), opaque tokens against the store
+// (verify_opaque.go), and for both the deny-list and the token's client.
 type Verifier struct {
 	Issuer  string
 	Keys    interface{ Load() *KeySet }
@@ -82,29 +64,38 @@ type Verifier struct {
 	LenientRevocation bool
 
 	cache *verifyCache
-	hdr   atomic.Pointer[headerMemo]
 }
 
-// FlushCache empties the verified-token cache, e.g. when the revocation
-// feed of a shared store was interrupted.
-func (v *Verifier) FlushCache() {
+// FeedDown tells the verifier that the store's revocation feed was lost:
+// its cache stops answering, since revocations made elsewhere no longer
+// reach it, until FeedUp.
+func (v *Verifier) FeedDown() {
 	if v.cache != nil {
-		v.cache.flush()
+		v.cache.setLive(false)
 	}
 }
 
-// NoteRevoked tells the verifier that a token or family id was revoked —
-// here or, through the store's notifications, on another instance — so its
-// cache refuses it at once.
+// FeedUp tells the verifier that the revocation feed is subscribed again:
+// its cache is emptied (what was revoked meanwhile is unknown here) and
+// answers again.
+func (v *Verifier) FeedUp() {
+	if v.cache != nil {
+		v.cache.setLive(true)
+	}
+}
+
+// NoteRevoked tells the verifier that a token or family id was revoked, or
+// a client changed (ClientChanged) — here or, through the store's feed, on
+// another instance — so its cache holds none of their tokens any more.
 func (v *Verifier) NoteRevoked(id string) {
 	if v.cache == nil {
 		return
 	}
 	if client, ok := strings.CutPrefix(id, clientChangePrefix); ok {
-		v.cache.clients.Invalidate(client)
+		v.cache.revoke(client, true)
 		return
 	}
-	v.cache.forget(id)
+	v.cache.revoke(id, false)
 }
 
 // clientChangePrefix marks a client id on the revocation feed: the client
@@ -140,8 +131,8 @@ func (v *Verifier) Verify(ctx context.Context, tok string) (*Identity, *Error) {
 
 // Authenticate checks tok for a request and returns its principal, with the
 // same answers as Verify. With the verified-token cache on, a token seen
-// before costs a hash lookup: its expiry, the local deny-list and its
-// client are still checked every time, and nothing is allocated.
+// before costs a hash lookup; its expiry and its client are still checked
+// every time.
 func (v *Verifier) Authenticate(ctx context.Context, tok string) (*Principal, *Error) {
 	if v.cache == nil || len(tok) > maxTokenLen {
 		id, err := v.Verify(ctx, tok)
@@ -150,18 +141,20 @@ func (v *Verifier) Authenticate(ctx context.Context, tok string) (*Principal, *E
 		}
 		return id.Principal, nil
 	}
-	now, ref := v.Now(), v.cache.ref(tok)
-	if e, ok := v.cache.get(ref, now, v.Skew); ok {
-		if cerr := v.clientActive(ctx, e.p.ClientID, time.Unix(0, e.iat)); cerr != nil {
+	now, key := v.Now(), cacheKey(sha256.Sum256([]byte(tok)))
+	if t, ok := v.cache.get(key, now, v.Skew); ok {
+		if cerr := v.clientActive(ctx, t.p.ClientID, t.iat); cerr != nil {
 			return nil, cerr
 		}
-		return e.p, nil
+		return t.p, nil
 	}
+	epoch := v.cache.begin()
 	id, err := v.Verify(ctx, tok)
 	if err != nil {
 		return nil, err
 	}
-	return v.cache.put(ref, id, now), nil
+	v.cache.put(key, id, now, epoch)
+	return id.Principal, nil
 }
 
 // clientActive refuses tokens of unknown, disabled or re-created clients.
@@ -190,17 +183,6 @@ func (v *Verifier) clientActive(ctx context.Context, clientID string, issuedAt t
 	return nil
 }
 
-type jwsHeader struct {
-	Alg  string          `json:"alg"`
-	Kid  string          `json:"kid"`
-	Typ  string          `json:"typ"`
-	Crit json.RawMessage `json:"crit"`
-}
-
-func invalidJWT(why string) *Error {
-	return ErrInvalidToken.WithDescription("the access token is invalid: " + why).WithReason("invalid")
-}
-
 func (v *Verifier) verifyJWT(ctx context.Context, tok string) (*Identity, *Error) {
 	c, err := v.parseJWT(tok)
 	if err != nil {
@@ -224,93 +206,6 @@ func (v *Verifier) verifyJWT(ctx context.Context, tok string) (*Identity, *Error
 		return nil, invalidJWT("malformed scope claim")
 	}
 	return newIdentity(c.Subject, c.ClientID, scopes, c.Audience, time.Unix(c.IssuedAt, 0), time.Unix(c.ExpiresAt, 0), c.ID, c.Family), nil
-}
-
-// parseJWT checks everything but time and revocation: the structure, the
-// typ, the key and algorithm, the signature, the issuer, the claims present.
-func (v *Verifier) parseJWT(tok string) (*claims, *Error) {
-	h64, rest, ok1 := strings.Cut(tok, ".")
-	p64, s64, ok2 := strings.Cut(rest, ".")
-	if !ok1 || !ok2 || strings.Contains(s64, ".") {
-		return nil, ErrInvalidToken.WithDescription("the access token is invalid").WithReason("malformed")
-	}
-	key, herr := v.headerKey(h64)
-	if herr != nil {
-		return nil, herr
-	}
-	// Strict decoding refuses non-zero padding bits: one signature, one spelling.
-	sig, err := b64.DecodeString(s64)
-	if err != nil {
-		return nil, invalidJWT("malformed signature")
-	}
-	if !key.verify(tok[:len(h64)+1+len(p64)], sig) {
-		return nil, invalidJWT("bad signature")
-	}
-	payload, err := b64.DecodeString(p64)
-	if err != nil {
-		return nil, invalidJWT("malformed claims")
-	}
-	var c claims
-	if err := decodeClaims(payload, &c); err != nil {
-		return nil, invalidJWT("malformed claims")
-	}
-	if c.Issuer != v.Issuer {
-		return nil, invalidJWT("issued by another issuer")
-	}
-	if c.ID == "" || c.ClientID == "" || c.Subject == "" {
-		return nil, invalidJWT("missing jti, client_id or sub")
-	}
-	return &c, nil
-}
-
-// headerMemo is the last JWS header that passed headerKey, with the key set
-// it was resolved against: the tokens of one signing key share their header,
-// so most checks skip decoding it.
-type headerMemo struct {
-	h64 string
-	set *KeySet
-	key *SigningKey
-}
-
-// headerKey checks the JWS header (base64url h64) and returns the key it
-// names: typ at+jwt, no crit, a known kid whose algorithm is alg.
-func (v *Verifier) headerKey(h64 string) (*SigningKey, *Error) {
-	set := v.Keys.Load()
-	if m := v.hdr.Load(); m != nil && m.set == set && m.h64 == h64 {
-		return m.key, nil
-	}
-	hdrJSON, err := b64.DecodeString(h64)
-	if err != nil {
-		return nil, invalidJWT("malformed header")
-	}
-	var hdr jwsHeader
-	if err := json.Unmarshal(hdrJSON, &hdr); err != nil {
-		return nil, invalidJWT("malformed header")
-	}
-	if hdr.Crit != nil {
-		return nil, invalidJWT("unsupported critical header")
-	}
-	if !strings.EqualFold(hdr.Typ, "at+jwt") && !strings.EqualFold(hdr.Typ, "application/at+jwt") {
-		return nil, invalidJWT("not an access token (typ must be at+jwt)")
-	}
-	key := keyIn(set, hdr.Kid)
-	if key == nil {
-		return nil, invalidJWT("unknown signing key")
-	}
-	if hdr.Alg != key.Alg {
-		return nil, invalidJWT("algorithm does not match the signing key")
-	}
-	v.hdr.Store(&headerMemo{h64: strings.Clone(h64), set: set, key: key})
-	return key, nil
-}
-
-func keyIn(set *KeySet, kid string) *SigningKey {
-	for _, k := range set.Keys() {
-		if k.Kid == kid {
-			return k
-		}
-	}
-	return nil
 }
 
 // Policy is what a protected route requires of a valid token (CONFORMANCE R3, R4).

@@ -4,7 +4,6 @@
 package caddymodule
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
@@ -19,7 +18,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/oauthgate/caddy-oauthgate/authz"
-	"github.com/oauthgate/caddy-oauthgate/internal/fastverify"
 	"github.com/oauthgate/caddy-oauthgate/tokenstore"
 )
 
@@ -74,10 +72,12 @@ type App struct {
 	// (as `caddy hash-password` makes).
 	Users map[string]string `json:"users,omitempty"`
 
-	// VerifyCache enables a cache of verified access tokens with this many
-	// entries (0, the default: off). Revocations made on this instance, and
-	// those other instances publish through the Redis store, reach it at once.
-	VerifyCache int `json:"verify_cache,omitempty"`
+	// VerifyCache bounds the cache of verified access tokens (default
+	// 100000; 0 turns it off). A revocation made on this instance, or
+	// published by another through a shared store, removes the tokens it
+	// denies at once; with a shared store the cache answers only while this
+	// instance is subscribed to its revocations.
+	VerifyCache *int `json:"verify_cache,omitempty"`
 
 	// KeyRefresh is how often generated signing keys are re-read from Caddy's
 	// storage, so a rotation on one instance reaches all (default 1m).
@@ -180,7 +180,6 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
-	a.warnSlowES256(keys, fastverify.P256Accelerated())
 	if a.StoreRaw == nil {
 		a.StoreRaw = json.RawMessage(`{"module":"memory"}`)
 	}
@@ -195,6 +194,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if ev, err := ctx.App("events"); err == nil {
 		a.events = ev.(*caddyevents.App)
 	}
+	_, feed := a.store.(tokenstore.RevocationFeed)
 	registry := &authz.Registry{Static: clients, Catalog: cat, Now: time.Now, Rand: rand.Reader}
 	if recs, ok := a.store.(tokenstore.ClientRecords); ok {
 		registry.Records = recs
@@ -220,7 +220,8 @@ func (a *App) Provision(ctx caddy.Context) error {
 		LenientRevocation: lenient,
 		Observe:           a.observe,
 		ClientIP:          clientIP,
-		VerifyCacheSize:   a.VerifyCache,
+		VerifyCacheSize:   a.cacheSize(),
+		RevocationFeed:    feed,
 	})
 	if err != nil {
 		return fmt.Errorf("oauthgate: %v", err)
@@ -343,25 +344,26 @@ func (a *App) observe(ev authz.Event) {
 	}
 }
 
-// revocationFeed is a store that tells every instance about revocations
-// (the Redis store's pub/sub channel).
-type revocationFeed interface {
-	SubscribeWithResync(ctx context.Context, onRevoked func(id string), onResync func()) error
+// followRevocations keeps the verified-token cache in step with revocations
+// made on other instances (CONFORMANCE S6): each one removes the tokens it
+// denies as it is published, and while the feed is down the cache does
+// not answer (see tokenstore.RevocationFeed).
+func (a *App) followRevocations() {
+	if feed, ok := a.store.(tokenstore.RevocationFeed); ok && a.cacheSize() > 0 {
+		feed.FollowRevocations(a.ctx, a.server.Verifier())
+	}
 }
 
-// followRevocations keeps the verified-token cache in step with revocations
-// made on other instances (CONFORMANCE S6): each one is dropped from the
-// cache as it is published, and after a gap in the feed the whole cache is
-// emptied, since what was revoked meanwhile is unknown.
-func (a *App) followRevocations() {
-	feed, ok := a.store.(revocationFeed)
-	if !ok || a.VerifyCache <= 0 {
-		return
+// cacheSize is the verified-token cache's bound for authz.Config (0: the
+// default; -1: off).
+func (a *App) cacheSize() int {
+	switch {
+	case a.VerifyCache == nil:
+		return authz.DefaultVerifyCacheSize
+	case *a.VerifyCache <= 0:
+		return -1
 	}
-	v := a.server.Verifier()
-	if err := feed.SubscribeWithResync(a.ctx, v.NoteRevoked, v.FlushCache); err != nil {
-		a.logger.Warn("subscribing to revocations; retrying in the background", zap.Error(err))
-	}
+	return *a.VerifyCache
 }
 
 // emit sends a Caddy event (oauthgate.<name>) so other modules can react.

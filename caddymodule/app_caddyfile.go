@@ -130,11 +130,14 @@ func parseAppOption(d *caddyfile.Dispenser, existing any) (any, error) {
 			if !d.AllArgs(&n) {
 				return nil, d.ArgErr()
 			}
-			size, err := strconv.Atoi(n)
-			if err != nil || size < 0 {
-				return nil, d.Errf("verify_cache wants a number of entries, e.g. `verify_cache 100000`, not %q", n)
+			size := 0
+			if n != "off" {
+				var err error
+				if size, err = strconv.Atoi(n); err != nil || size < 1 {
+					return nil, d.Errf("verify_cache wants a number of entries, e.g. `verify_cache 100000`, or `off`, not %q", n)
+				}
 			}
-			app.VerifyCache = size
+			app.VerifyCache = &size
 		case "audience":
 			app.Audience = append(app.Audience, d.RemainingArgs()...)
 			if len(app.Audience) == 0 {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"runtime"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -208,22 +207,4 @@ func loadOrCreate(ctx context.Context, st keyStorage, path string, create func()
 		return nil, fmt.Errorf("saving %s: %v", path, err)
 	}
 	return data, nil
-}
-
-// warnSlowES256 says so when ES256 tokens will be checked without nistec's
-// assembly on an architecture that has it (accelerated is
-// fastverify.P256Accelerated()): a build that selected another
-// filippo.io/nistec than the one go.mod pins (another plugin requiring a
-// newer one), or a purego build.
-func (a *App) warnSlowES256(keys *authz.KeySet, accelerated bool) {
-	if accelerated || (runtime.GOARCH != "amd64" && runtime.GOARCH != "arm64") {
-		return
-	}
-	for _, k := range keys.Keys() {
-		if k.Alg == authz.AlgES256 {
-			a.logger.Warn("ES256 tokens are checked without filippo.io/nistec's assembly, at about twice the CPU " +
-				"per uncached check: this build holds a filippo.io/nistec other than the pinned one, or is purego")
-			return
-		}
-	}
 }

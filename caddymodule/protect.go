@@ -241,12 +241,11 @@ func (p *Protect) forward(r *http.Request, id *authz.Principal) {
 	h := r.Header
 	h[p.hSubject], h[p.hClient], h[p.hScope], h[p.hAud] = vals[0:1:1], vals[1:2:2], vals[2:3:3], vals[3:4:4]
 
-	sub, cid, scope := id.PlaceholderValues()
 	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
-	repl.Set("http.auth.user.id", sub)
-	repl.Set("oauth.subject", sub)
-	repl.Set("oauth.client_id", cid)
-	repl.Set("oauth.scope", scope)
+	repl.Set("http.auth.user.id", id.Subject)
+	repl.Set("oauth.subject", id.Subject)
+	repl.Set("oauth.client_id", id.ClientID)
+	repl.Set("oauth.scope", id.Scope)
 }
 
 // Interface guards

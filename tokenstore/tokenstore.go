@@ -174,6 +174,27 @@ func GetAccessChecked(ctx context.Context, s Store, k Key, ids ...string) (Grant
 	return g, revoked, nil
 }
 
+// RevocationFeed is implemented by stores that several instances share: it
+// tells each of them about every revocation made through any, so caches in
+// front of the store can drop what was revoked elsewhere.
+//
+// FollowRevocations returns at once and follows the feed in the background
+// until ctx is done. The feed starts down; f.FeedUp is called each time it
+// is (again) subscribed, before any revocation delivered through that
+// subscription, and f.FeedDown as soon as it is lost — what is revoked
+// while it is down is never delivered, so a cache must not answer then.
+// Calls are made on one goroutine, in order.
+type RevocationFeed interface {
+	FollowRevocations(ctx context.Context, f RevocationFollower)
+}
+
+// RevocationFollower receives a RevocationFeed.
+type RevocationFollower interface {
+	NoteRevoked(id string)
+	FeedUp()
+	FeedDown()
+}
+
 // Store is what the OAuth core needs from a backend.
 type Store interface {
 	AccessTokens

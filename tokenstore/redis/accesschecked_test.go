@@ -18,8 +18,8 @@ import (
 // CONFORMANCE R6
 // CONFORMANCE S1
 // GetAccessChecked answers GetAccess's grant and whether any given id is
-// on the deny-list: live, id revoked, family revoked, unknown, a record
-// stored before the compact layout, on a standalone server and a Cluster.
+// on the deny-list: live, id revoked, family revoked, unknown, deleted, on
+// a standalone server and a Cluster.
 func TestGetAccessChecked(t *testing.T) {
 	t.Parallel()
 	for name, cfg := range standaloneAndCluster(t) {
@@ -30,13 +30,12 @@ func TestGetAccessChecked(t *testing.T) {
 			ctx := context.Background()
 			until := time.Now().Add(time.Hour)
 
-			live, byID, byFamily, legacy := benchGrant(time.Now()), benchGrant(time.Now()), benchGrant(time.Now()), benchGrant(time.Now())
+			live, byID, byFamily := benchGrant(time.Now()), benchGrant(time.Now()), benchGrant(time.Now())
 			keys := map[string]tokenstore.Key{"live": tokenstore.KeyOf("oga_live"), "id": tokenstore.KeyOf("oga_id"),
-				"family": tokenstore.KeyOf("oga_family"), "legacy": tokenstore.KeyOf("oga_legacy")}
+				"family": tokenstore.KeyOf("oga_family")}
 			must(t, s.PutAccess(ctx, keys["live"], live))
 			must(t, s.PutAccess(ctx, keys["id"], byID))
 			must(t, s.PutAccess(ctx, keys["family"], byFamily))
-			legacyPut{t, s.Client(), cfg.Prefix}.access(keys["legacy"], legacy)
 			must(t, s.Revoke(ctx, byID.ID, until))
 			must(t, s.Revoke(ctx, byFamily.FamilyID, until))
 
@@ -56,8 +55,6 @@ func TestGetAccessChecked(t *testing.T) {
 				{"EmptyIDs", keys["family"], byFamily, []string{"", ""}, false},
 				// The caller checks only what it names: other ids do not make it revoked.
 				{"OtherIDs", keys["id"], byID, []string{"jti-other", "fam-other"}, false},
-				{"Legacy", keys["legacy"], legacy, []string{legacy.ID, legacy.FamilyID}, false},
-				{"LegacyRevoked", keys["legacy"], legacy, []string{legacy.ID, byFamily.FamilyID}, true},
 			} {
 				g, revoked, err := s.GetAccessChecked(ctx, tc.k, tc.ids...)
 				if err != nil || revoked != tc.revoked {
@@ -80,14 +77,14 @@ func TestGetAccessChecked(t *testing.T) {
 					t.Errorf("unknown key with ids %q = %+v, %v, %v; want ErrNotFound", ids, g, revoked, err)
 				}
 			}
-			// A deleted token is gone under both keys.
-			must(t, s.DeleteAccess(ctx, keys["legacy"]))
-			if _, _, err := s.GetAccessChecked(ctx, keys["legacy"], legacy.ID); !errors.Is(err, tokenstore.ErrNotFound) {
-				t.Errorf("deleted legacy token: %v, want ErrNotFound", err)
+			// A deleted token is gone.
+			must(t, s.DeleteAccess(ctx, keys["live"]))
+			if _, _, err := s.GetAccessChecked(ctx, keys["live"], live.ID); !errors.Is(err, tokenstore.ErrNotFound) {
+				t.Errorf("deleted token: %v, want ErrNotFound", err)
 			}
 			// Store down: fail closed (CONFORMANCE S4).
 			_ = s.Close()
-			if _, revoked, err := s.GetAccessChecked(ctx, keys["live"], live.ID, live.FamilyID); !errors.Is(err, tokenstore.ErrUnavailable) || revoked {
+			if _, revoked, err := s.GetAccessChecked(ctx, keys["id"], byID.ID, byID.FamilyID); !errors.Is(err, tokenstore.ErrUnavailable) || revoked {
 				t.Errorf("closed store: revoked %v, %v; want ErrUnavailable", revoked, err)
 			}
 		})

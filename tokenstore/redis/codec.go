@@ -3,7 +3,6 @@ package redis
 import (
 	"encoding/base64"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"time"
 
@@ -28,8 +27,8 @@ import (
 //	flagRefreshCount rc, a zigzag varint, follows
 //	flagAuthTime     auth follows
 //
-// Values that start with '{' are the JSON of earlier versions, still read so
-// a store upgraded in place keeps its live tokens.
+// The first byte is the version: a later layout gets a new one, and this
+// one stays readable for as long as tokens stored with it can live.
 const grantV1 = 0x01
 
 const (
@@ -137,16 +136,10 @@ func appendTime(b []byte, sec int64, nsec int) []byte {
 	return b
 }
 
-// decodeGrant reads either form. It never panics and refuses anything but
-// a complete, well-formed value.
+// decodeGrant reads a version 1 grant. It never panics and refuses
+// anything but a complete, well-formed value.
 func decodeGrant(val []byte) (tokenstore.Grant, error) {
 	var g tokenstore.Grant
-	if len(val) > 0 && val[0] == '{' {
-		if err := json.Unmarshal(val, &g); err != nil {
-			return tokenstore.Grant{}, errUndecodable
-		}
-		return g, nil
-	}
 	if len(val) < 2 || val[0] != grantV1 || val[1]&^flagsKnown != 0 {
 		return tokenstore.Grant{}, errUndecodable
 	}

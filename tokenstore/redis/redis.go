@@ -20,20 +20,14 @@
 // codec.go, some 90 bytes where JSON took 190. Together a live access token
 // costs Redis about 270 bytes instead of 430 (TestMemoryPerAccessToken).
 //
-// Upgrades in place: grants stored as JSON by earlier versions are still
-// read, and an access token missing under its key is looked up under the
-// earlier <prefix>access:{<sha256 hex>} (a second round trip, for misses
-// only) and deleted with it, so tokens issued before the upgrade stay valid
-// until they expire.
-//
 // Every command touches one key, so nothing crosses a hash slot on a
 // Cluster; the braces would keep the keys of one artifact in one slot, were
 // a command ever to span several. Where an operation needs several keys
-// (both access keys in DeleteAccess, one revocation per id in IsRevokedAny,
+// (one revocation per id in IsRevokedAny,
 // an access token and its deny-list entries in GetAccessChecked) it
 // pipelines one command per key: one round trip, which a Cluster client
 // sends to the nodes concerned at once. Revocations are also published on
-// the channel <prefix>revocations (see Subscribe).
+// the channel <prefix>revocations (see FollowRevocations).
 package redis
 
 import (
@@ -113,13 +107,10 @@ func (s *Store) key(kind string, k tokenstore.Key) string {
 	return s.prefix + kind + ":{" + k.String() + "}"
 }
 
-// accessKey builds <prefix>access:<base64url>; legacyAccessKey is what
-// versions before the compact layout used.
+// accessKey builds <prefix>access:<base64url>.
 func (s *Store) accessKey(k tokenstore.Key) string {
 	return s.prefix + "access:" + base64.RawURLEncoding.EncodeToString(k[:])
 }
-
-func (s *Store) legacyAccessKey(k tokenstore.Key) string { return s.key("access", k) }
 
 // bound caps a call so an unreachable Redis answers within the timeout.
 func (s *Store) bound(ctx context.Context) (context.Context, context.CancelFunc) {
@@ -146,8 +137,6 @@ func (s *Store) PutAccess(ctx context.Context, k tokenstore.Key, g tokenstore.Gr
 	}
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	// NX on the new key only: a live legacy entry under the same digest
-	// would take a 256-bit collision of fresh random tokens.
 	err = s.rdb.SetArgs(ctx, s.accessKey(k), val, goredis.SetArgs{Mode: "NX", ExpireAt: g.ExpiresAt}).Err()
 	switch {
 	case errors.Is(err, goredis.Nil):
@@ -163,16 +152,11 @@ func (s *Store) GetAccess(ctx context.Context, k tokenstore.Key) (tokenstore.Gra
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	val, err := s.rdb.Get(ctx, s.accessKey(k)).Bytes()
-	return s.accessGrant(ctx, k, val, err)
+	return s.accessGrant(val, err)
 }
 
-// accessGrant finishes reading k's record from its GET's answer: a miss
-// looks under the legacy key (only a miss pays that second round trip;
-// hits, the common case, do not), then decodes.
-func (s *Store) accessGrant(ctx context.Context, k tokenstore.Key, val []byte, err error) (tokenstore.Grant, error) {
-	if errors.Is(err, goredis.Nil) {
-		val, err = s.rdb.Get(ctx, s.legacyAccessKey(k)).Bytes()
-	}
+// accessGrant finishes reading an access-token record from its GET's answer.
+func (s *Store) accessGrant(val []byte, err error) (tokenstore.Grant, error) {
 	if errors.Is(err, goredis.Nil) {
 		return tokenstore.Grant{}, tokenstore.ErrNotFound
 	}
@@ -185,8 +169,7 @@ func (s *Store) accessGrant(ctx context.Context, k tokenstore.Key, val []byte, e
 // GetAccessChecked implements tokenstore.AccessChecker: the GET of the
 // record and one EXISTS per non-empty id go in one pipeline, so reading an
 // opaque token and checking its deny-list entries costs one round trip (on
-// a Cluster, one to each node concerned, sent at once). A record missing
-// under its key is looked up under the legacy key, as GetAccess does.
+// a Cluster, one to each node concerned, sent at once).
 func (s *Store) GetAccessChecked(ctx context.Context, k tokenstore.Key, ids ...string) (tokenstore.Grant, bool, error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
@@ -215,24 +198,18 @@ func (s *Store) GetAccessChecked(ctx context.Context, k tokenstore.Key, ids ...s
 		revoked = revoked || c.Val() > 0
 	}
 	val, err := get.Bytes()
-	g, err := s.accessGrant(ctx, k, val, err)
+	g, err := s.accessGrant(val, err)
 	if err != nil {
 		return tokenstore.Grant{}, false, err
 	}
 	return g, revoked, nil
 }
 
-// DeleteAccess implements tokenstore.AccessTokens. Both keys go, in one
-// round trip: a Cluster may hold them in different slots, so not one DEL.
+// DeleteAccess implements tokenstore.AccessTokens.
 func (s *Store) DeleteAccess(ctx context.Context, k tokenstore.Key) error {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	_, err := s.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
-		p.Del(ctx, s.accessKey(k))
-		p.Del(ctx, s.legacyAccessKey(k))
-		return nil
-	})
-	if err != nil {
+	if err := s.rdb.Del(ctx, s.accessKey(k)).Err(); err != nil {
 		return unavailable("delete access token", err)
 	}
 	return nil

@@ -2,7 +2,8 @@ package redis
 
 import (
 	"context"
-	"fmt"
+	"errors"
+	"net"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -15,7 +16,7 @@ func (s *Store) revokedKey(id string) string {
 }
 
 // Revoke implements tokenstore.Revocations. The id is also published on
-// <prefix>revocations for the caches of every instance (see Subscribe).
+// <prefix>revocations for the caches of every instance (see FollowRevocations).
 func (s *Store) Revoke(ctx context.Context, id string, until time.Time) error {
 	if !s.live(until) {
 		return nil // what it denies has expired already
@@ -29,7 +30,7 @@ func (s *Store) Revoke(ctx context.Context, id string, until time.Time) error {
 }
 
 // IsRevoked implements tokenstore.Revocations. It always asks Redis, the
-// source of truth; only caches in front of it rely on Subscribe.
+// source of truth; only caches in front of it rely on FollowRevocations.
 func (s *Store) IsRevoked(ctx context.Context, id string) (bool, error) {
 	return s.revokedKeyExists(ctx, s.revokedKey(id))
 }
@@ -81,63 +82,71 @@ func (s *Store) IsRevokedAny(ctx context.Context, ids ...string) (bool, error) {
 	return false, nil
 }
 
-// Subscribe calls onRevoked with every id revoked through any Store on the
-// same Redis and prefix, until ctx is done. See SubscribeWithResync.
-func (s *Store) Subscribe(ctx context.Context, onRevoked func(id string)) error {
-	return s.SubscribeWithResync(ctx, onRevoked, nil)
-}
+// feedHeartbeat is how long the revocation subscription may stay silent
+// before it is pinged; a ping unanswered for as long again means the
+// subscription is lost.
+const feedHeartbeat = time.Second
 
-// SubscribeWithResync keeps a subscription to <prefix>revocations alive in
-// the background until ctx is done: after a dropped connection or a Redis
-// restart it resubscribes by itself. It returns once the first
-// subscription is confirmed, or with an ErrUnavailable error when that
-// takes longer than the call timeout (it keeps trying regardless).
-//
-// Pub/Sub does not replay what was published while a subscriber was away,
-// so onResync, when not nil, is called after every resubscription: a cache
-// should then drop what it may have missed. onRevoked and onResync run on
-// one goroutine, in order.
-func (s *Store) SubscribeWithResync(ctx context.Context, onRevoked func(id string), onResync func()) error {
-	ps := s.rdb.Subscribe(ctx, s.channel)
-	// Subscription messages mark each (re)subscription; the health check
-	// pings an idle connection so a silent drop is noticed within seconds.
-	ch := ps.ChannelWithSubscriptions(goredis.WithChannelHealthCheckInterval(time.Second),
-		goredis.WithChannelPingTimeout(s.timeout), goredis.WithChannelReconnectTimeout(s.timeout))
-	ready := make(chan struct{})
+// FollowRevocations implements tokenstore.RevocationFeed: it keeps a
+// subscription to <prefix>revocations in the background until ctx is done,
+// reading it itself rather than through go-redis's Channel, which hides a
+// lost connection and may drop messages when its buffer is full. f.FeedUp
+// follows each confirmed (re)subscription; f.FeedDown follows an error on
+// the connection or a ping left unanswered, and the subscription then
+// starts again on a new connection (after a Sentinel failover, to the new
+// master).
+func (s *Store) FollowRevocations(ctx context.Context, f tokenstore.RevocationFollower) {
 	go func() {
-		defer ps.Close()
-		subscribed := false
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case m, ok := <-ch:
-				if !ok {
-					return // the client was closed
-				}
-				switch m := m.(type) {
-				case *goredis.Message:
-					onRevoked(m.Payload)
-				case *goredis.Subscription:
-					if m.Kind != "subscribe" {
-						continue
-					}
-					if !subscribed {
-						subscribed = true
-						close(ready)
-					} else if onResync != nil {
-						onResync()
-					}
+		up := false
+		down := func() {
+			if up {
+				up = false
+				f.FeedDown()
+			}
+		}
+		defer down()
+		for ctx.Err() == nil {
+			s.followOnce(ctx, f, &up, down)
+			if ctx.Err() == nil {
+				select { // a short pause before a new connection
+				case <-ctx.Done():
+				case <-time.After(100 * time.Millisecond):
 				}
 			}
 		}
 	}()
-	select {
-	case <-ready:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-time.After(s.timeout):
-		return fmt.Errorf("redis store: subscribe to %s: %w (still trying)", s.channel, tokenstore.ErrUnavailable)
+}
+
+// followOnce runs one subscription until it fails.
+func (s *Store) followOnce(ctx context.Context, f tokenstore.RevocationFollower, up *bool, down func()) {
+	ps := s.rdb.Subscribe(ctx, s.channel)
+	defer ps.Close()
+	defer down()
+	pinged := false
+	for ctx.Err() == nil {
+		m, err := ps.ReceiveTimeout(ctx, feedHeartbeat)
+		if err != nil {
+			var ne net.Error
+			if !errors.As(err, &ne) || !ne.Timeout() || pinged || !*up {
+				// A broken connection, a ping left unanswered, or a
+				// subscription not confirmed in time.
+				return
+			}
+			if ps.Ping(ctx) != nil {
+				return
+			}
+			pinged = true
+			continue
+		}
+		pinged = false
+		switch m := m.(type) {
+		case *goredis.Message:
+			f.NoteRevoked(m.Payload)
+		case *goredis.Subscription:
+			if m.Kind == "subscribe" && m.Channel == s.channel && !*up {
+				*up = true
+				f.FeedUp()
+			}
+		}
 	}
 }
