@@ -210,8 +210,8 @@ func gatewayConfig(v *variant, upstream, redisAddr string) string {
 	if v.maxEntries > 0 {
 		extra += fmt.Sprintf("\n\t\tstore memory {\n\t\t\tmax_entries %d\n\t\t}", v.maxEntries)
 	}
-	if v.cache {
-		extra += "\n\t\tverify_cache 200000"
+	if !v.cache {
+		extra += "\n\t\tverify_cache off"
 	}
 	if v.redis {
 		extra += fmt.Sprintf("\n\t\tstore redis {\n\t\t\taddresses %s\n\t\t}", redisAddr)
@@ -295,9 +295,9 @@ func run() error {
 	defer stopRedis()
 
 	variants := []*variant{
-		{name: "JWT ES256, cache off", format: "jwt", alg: "ES256", target: 0.75},
+		{name: "JWT ES256, cache off", format: "jwt", alg: "ES256", target: 0.52},
 		{name: "JWT ES256, cache on", format: "jwt", alg: "ES256", cache: true, target: 0.95},
-		{name: "JWT EdDSA, cache off", format: "jwt", alg: "EdDSA", target: 0.78},
+		{name: "JWT EdDSA, cache off", format: "jwt", alg: "EdDSA", target: 0.58},
 		{name: "JWT EdDSA, cache on", format: "jwt", alg: "EdDSA", cache: true, target: 0.95},
 		// Room for the issuance rounds' tokens (about 40,000 a second).
 		{name: "opaque memory, cache off", format: "opaque", alg: "ES256", target: 0, maxEntries: 5_000_000},

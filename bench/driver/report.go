@@ -103,7 +103,7 @@ func report(vs []*variant, x *extras) error {
 		"bench/run                     # everything; BENCH_SECONDS=8 (≤ 15), BENCH_ROUNDS=3\n" +
 		"BENCH_ONLY='EdDSA' bench/run  # scenarios whose name matches (\"1M live\" for the scaling run), to bench/out/partial.md\n" +
 		"BENCH_PROFILE=1 bench/run     # CPU profiles in bench/out/*.pprof; BENCH_VERBOSE=1 shows wrk's output\n" +
-		"go test ./authz ./internal/fastverify ./tokenstore/... -run '^$' -bench . -benchmem   # micro-benchmarks\n```\n")
+		"go test ./authz ./tokenstore/... -run '^$' -bench . -benchmem   # micro-benchmarks\n```\n")
 	if notes, err := os.ReadFile("bench/NOTES.md"); err == nil {
 		b.WriteString("\n" + string(notes))
 	}
