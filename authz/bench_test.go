@@ -9,10 +9,15 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/lestrrat-go/jwx/v2/jwk"
 	"github.com/lestrrat-go/jwx/v2/jwt"
+
+	"github.com/oauthgate/caddy-oauthgate/tokenstore"
 )
 
 // Micro-benchmarks of the hot paths; `go test ./authz -run '^$' -bench . -benchmem`.
@@ -130,3 +135,60 @@ func benchIssue(b *testing.B, opts ...fixtureOpt) {
 
 func BenchmarkIssueClientCredentialsJWT(b *testing.B)    { benchIssue(b) }
 func BenchmarkIssueClientCredentialsOpaque(b *testing.B) { benchIssue(b, opaque) }
+
+// BenchmarkVerifyCache100k weighs otter against the simplest cache that
+// could replace it — a map under a read-write lock, holding the same
+// entries — at 100,000 cached tokens, every goroutine cycling through all
+// of them. Run with -cpu 2 (the gateway's cores here); bench/NOTES.md has
+// the numbers and the conclusion.
+func BenchmarkVerifyCache100k(b *testing.B) {
+	const n = 100_000
+	f := newFixture(b, opaque, func(c *Config) { c.VerifyCacheSize = n })
+	v := f.srv.Verifier()
+	now := f.clock.Now()
+	keys := make([]cacheKey, n)
+	simple := struct {
+		sync.RWMutex
+		m map[cacheKey]*cachedToken
+	}{m: make(map[cacheKey]*cachedToken, n)}
+	for i := range keys {
+		g := tokenstore.Grant{ClientID: "reporting", Subject: "svc-reporting", Scopes: []string{"api_v3"},
+			IssuedAt: now, ExpiresAt: now.Add(time.Hour)}
+		tok, err := f.srv.minter.Mint(context.Background(), &g)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, aerr := v.Authenticate(context.Background(), tok); aerr != nil {
+			b.Fatal(aerr)
+		}
+		keys[i] = cacheKey(sha256.Sum256([]byte(tok)))
+		t, ok := v.cache.get(keys[i], now, v.Skew)
+		if !ok {
+			b.Fatal("not cached")
+		}
+		simple.m[keys[i]] = t
+	}
+	b.Run("otter", func(b *testing.B) {
+		var next atomic.Int64
+		b.RunParallel(func(pb *testing.PB) {
+			for i := int(next.Add(7919)); pb.Next(); i++ {
+				if _, ok := v.cache.get(keys[i%n], now, v.Skew); !ok {
+					b.Fatal("miss")
+				}
+			}
+		})
+	})
+	b.Run("rwmutex-map", func(b *testing.B) {
+		var next atomic.Int64
+		b.RunParallel(func(pb *testing.PB) {
+			for i := int(next.Add(7919)); pb.Next(); i++ {
+				simple.RLock()
+				t, ok := simple.m[keys[i%n]]
+				simple.RUnlock()
+				if !ok || t.revoked.Load() || !now.Before(t.exp.Add(v.Skew)) {
+					b.Fatal("miss")
+				}
+			}
+		})
+	})
+}
