@@ -51,7 +51,6 @@ type authorizer struct {
 	opts     AuthorizeOptions
 	byUser   *Throttle
 	byIP     *Throttle
-	internal map[string]bool
 }
 
 // AuthorizeHandler returns the authorization endpoint with opts.
@@ -136,6 +135,12 @@ func (a *authorizer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a.consent(w, r, req, internal, subject, binding, authTime)
 }
 
+// pageMessage is an error whose text is shown as is on the error page: a
+// sentence for the user.
+type pageMessage string
+
+func (m pageMessage) Error() string { return string(m) }
+
 // readAuthorizeParams reads the query (GET) or the form body (POST),
 // separating oauthgate's own form fields from the OAuth parameters.
 func readAuthorizeParams(w http.ResponseWriter, r *http.Request) (params, internal url.Values, err error) {
@@ -143,17 +148,17 @@ func readAuthorizeParams(w http.ResponseWriter, r *http.Request) (params, intern
 	if r.Method == http.MethodPost {
 		body, rerr := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 		if rerr != nil {
-			return nil, nil, errors.New("The request body is too large.")
+			return nil, nil, pageMessage("The request body is too large.")
 		}
 		mt := strings.TrimSpace(strings.Split(r.Header.Get("Content-Type"), ";")[0])
 		if !strings.EqualFold(mt, "application/x-www-form-urlencoded") {
-			return nil, nil, errors.New("The form must be sent as application/x-www-form-urlencoded.")
+			return nil, nil, pageMessage("The form must be sent as application/x-www-form-urlencoded.")
 		}
 		raw = string(body)
 	}
 	all, perr := url.ParseQuery(raw)
 	if perr != nil {
-		return nil, nil, errors.New("The request parameters are malformed.")
+		return nil, nil, pageMessage("The request parameters are malformed.")
 	}
 	params, internal = url.Values{}, url.Values{}
 	for k, v := range all {

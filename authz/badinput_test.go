@@ -429,8 +429,10 @@ func biBadTokens(t *testing.T, f *fixture) map[string]string {
 	}
 	pubDER, _ := x509.MarshalPKIXPublicKey(key.Public())
 	pubPEM := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER})
-	pub := key.Public().(*ecdsa.PublicKey)
-	point := append([]byte{4}, append(pub.X.FillBytes(make([]byte, 32)), pub.Y.FillBytes(make([]byte, 32))...)...)
+	point, err := key.Public().(*ecdsa.PublicKey).Bytes() // uncompressed: 0x04 ‖ X ‖ Y
+	if err != nil {
+		t.Fatal(err)
+	}
 	jwks := f.keys.JWKS()
 	good := f.issue(t, "api_v3")
 	parts := strings.Split(good, ".")

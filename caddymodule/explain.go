@@ -104,7 +104,7 @@ func (e *explainer) line(format string, args ...any) {
 // walk follows the routes; it reports whether a handler answered.
 func (e *explainer) walk(routes caddyhttp.RouteList) bool {
 	for i, route := range routes {
-		if !route.MatcherSets.AnyMatch(e.req) {
+		if ok, err := route.MatcherSets.AnyMatchWithError(e.req); err != nil || !ok {
 			continue
 		}
 		for _, h := range route.Handlers {
