@@ -282,7 +282,7 @@ func (a *authorizer) redirectTo(w http.ResponseWriter, r *http.Request, req *aut
 }
 
 func (a *authorizer) redirectError(w http.ResponseWriter, r *http.Request, req *authRequest, e *Error) {
-	a.s.cfg.Observe(Event{Kind: "refused", Grant: GrantAuthorizationCode, ClientID: req.client.ID, Error: e.Code, Reason: e.Description})
+	a.s.cfg.Observe(Event{Kind: EventRefused, Grant: GrantAuthorizationCode, ClientID: req.client.ID, Error: e.Code, Reason: e.Description})
 	if req.redirectURI == OOBRedirect {
 		a.opts.Pages.errorPage(w, http.StatusBadRequest, "Authorization failed", e.Code+": "+e.Description)
 		return
@@ -379,7 +379,7 @@ func (a *authorizer) login(w http.ResponseWriter, r *http.Request, req *authRequ
 	if len(username) > 256 || len(password) > 1024 || !a.s.cfg.Users.Authenticate(username, password) {
 		a.byUser.Fail(userKey)
 		a.byIP.Fail(ipKey)
-		a.s.cfg.Observe(Event{Kind: "login_failed", ClientID: req.client.ID, Subject: username, Reason: "wrong username or password"})
+		a.s.cfg.Observe(Event{Kind: EventLoginFailed, ClientID: req.client.ID, Subject: username, Reason: "wrong username or password"})
 		a.loginPage(w, r, req, http.StatusUnauthorized, username, "Wrong username or password.")
 		return "", "", now, true
 	}
@@ -484,7 +484,7 @@ func (a *authorizer) issueCode(w http.ResponseWriter, r *http.Request, req *auth
 		a.redirectError(w, r, req, ErrTemporarilyUnavailable.WithDescription("the token store is unavailable"))
 		return
 	}
-	a.s.cfg.Observe(Event{Kind: "code_issued", Grant: GrantAuthorizationCode, ClientID: req.client.ID, Subject: subject, Scopes: req.scopes})
+	a.s.cfg.Observe(Event{Kind: EventCodeIssued, Grant: GrantAuthorizationCode, ClientID: req.client.ID, Subject: subject, Scopes: req.scopes})
 	if req.redirectURI == OOBRedirect {
 		a.opts.Pages.render(w, http.StatusOK, "oob.html", map[string]any{
 			"Title": "Authorization code", "ClientName": req.client.Name, "Code": code,

@@ -107,10 +107,18 @@ func (s *Server) serveRevoke(w http.ResponseWriter, r *http.Request) {
 			WriteError(w, storeError(err, "could not revoke the token"))
 			return
 		}
-		s.cfg.Observe(Event{Kind: "revoked", ClientID: c.ID, Subject: info.grant.Subject, Reason: kindOf(info)})
+		s.cfg.Observe(Event{Kind: EventRevoked, ClientID: c.ID, Subject: info.grant.Subject, Reason: kindOf(info), Revoked: info.kind()})
 	}
 	noStore(w)
 	w.WriteHeader(http.StatusOK)
+}
+
+// kind is what revoking info ends, for the metric.
+func (info tokenInfo) kind() RevokedKind {
+	if info.refresh {
+		return RevokedRefreshToken
+	}
+	return RevokedAccessToken
 }
 
 func kindOf(info tokenInfo) string {
@@ -221,7 +229,8 @@ func (s *Server) RevokeAny(ctx context.Context, tok string) (found bool, err err
 	if err := s.revoke(ctx, c, tok, info); err != nil {
 		return true, err
 	}
-	s.cfg.Observe(Event{Kind: "revoked", ClientID: c.ID, Subject: info.grant.Subject, Reason: "by operator: " + kindOf(info)})
+	s.cfg.Observe(Event{Kind: EventRevoked, ClientID: c.ID, Subject: info.grant.Subject, Reason: "by operator: " + kindOf(info),
+		Revoked: info.kind(), ByOperator: true})
 	return true, nil
 }
 

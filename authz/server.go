@@ -34,17 +34,44 @@ const (
 	DefaultSkew            = 30 * time.Second
 )
 
+// EventKind is what an Event reports.
+type EventKind string
+
+// The kinds of Event.
+const (
+	EventIssued        EventKind = "issued"         // an access token
+	EventRefused       EventKind = "refused"        // a token or authorization request
+	EventLoginFailed   EventKind = "login_failed"   // the built-in login form
+	EventCodeIssued    EventKind = "code_issued"    // an authorization code
+	EventRevoked       EventKind = "revoked"        // one token, by its client or an operator
+	EventFamilyRevoked EventKind = "family_revoked" // a reused code or refresh token
+)
+
+// RevokedKind is what a revocation ended.
+type RevokedKind string
+
+// The kinds of RevokedKind, as the revocation metric labels them.
+const (
+	RevokedAccessToken  RevokedKind = "access_token"
+	RevokedRefreshToken RevokedKind = "refresh_token"
+	RevokedFamily       RevokedKind = "family"
+)
+
 // Event is something the server did that operators want to see: a token
 // issued or a request refused. It never carries a token, code or secret.
 type Event struct {
-	Kind      string // "issued" or "refused"
+	Kind      EventKind
 	Grant     string
 	ClientID  string
 	Subject   string
 	Scopes    []string
-	Error     string // an RFC 6749 error code, for "refused"
-	Reason    string
+	Error     string // an RFC 6749 error code, for EventRefused
+	Reason    string // words for logs, never parsed
 	ExpiresIn time.Duration
+	// Revoked says what EventRevoked and EventFamilyRevoked ended;
+	// ByOperator that the admin API or CLI did it.
+	Revoked    RevokedKind
+	ByOperator bool
 }
 
 // Config is everything the OAuth core needs; caddymodule builds it.

@@ -310,15 +310,15 @@ func (a *App) observe(ev authz.Event) {
 	}
 	data := map[string]any{"client_id": ev.ClientID, "subject": ev.Subject}
 	switch ev.Kind {
-	case "issued":
+	case authz.EventIssued:
 		a.metrics.issued.WithLabelValues(ev.Grant, string(a.format)).Inc()
 		a.logger.Debug("token issued", append(fields, zap.String("grant", ev.Grant),
 			zap.String("scope", strings.Join(ev.Scopes, " ")), zap.Duration("expires_in", ev.ExpiresIn))...)
 		data["grant"], data["scope"] = ev.Grant, strings.Join(ev.Scopes, " ")
 		a.emit("token_issued", data)
-	case "refused", "login_failed":
+	case authz.EventRefused, authz.EventLoginFailed:
 		code := ev.Error
-		if ev.Kind == "login_failed" {
+		if ev.Kind == authz.EventLoginFailed {
 			code = "login_failed"
 		}
 		a.metrics.refused.WithLabelValues(code).Inc()
@@ -326,20 +326,17 @@ func (a *App) observe(ev authz.Event) {
 			zap.String("error", code), zap.String("reason", ev.Reason))...)
 		data["error"], data["reason"] = code, ev.Reason
 		a.emit("token_refused", data)
-	case "revoked", "family_revoked":
-		kind := "family"
-		if ev.Kind == "revoked" {
-			kind = strings.Fields(strings.TrimPrefix(ev.Reason, "by operator: "))[0]
-		}
+	case authz.EventRevoked, authz.EventFamilyRevoked:
+		kind := string(ev.Revoked)
 		a.metrics.revocations.WithLabelValues(kind).Inc()
 		log := a.logger.Info
-		if ev.Kind == "family_revoked" {
+		if ev.Kind == authz.EventFamilyRevoked {
 			log = a.logger.Warn // reuse of a code or refresh token: possibly a stolen credential
 		}
 		log("token revoked", append(fields, zap.String("kind", kind), zap.String("reason", ev.Reason))...)
 		data["kind"], data["reason"] = kind, ev.Reason
 		a.emit("token_revoked", data)
-	case "code_issued":
+	case authz.EventCodeIssued:
 		a.logger.Debug("authorization code issued", fields...)
 	}
 }
