@@ -47,10 +47,10 @@ type AuthorizeOptions struct {
 
 // authorizer serves /oauth/authorize (CONFORMANCE A1–A11).
 type authorizer struct {
-	s        *Server
-	opts     AuthorizeOptions
-	byUser   *Throttle
-	byIP     *Throttle
+	s      *Server
+	opts   AuthorizeOptions
+	byUser *Throttle
+	byIP   *Throttle
 }
 
 // AuthorizeHandler returns the authorization endpoint with opts.
