@@ -107,7 +107,7 @@ func TestDynamicClientChangeReachesOtherInstances(t *testing.T) {
 			c.Now = time.Now
 			reg = &Registry{Static: c.Clients.(StaticClients), Records: st, Catalog: c.Scopes, Rand: rand.Reader, Now: time.Now}
 			c.Clients = reg
-			c.VerifyCacheSize, c.RevocationFeed = 100, true
+			c.VerifyCacheSize = 100
 		})
 		return f, reg
 	}

@@ -63,7 +63,7 @@ func TestTwoInstancesNeverForgetARevocation(t *testing.T) {
 			c.AccessTokenTTL, c.RefreshTokenTTL = 48*time.Hour, 48*time.Hour
 			reg = &Registry{Static: c.Clients.(StaticClients), Records: st, Catalog: c.Scopes, Rand: rand.Reader, Now: time.Now}
 			c.Clients = reg
-			c.VerifyCacheSize, c.RevocationFeed = 1000, true
+			c.VerifyCacheSize = 1000
 		})
 		return f, reg
 	}

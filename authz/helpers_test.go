@@ -57,6 +57,13 @@ func (r *recordingStore) GetAccess(ctx context.Context, k tokenstore.Key) (token
 	return r.Store.GetAccess(ctx, k)
 }
 
+func (r *recordingStore) GetAccessChecked(ctx context.Context, k tokenstore.Key, ids ...string) (tokenstore.Grant, bool, error) {
+	r.mu.Lock()
+	r.gets++
+	r.mu.Unlock()
+	return r.Store.GetAccessChecked(ctx, k, ids...)
+}
+
 type fixture struct {
 	srv     *Server
 	clock   *clock
@@ -105,6 +112,7 @@ func newFixture(t testing.TB, opts ...fixtureOpt) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	srv.FollowRevocations(t.Context())
 	return &fixture{srv: srv, clock: clk, store: store, clients: clients, keys: cfg.Keys}
 }
 

@@ -112,13 +112,9 @@ type Config struct {
 	// LenientRevocation: see Verifier.LenientRevocation.
 	LenientRevocation bool
 	// VerifyCacheSize bounds the verified-token cache (0: the default,
-	// DefaultVerifyCacheSize; negative: no cache).
+	// DefaultVerifyCacheSize; negative: no cache). The cache answers once
+	// FollowRevocations has the store's feed up.
 	VerifyCacheSize int
-	// RevocationFeed says that Store is shared with other instances and
-	// publishes their revocations: the verified-token cache then answers
-	// only between Verifier.FeedUp and FeedDown, never while revocations
-	// made elsewhere might not reach it.
-	RevocationFeed bool
 	// ClientIP returns the caller's address for throttling (default: RemoteAddr's host).
 	ClientIP func(*http.Request) string
 	// ClientAuthLimit and IPAuthLimit are the failed client authentications
@@ -237,7 +233,7 @@ func NewServer(cfg Config) (*Server, error) {
 		cfg.VerifyCacheSize = DefaultVerifyCacheSize
 	}
 	if cfg.VerifyCacheSize > 0 {
-		s.verifier.cache = newVerifyCache(cfg.VerifyCacheSize, !cfg.RevocationFeed)
+		s.verifier.cache = newVerifyCache(cfg.VerifyCacheSize)
 	}
 	if reg, ok := cfg.Clients.(*Registry); ok && reg.OnChange == nil {
 		reg.OnChange = s.clientChanged
@@ -259,6 +255,16 @@ func (s *Server) clientChanged(ctx context.Context, id string) {
 	s.verifier.NoteRevoked(ClientChanged(id))
 	if s.cfg.Store != nil {
 		_ = s.cfg.Store.Revoke(ctx, ClientChanged(id), s.cfg.Now().Add(clientCacheTTL))
+	}
+}
+
+// FollowRevocations keeps the verified-token cache in step with the
+// revocations made through every instance sharing the store, until ctx is
+// done (tokenstore.RevocationFeed); until the feed is up the cache does not
+// answer. Without a cache there is nothing to follow.
+func (s *Server) FollowRevocations(ctx context.Context) {
+	if s.verifier.cache != nil {
+		s.cfg.Store.FollowRevocations(ctx, s.verifier)
 	}
 }
 

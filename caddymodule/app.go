@@ -187,25 +187,23 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("oauthgate: store: %v", err)
 	}
-	a.store = mod.(StoreModule).TokenStore()
 	if a.metrics, err = newMetrics(ctx.GetMetricsRegistry()); err != nil {
 		return fmt.Errorf("oauthgate: metrics: %v", err)
 	}
+	// Only the measured store is kept: every operation, from any part of
+	// the app, is timed and counted.
+	a.store = measuredStore{s: mod.(StoreModule).TokenStore(), m: a.metrics}
 	if ev, err := ctx.App("events"); err == nil {
 		a.events = ev.(*caddyevents.App)
 	}
-	_, feed := a.store.(tokenstore.RevocationFeed)
-	registry := &authz.Registry{Static: clients, Catalog: cat, Now: time.Now, Rand: rand.Reader}
-	if recs, ok := a.store.(tokenstore.ClientRecords); ok {
-		registry.Records = recs
-	}
+	registry := &authz.Registry{Static: clients, Records: a.store, Catalog: cat, Now: time.Now, Rand: rand.Reader}
 	a.server, err = authz.NewServer(authz.Config{
 		Issuer:            a.Issuer,
 		Format:            format,
 		Keys:              keys,
 		Scopes:            cat,
 		Clients:           registry,
-		Store:             measuredStore{s: a.store, m: a.metrics},
+		Store:             a.store,
 		AccessTokenTTL:    time.Duration(a.AccessTokenTTL),
 		RefreshTokenTTL:   time.Duration(a.RefreshTokenTTL),
 		CodeTTL:           time.Duration(a.CodeTTL),
@@ -221,7 +219,6 @@ func (a *App) Provision(ctx caddy.Context) error {
 		Observe:           a.observe,
 		ClientIP:          clientIP,
 		VerifyCacheSize:   a.cacheSize(),
-		RevocationFeed:    feed,
 	})
 	if err != nil {
 		return fmt.Errorf("oauthgate: %v", err)
@@ -346,9 +343,7 @@ func (a *App) observe(ev authz.Event) {
 // denies as it is published, and while the feed is down the cache does
 // not answer (see tokenstore.RevocationFeed).
 func (a *App) followRevocations() {
-	if feed, ok := a.store.(tokenstore.RevocationFeed); ok && a.cacheSize() > 0 {
-		feed.FollowRevocations(a.ctx, a.server.Verifier())
-	}
+	a.server.FollowRevocations(a.ctx)
 }
 
 // cacheSize is the verified-token cache's bound for authz.Config (0: the

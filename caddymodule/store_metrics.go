@@ -92,19 +92,55 @@ func (ms measuredStore) IsRevoked(ctx context.Context, id string) (ok bool, err 
 	return ms.s.IsRevoked(ctx, id)
 }
 
-// IsRevokedAny passes tokenstore.RevokedAny through as one observation; a
-// store without it is asked once per id.
 func (ms measuredStore) IsRevokedAny(ctx context.Context, ids ...string) (ok bool, err error) {
 	defer func(t time.Time) { ms.observe("is_revoked_any", t, err) }(time.Now())
-	return tokenstore.IsRevokedAny(ctx, ms.s, ids...)
+	return ms.s.IsRevokedAny(ctx, ids...)
 }
 
-// GetAccessChecked passes tokenstore.AccessChecker through as one
-// observation, so the verifier's one round trip stays one; a store without
-// it is asked GetAccess, then IsRevokedAny.
 func (ms measuredStore) GetAccessChecked(ctx context.Context, k tokenstore.Key, ids ...string) (g tokenstore.Grant, revoked bool, err error) {
 	defer func(t time.Time) { ms.observe("get_access_checked", t, err) }(time.Now())
-	return tokenstore.GetAccessChecked(ctx, ms.s, k, ids...)
+	return ms.s.GetAccessChecked(ctx, k, ids...)
+}
+
+func (ms measuredStore) CreateClient(ctx context.Context, c tokenstore.ClientRecord) (err error) {
+	defer func(t time.Time) { ms.observe("create_client", t, err) }(time.Now())
+	return ms.s.CreateClient(ctx, c)
+}
+
+func (ms measuredStore) UpdateClient(ctx context.Context, c tokenstore.ClientRecord) (err error) {
+	defer func(t time.Time) { ms.observe("update_client", t, err) }(time.Now())
+	return ms.s.UpdateClient(ctx, c)
+}
+
+func (ms measuredStore) GetClient(ctx context.Context, id string) (c tokenstore.ClientRecord, err error) {
+	defer func(t time.Time) { ms.observe("get_client", t, err) }(time.Now())
+	return ms.s.GetClient(ctx, id)
+}
+
+func (ms measuredStore) ListClients(ctx context.Context) (cs []tokenstore.ClientRecord, err error) {
+	defer func(t time.Time) { ms.observe("list_clients", t, err) }(time.Now())
+	return ms.s.ListClients(ctx)
+}
+
+func (ms measuredStore) DeleteClient(ctx context.Context, id string) (err error) {
+	defer func(t time.Time) { ms.observe("delete_client", t, err) }(time.Now())
+	return ms.s.DeleteClient(ctx, id)
+}
+
+// FollowRevocations counts the feed's losses, so an operator sees when the
+// verified-token cache stopped answering.
+func (ms measuredStore) FollowRevocations(ctx context.Context, f tokenstore.RevocationFollower) {
+	ms.s.FollowRevocations(ctx, measuredFollower{f, ms.m})
+}
+
+type measuredFollower struct {
+	tokenstore.RevocationFollower
+	m *metrics
+}
+
+func (f measuredFollower) FeedDown() {
+	f.m.storeErrors.WithLabelValues("revocation_feed").Inc()
+	f.RevocationFollower.FeedDown()
 }
 
 func (ms measuredStore) Ping(ctx context.Context) (err error) {
@@ -114,7 +150,5 @@ func (ms measuredStore) Ping(ctx context.Context) (err error) {
 
 // Interface guards
 var (
-	_ tokenstore.Store         = measuredStore{}
-	_ tokenstore.RevokedAny    = measuredStore{}
-	_ tokenstore.AccessChecker = measuredStore{}
+	_ tokenstore.Store = measuredStore{}
 )

@@ -353,13 +353,34 @@ func (s *Store) IsRevokedAny(_ context.Context, ids ...string) (bool, error) {
 	now := s.opts.Now()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
+	return s.revokedLocked(now, ids), nil
+}
+
+func (s *Store) revokedLocked(now time.Time, ids []string) bool {
 	for _, id := range ids {
 		if r, ok := s.revoked[id]; ok && id != "" && now.Before(r.until) {
-			return true, nil
+			return true
 		}
 	}
-	return false, nil
+	return false
 }
+
+// GetAccessChecked implements tokenstore.AccessChecker.
+func (s *Store) GetAccessChecked(_ context.Context, k tokenstore.Key, ids ...string) (tokenstore.Grant, bool, error) {
+	now := s.opts.Now()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	g, ok := s.access.get(k)
+	if !ok || !now.Before(g.ExpiresAt) {
+		return tokenstore.Grant{}, false, tokenstore.ErrNotFound
+	}
+	return g, s.revokedLocked(now, ids), nil
+}
+
+// FollowRevocations implements tokenstore.RevocationFeed: a memory store
+// is this instance's alone, so every revocation is made here and the feed
+// is always up.
+func (s *Store) FollowRevocations(_ context.Context, f tokenstore.RevocationFollower) { f.FeedUp() }
 
 // CreateClient implements tokenstore.ClientRecords.
 func (s *Store) CreateClient(_ context.Context, c tokenstore.ClientRecord) error {
@@ -429,7 +450,5 @@ func (s *Store) Ping(context.Context) error { return nil }
 
 // Interface guards
 var (
-	_ tokenstore.Store         = (*Store)(nil)
-	_ tokenstore.RevokedAny    = (*Store)(nil)
-	_ tokenstore.ClientRecords = (*Store)(nil)
+	_ tokenstore.Store = (*Store)(nil)
 )

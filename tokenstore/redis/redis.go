@@ -384,8 +384,5 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Interface guards
 var (
-	_ tokenstore.Store         = (*Store)(nil)
-	_ tokenstore.RevokedAny    = (*Store)(nil)
-	_ tokenstore.AccessChecker = (*Store)(nil)
-	_ tokenstore.ClientRecords = (*Store)(nil)
+	_ tokenstore.Store = (*Store)(nil)
 )
