@@ -47,6 +47,7 @@ func Run(t *testing.T, f Factory) {
 	t.Run("Revocations", func(t *testing.T) { t.Parallel(); testRevocations(t, f(t)) })
 	t.Run("RevokedAny", func(t *testing.T) { t.Parallel(); testRevokedAny(t, f(t)) })
 	t.Run("AccessChecked", func(t *testing.T) { t.Parallel(); testAccessChecked(t, f(t)) })
+	t.Run("RevocationFeed", func(t *testing.T) { t.Parallel(); testRevocationFeed(t, f(t)) })
 	t.Run("Ping", func(t *testing.T) {
 		t.Parallel()
 		if err := f(t).Store.Ping(context.Background()); err != nil {
@@ -469,5 +470,26 @@ func testAccessChecked(t *testing.T, h Harness) {
 	h.Down()
 	if _, revoked, err := h.Store.GetAccessChecked(ctx, k2, want.ID, want.FamilyID); !errors.Is(err, tokenstore.ErrUnavailable) || revoked {
 		t.Errorf("GetAccessChecked with the store down = revoked %v, %v; want ErrUnavailable", revoked, err)
+	}
+}
+
+// feedFollower records that a revocation feed came up.
+type feedFollower struct{ up chan struct{} }
+
+func (f feedFollower) NoteRevoked(string) {}
+func (f feedFollower) FeedUp()   { f.up <- struct{}{} }
+func (f feedFollower) FeedDown() {}
+
+// testRevocationFeed: the feed comes up (what it delivers is each shared
+// store's own test: tokenstore/redis's subscribe tests).
+func testRevocationFeed(t *testing.T, h Harness) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	f := feedFollower{up: make(chan struct{}, 4)}
+	h.Store.FollowRevocations(ctx, f)
+	select {
+	case <-f.up:
+	case <-time.After(5 * time.Second):
+		t.Fatal("FollowRevocations: the feed did not come up within 5s")
 	}
 }
