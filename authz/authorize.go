@@ -190,7 +190,7 @@ func (a *authorizer) validateClient(ctx context.Context, params url.Values) (*au
 	if !ok || id == "" {
 		return nil, "Invalid request", "The request has no valid client_id."
 	}
-	c, err := a.s.cfg.Clients.Client(ctx, id)
+	c, err := a.s.registry.Client(ctx, id)
 	if err != nil && !errors.Is(err, ErrUnknownClient) {
 		return nil, "Temporarily unavailable", "The client registry cannot be reached. Try again later."
 	}

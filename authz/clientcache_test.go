@@ -2,7 +2,6 @@ package authz
 
 import (
 	"context"
-	"crypto/rand"
 	"net/url"
 	"sync/atomic"
 	"testing"
@@ -15,13 +14,13 @@ import (
 
 // countingRecords counts client lookups reaching a real store.
 type countingRecords struct {
-	tokenstore.ClientRecords
+	tokenstore.Store
 	gets atomic.Int64
 }
 
 func (c *countingRecords) GetClient(ctx context.Context, id string) (tokenstore.ClientRecord, error) {
 	c.gets.Add(1)
-	return c.ClientRecords.GetClient(ctx, id)
+	return c.Store.GetClient(ctx, id)
 }
 
 // dynToken creates dynamic client id through reg and gets a
@@ -44,14 +43,13 @@ func dynToken(t *testing.T, f *fixture, reg *Registry, id string) string {
 // With the verified-token cache on, a dynamic client is looked up once, not
 // on every request, and a change through the registry applies at once.
 func TestDynamicClientCachedAndChangesApplyAtOnce(t *testing.T) {
-	var reg *Registry
 	var recs *countingRecords
 	f := newFixture(t, func(c *Config) {
-		recs = &countingRecords{ClientRecords: c.Store.(*recordingStore).Store.(tokenstore.ClientRecords)}
-		reg = &Registry{Static: c.Clients.(StaticClients), Records: recs, Catalog: c.Scopes, Rand: rand.Reader, Now: c.Now}
-		c.Clients = reg
+		recs = &countingRecords{Store: c.Store}
+		c.Store = recs
 		c.VerifyCacheSize = 100
 	})
+	reg := f.srv.Registry()
 	tok := dynToken(t, f, reg, "dyn")
 	v := f.srv.Verifier()
 	before := recs.gets.Load()
@@ -98,18 +96,15 @@ func TestDynamicClientChangeReachesOtherInstances(t *testing.T) {
 		return s
 	}
 	instance := func(st *redisstore.Store, keys *KeySet) (*fixture, *Registry) {
-		var reg *Registry
 		f := newFixture(t, func(c *Config) {
 			if keys != nil {
 				c.Keys = keys
 			}
 			c.Store = st
 			c.Now = time.Now
-			reg = &Registry{Static: c.Clients.(StaticClients), Records: st, Catalog: c.Scopes, Rand: rand.Reader, Now: time.Now}
-			c.Clients = reg
 			c.VerifyCacheSize = 100
 		})
-		return f, reg
+		return f, f.srv.Registry()
 	}
 	a, regA := instance(open(), nil)
 	bStore := open()

@@ -3,7 +3,6 @@ package authz
 
 import (
 	"context"
-	"crypto/rand"
 	"net/url"
 	"strconv"
 	"testing"
@@ -54,18 +53,15 @@ func TestTwoInstancesNeverForgetARevocation(t *testing.T) {
 	}
 	stA, stB := open(), open()
 	instance := func(st *redisstore.Store, keys *KeySet) (*fixture, *Registry) {
-		var reg *Registry
 		f := biFixture(t, func(c *Config) {
 			if keys != nil {
 				c.Keys = keys
 			}
 			c.Store, c.Now = st, time.Now
 			c.AccessTokenTTL, c.RefreshTokenTTL = 48*time.Hour, 48*time.Hour
-			reg = &Registry{Static: c.Clients.(StaticClients), Records: st, Catalog: c.Scopes, Rand: rand.Reader, Now: time.Now}
-			c.Clients = reg
 			c.VerifyCacheSize = 1000
 		})
-		return f, reg
+		return f, f.srv.Registry()
 	}
 	a, regA := instance(stA, nil)
 	b, _ := instance(stB, a.keys)

@@ -61,7 +61,7 @@ func (s *Server) activeRefresh(ctx context.Context, g tokenstore.Grant) bool {
 	if revoked, err := s.cfg.Store.IsRevoked(ctx, g.FamilyID); err != nil || revoked {
 		return false
 	}
-	c, err := s.cfg.Clients.Client(ctx, g.ClientID)
+	c, err := s.registry.Client(ctx, g.ClientID)
 	return err == nil && !c.Disabled && !g.IssuedAt.Before(c.NotBefore)
 }
 

@@ -160,7 +160,7 @@ func (s *Server) RevokeAny(ctx context.Context, tok string) (found bool, err err
 	if err != nil || !found {
 		return false, err
 	}
-	c, cerr := s.cfg.Clients.Client(ctx, info.grant.ClientID)
+	c, cerr := s.registry.Client(ctx, info.grant.ClientID)
 	if cerr != nil {
 		c = &Client{ID: info.grant.ClientID} // a deleted client: its own lifetimes are gone
 	}
@@ -173,10 +173,7 @@ func (s *Server) RevokeAny(ctx context.Context, tok string) (found bool, err err
 }
 
 // Registry returns the server's client registry when it is one.
-func (s *Server) Registry() *Registry {
-	r, _ := s.cfg.Clients.(*Registry)
-	return r
-}
+func (s *Server) Registry() *Registry { return s.registry }
 
 // Scopes returns the scope catalog.
 func (s *Server) Scopes() *Catalog { return s.cfg.Scopes }

@@ -80,8 +80,9 @@ type Config struct {
 	Format TokenFormat
 	Keys   *KeySet
 	Scopes *Catalog
-	// Clients resolves client ids; a StaticClients in the simplest case.
-	Clients Clients
+	// Clients are the configured clients; the dynamic ones (admin API, CLI)
+	// are kept in Store. Both are served by the server's Registry.
+	Clients StaticClients
 	Store   tokenstore.Store
 	// AccessTokenTTL and RefreshTokenTTL apply to clients without their own.
 	AccessTokenTTL  time.Duration
@@ -128,6 +129,7 @@ type Config struct {
 // Server serves the OAuth endpoints and owns the token verifier.
 type Server struct {
 	cfg      Config
+	registry *Registry
 	minter   *Minter
 	verifier *Verifier
 	grants   map[string]grantHandler
@@ -167,8 +169,8 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.Format != FormatJWT && cfg.Format != FormatOpaque {
 		return nil, fmt.Errorf("token_format %q: use jwt or opaque", cfg.Format)
 	}
-	if cfg.Keys == nil || cfg.Store == nil || cfg.Scopes == nil || cfg.Clients == nil {
-		return nil, errors.New("keys, store, scopes and clients are required")
+	if cfg.Keys == nil || cfg.Store == nil || cfg.Scopes == nil {
+		return nil, errors.New("keys, store and scopes are required")
 	}
 	if cfg.AccessTokenTTL <= 0 {
 		cfg.AccessTokenTTL = DefaultAccessTokenTTL
@@ -220,9 +222,11 @@ func NewServer(cfg Config) (*Server, error) {
 		cfg:    cfg,
 		keys:   keys,
 		minter: &Minter{Issuer: cfg.Issuer, Format: cfg.Format, Keys: keys, Store: cfg.Store, Rand: cfg.Rand},
-		verifier: &Verifier{Issuer: cfg.Issuer, Keys: keys, Store: cfg.Store, Clients: cfg.Clients,
-			Skew: cfg.Skew, Now: cfg.Now, LenientRevocation: cfg.LenientRevocation},
 	}
+	s.registry = &Registry{Static: cfg.Clients, Records: cfg.Store, Catalog: cfg.Scopes, Rand: cfg.Rand, Now: cfg.Now,
+		OnChange: s.clientChanged}
+	s.verifier = &Verifier{Issuer: cfg.Issuer, Keys: keys, Store: cfg.Store, Clients: s.registry,
+		Skew: cfg.Skew, Now: cfg.Now, LenientRevocation: cfg.LenientRevocation}
 	s.grants = map[string]grantHandler{
 		GrantClientCredentials: s.clientCredentials,
 		GrantAuthorizationCode: s.authorizationCode,
@@ -234,9 +238,6 @@ func NewServer(cfg Config) (*Server, error) {
 	}
 	if cfg.VerifyCacheSize > 0 {
 		s.verifier.cache = newVerifyCache(cfg.VerifyCacheSize)
-	}
-	if reg, ok := cfg.Clients.(*Registry); ok && reg.OnChange == nil {
-		reg.OnChange = s.clientChanged
 	}
 	s.clientFailures = NewThrottle(cfg.ClientAuthLimit, cfg.AuthWindow, cfg.Now)
 	s.ipFailures = NewThrottle(cfg.IPAuthLimit, cfg.AuthWindow, cfg.Now)

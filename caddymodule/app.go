@@ -4,7 +4,6 @@
 package caddymodule
 
 import (
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -196,13 +195,12 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if ev, err := ctx.App("events"); err == nil {
 		a.events = ev.(*caddyevents.App)
 	}
-	registry := &authz.Registry{Static: clients, Records: a.store, Catalog: cat, Now: time.Now, Rand: rand.Reader}
 	a.server, err = authz.NewServer(authz.Config{
 		Issuer:            a.Issuer,
 		Format:            format,
 		Keys:              keys,
 		Scopes:            cat,
-		Clients:           registry,
+		Clients:           clients,
 		Store:             a.store,
 		AccessTokenTTL:    time.Duration(a.AccessTokenTTL),
 		RefreshTokenTTL:   time.Duration(a.RefreshTokenTTL),
