@@ -259,6 +259,24 @@ func (s *Server) clientChanged(ctx context.Context, id string) {
 	}
 }
 
+// KeyRetention is how long a key retired now must keep verifying: the
+// longest access-token lifetime any client has — configured or dynamic —
+// plus the clock skew.
+func (s *Server) KeyRetention(ctx context.Context) (time.Duration, error) {
+	longest := s.cfg.AccessTokenTTL
+	for _, c := range s.registry.Static {
+		longest = max(longest, c.AccessTokenTTL)
+	}
+	recs, err := s.registry.Records.ListClients(ctx)
+	if err != nil {
+		return 0, err
+	}
+	for _, r := range recs {
+		longest = max(longest, r.AccessTokenTTL)
+	}
+	return longest + s.cfg.Skew, nil
+}
+
 // FollowRevocations keeps the verified-token cache in step with the
 // revocations made through every instance sharing the store, until ctx is
 // done (tokenstore.RevocationFeed); until the feed is up the cache does not
