@@ -191,7 +191,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	// Only the measured store is kept: every operation, from any part of
 	// the app, is timed and counted.
-	a.store = measuredStore{s: mod.(StoreModule).TokenStore(), m: a.metrics}
+	a.store = measuredStore{s: mod.(StoreModule).TokenStore(), m: a.metrics, log: a.logger}
 	if ev, err := ctx.App("events"); err == nil {
 		a.events = ev.(*caddyevents.App)
 	}

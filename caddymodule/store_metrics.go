@@ -5,14 +5,17 @@ import (
 	"errors"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/oauthgate/caddy-oauthgate/tokenstore"
 )
 
 // measuredStore times every store operation and counts its failures
 // (CONFORMANCE O1). Not-found, reused and exists are answers, not failures.
 type measuredStore struct {
-	s tokenstore.Store
-	m *metrics
+	s   tokenstore.Store
+	m   *metrics
+	log *zap.Logger // for the revocation feed's changes; nil: not logged
 }
 
 func (ms measuredStore) observe(op string, start time.Time, err error) {
@@ -127,20 +130,32 @@ func (ms measuredStore) DeleteClient(ctx context.Context, id string) (err error)
 	return ms.s.DeleteClient(ctx, id)
 }
 
-// FollowRevocations counts the feed's losses, so an operator sees when the
-// verified-token cache stopped answering.
+// FollowRevocations counts and logs the feed's losses, so an operator sees
+// when the verified-token cache stopped answering, and why requests then
+// cost a store round trip (or 503 while the store is down).
 func (ms measuredStore) FollowRevocations(ctx context.Context, f tokenstore.RevocationFollower) {
-	ms.s.FollowRevocations(ctx, measuredFollower{f, ms.m})
+	ms.s.FollowRevocations(ctx, measuredFollower{f, ms.m, ms.log})
 }
 
 type measuredFollower struct {
 	tokenstore.RevocationFollower
-	m *metrics
+	m   *metrics
+	log *zap.Logger
 }
 
 func (f measuredFollower) FeedDown() {
 	f.m.storeErrors.WithLabelValues("revocation_feed").Inc()
+	if f.log != nil {
+		f.log.Warn("lost the store's revocation feed: the verified-token cache is off, every token is checked against the store until the feed is back")
+	}
 	f.RevocationFollower.FeedDown()
+}
+
+func (f measuredFollower) FeedUp() {
+	if f.log != nil {
+		f.log.Info("following the store's revocation feed: the verified-token cache is on")
+	}
+	f.RevocationFollower.FeedUp()
 }
 
 func (ms measuredStore) Ping(ctx context.Context) (err error) {

@@ -150,7 +150,7 @@ func TestMeasuredStoreCoversTheContract(t *testing.T) {
 	}
 	// A feed that goes down is an error of the revocation_feed operation.
 	ms.FollowRevocations(ctx, downFollower{})
-	measuredFollower{downFollower{}, m}.FeedDown()
+	measuredFollower{downFollower{}, m, nil}.FeedDown()
 	if _, errs := storeOp(t, reg, "revocation_feed"); errs != 1 {
 		t.Errorf("revocation_feed errors = %d, want 1", errs)
 	}
