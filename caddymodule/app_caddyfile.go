@@ -13,18 +13,40 @@ func init() {
 	httpcaddyfile.RegisterGlobalOption("oauthgate", parseAppOption)
 }
 
-// parseAppOption parses the `oauthgate { … }` global option:
+// parseAppOption parses the `oauthgate { … }` global option (README's
+// configuration reference explains each):
 //
 //	oauthgate {
 //		issuer <url>
-//		store <module> { … }
+//		store <module> { … }                 # memory (default) or redis
 //		token_format jwt|opaque
-//		signing_key <alg> <file>            # repeatable; first signs
+//		signing_key <alg> <file>             # repeatable; first signs
 //		access_token_ttl <duration>
+//		refresh_token_ttl <duration>
+//		code_ttl <duration>
+//		session_ttl <duration>
+//		key_refresh <duration>
 //		clock_skew <duration>
+//		pkce public_clients|all_clients [allow_plain]
+//		response_fields standard|extended
+//		revocation_check strict|lenient
+//		verify_cache <n>|off
 //		audience <aud…>
 //		scope <name> ["description"] [default]
-//		client <id> { … }
+//		users { <name> <bcrypt hash> … }
+//		client <id> {
+//			name <name>
+//			secret <placeholder> | secret_hash <sha256 hex|bcrypt> | public
+//			redirect_uri <uri…>
+//			grants <grant…>
+//			scopes <scope…>
+//			default_scopes <scope…>
+//			user <subject>
+//			audience <aud…>
+//			access_token_ttl <duration>
+//			refresh_token_ttl <duration>
+//			disabled
+//		}
 //	}
 func parseAppOption(d *caddyfile.Dispenser, existing any) (any, error) {
 	if existing != nil {

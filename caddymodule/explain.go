@@ -130,7 +130,7 @@ func (e *explainer) walk(routes caddyhttp.RouteList) bool {
 				if !e.protect(i, h) {
 					return true
 				}
-			case *Server:
+			case *ServerHandler:
 				if e.req.URL.Path == authz.PathAuthorize || h.oauth.Handler(e.req.URL.Path) != nil {
 					e.line("route %d: answered by oauthgate_server (%s)", i+1, e.req.URL.Path)
 					return true
