@@ -1,7 +1,6 @@
 package authz
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/hmac"
@@ -19,6 +18,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/oauthgate/caddy-oauthgate/internal/testutil"
 )
 
 // The bad-input catalogue: every endpoint of the OAuth core is fed what
@@ -499,33 +500,14 @@ func biBadTokens(t *testing.T, f *fixture) map[string]string {
 	for i := 1; i < len(good); i += len(good) / 12 {
 		out[fmt.Sprintf("truncated to %d of %d", i, len(good))] = good[:i]
 	}
-	for i, alt := range biSpellings(parts[0]) {
+	for i, alt := range testutil.Base64Spellings(parts[0]) {
 		out[fmt.Sprintf("header padding bits %d", i)] = alt + "." + parts[1] + "." + parts[2]
 	}
-	for i, alt := range biSpellings(parts[1]) {
+	for i, alt := range testutil.Base64Spellings(parts[1]) {
 		out[fmt.Sprintf("claims padding bits %d", i)] = parts[0] + "." + alt + "." + parts[2]
 	}
-	for i, alt := range biSpellings(parts[2]) {
+	for i, alt := range testutil.Base64Spellings(parts[2]) {
 		out[fmt.Sprintf("signature padding bits %d", i)] = parts[0] + "." + parts[1] + "." + alt
-	}
-	return out
-}
-
-// biSpellings returns the other spellings of an unpadded base64url string:
-// the last character changed in its unused low bits, decoding (leniently)
-// to the same bytes.
-func biSpellings(s string) []string {
-	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-	want, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil || s == "" {
-		return nil
-	}
-	var out []string
-	for _, c := range alphabet {
-		alt := s[:len(s)-1] + string(c)
-		if got, err := base64.RawURLEncoding.DecodeString(alt); alt != s && err == nil && bytes.Equal(got, want) {
-			out = append(out, alt)
-		}
 	}
 	return out
 }
@@ -797,11 +779,11 @@ func biOpaqueSpellings(tok, prefix string) []string {
 	body := tok[len(prefix) : len(tok)-opaqueSumLen]
 	sum := tok[len(tok)-opaqueSumLen:]
 	var out []string
-	for _, alt := range biSpellings(body) {
+	for _, alt := range testutil.Base64Spellings(body) {
 		b := prefix + alt
 		out = append(out, b+opaqueChecksum(b), b+sum)
 	}
-	for _, alt := range biSpellings(sum) {
+	for _, alt := range testutil.Base64Spellings(sum) {
 		out = append(out, prefix+body+alt)
 	}
 	return out
@@ -811,7 +793,7 @@ func biJWTSpellings(tok string) []string {
 	p := strings.Split(tok, ".")
 	var out []string
 	for i := range p {
-		for _, alt := range biSpellings(p[i]) {
+		for _, alt := range testutil.Base64Spellings(p[i]) {
 			q := append([]string(nil), p...)
 			q[i] = alt
 			out = append(out, strings.Join(q, "."))

@@ -2,7 +2,6 @@ package caddymodule
 
 import (
 	"bufio"
-	"bytes"
 	"crypto/ecdsa"
 	"crypto/hmac"
 	"crypto/rand"
@@ -22,6 +21,7 @@ import (
 	"time"
 
 	"github.com/oauthgate/caddy-oauthgate/authz"
+	"github.com/oauthgate/caddy-oauthgate/internal/testutil"
 )
 
 // The bad-input catalogue through Caddy: the protect handler and the OAuth
@@ -79,24 +79,6 @@ func biWith(m map[string]any, kv ...any) map[string]any {
 			delete(out, kv[i].(string))
 		} else {
 			out[kv[i].(string)] = kv[i+1]
-		}
-	}
-	return out
-}
-
-// biSpellings: the other base64url spellings of s's last character (same
-// bytes, other padding bits).
-func biSpellings(s string) []string {
-	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-	want, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil || s == "" {
-		return nil
-	}
-	var out []string
-	for _, c := range alphabet {
-		alt := s[:len(s)-1] + string(c)
-		if got, err := base64.RawURLEncoding.DecodeString(alt); alt != s && err == nil && bytes.Equal(got, want) {
-			out = append(out, alt)
 		}
 	}
 	return out
@@ -197,10 +179,10 @@ func TestBadInputThroughCaddy(t *testing.T) {
 		"signature with padding":           good + "==",
 		"signature in std base64 alphabet": parts[0] + "." + parts[1] + "." + strings.NewReplacer("-", "+", "_", "/").Replace(parts[2]) + "/",
 	}
-	for i, alt := range biSpellings(parts[2]) {
+	for i, alt := range testutil.Base64Spellings(parts[2]) {
 		invalid[fmt.Sprintf("signature padding bits %d", i)] = parts[0] + "." + parts[1] + "." + alt
 	}
-	for i, alt := range biSpellings(rparts[2]) {
+	for i, alt := range testutil.Base64Spellings(rparts[2]) {
 		invalid[fmt.Sprintf("revoked, another spelling %d", i)] = rparts[0] + "." + rparts[1] + "." + alt
 	}
 
