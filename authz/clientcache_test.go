@@ -87,14 +87,7 @@ func TestDynamicClientCachedAndChangesApplyAtOnce(t *testing.T) {
 // registry stops the other's cached tokens within the feed's latency.
 func TestDynamicClientChangeReachesOtherInstances(t *testing.T) {
 	srv := redistest.Start(t)
-	open := func() *redisstore.Store {
-		s, err := redisstore.Open(t.Context(), redisstore.Config{Addrs: []string{srv.Addr}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = s.Close() })
-		return s
-	}
+	open := func() *redisstore.Store { return openRedis(t, srv) }
 	instance := func(st *redisstore.Store, keys *KeySet) (*fixture, *Registry) {
 		f := newFixture(t, func(c *Config) {
 			if keys != nil {

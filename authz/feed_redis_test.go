@@ -43,14 +43,7 @@ func (s *signalling) NoteRevoked(id string) {
 // accepting cached tokens it could no longer hear revocations of.
 func TestTwoInstancesNeverForgetARevocation(t *testing.T) {
 	srv := redistest.Start(t)
-	open := func() *redisstore.Store {
-		s, err := redisstore.Open(t.Context(), redisstore.Config{Addrs: []string{srv.Addr}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = s.Close() })
-		return s
-	}
+	open := func() *redisstore.Store { return openRedis(t, srv) }
 	stA, stB := open(), open()
 	instance := func(st *redisstore.Store, keys *KeySet) (*fixture, *Registry) {
 		f := biFixture(t, func(c *Config) {

@@ -12,8 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oauthgate/caddy-oauthgate/internal/redistest"
 	"github.com/oauthgate/caddy-oauthgate/tokenstore"
 	"github.com/oauthgate/caddy-oauthgate/tokenstore/memory"
+	redisstore "github.com/oauthgate/caddy-oauthgate/tokenstore/redis"
 )
 
 const (
@@ -181,3 +183,15 @@ func (f *fixture) issue(t testing.TB, scope string) string {
 }
 
 func b64std(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+
+// openRedis opens a Redis store (one instance's) on srv, closed at the end
+// of the test.
+func openRedis(t *testing.T, srv *redistest.Server) *redisstore.Store {
+	t.Helper()
+	s, err := redisstore.Open(t.Context(), redisstore.Config{Addrs: []string{srv.Addr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
