@@ -18,7 +18,7 @@ type countingRecords struct {
 	gets atomic.Int64
 }
 
-func (c *countingRecords) GetClient(ctx context.Context, id string) (tokenstore.ClientRecord, error) {
+func (c *countingRecords) GetClient(ctx context.Context, id string) (tokenstore.Client, error) {
 	c.gets.Add(1)
 	return c.Store.GetClient(ctx, id)
 }
@@ -27,7 +27,7 @@ func (c *countingRecords) GetClient(ctx context.Context, id string) (tokenstore.
 // client_credentials token for it from f's token endpoint.
 func dynToken(t *testing.T, f *fixture, reg *Registry, id string) string {
 	t.Helper()
-	view, secret, err := reg.Create(t.Context(), ClientView{ID: id, Grants: []string{GrantClientCredentials}, Scopes: []string{"api_v3"}})
+	view, secret, err := reg.Create(t.Context(), tokenstore.Client{ID: id, Grants: []string{GrantClientCredentials}, Scopes: []string{"api_v3"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,14 +62,14 @@ func TestDynamicClientCachedAndChangesApplyAtOnce(t *testing.T) {
 		t.Fatalf("5 checks looked the client up %d times, want 1", n)
 	}
 	disabled := true
-	if _, err := reg.Update(t.Context(), "dyn", ClientPatch{Disabled: &disabled}); err != nil {
+	if _, err := reg.Update(t.Context(), "dyn", disable(disabled)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := v.Authenticate(t.Context(), tok); err == nil || err.Reason != "client_inactive" {
 		t.Fatalf("token of a client just disabled: %v", err)
 	}
 	enabled := false
-	if _, err := reg.Update(t.Context(), "dyn", ClientPatch{Disabled: &enabled}); err != nil {
+	if _, err := reg.Update(t.Context(), "dyn", disable(enabled)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := v.Authenticate(t.Context(), tok); err != nil {
@@ -128,7 +128,7 @@ func TestDynamicClientChangeReachesOtherInstances(t *testing.T) {
 		t.Fatalf("B verifies A's token: %v", err)
 	}
 	disabled := true
-	if _, err := regA.Update(t.Context(), "dyn-shared", ClientPatch{Disabled: &disabled}); err != nil {
+	if _, err := regA.Update(t.Context(), "dyn-shared", disable(disabled)); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(2 * time.Second)

@@ -99,7 +99,7 @@ func TestTwoInstancesNeverForgetARevocation(t *testing.T) {
 		t.Fatal(rec.Code)
 	}
 	disabled := true
-	if _, err := regA.Update(t.Context(), "dyn-flood", ClientPatch{Disabled: &disabled}); err != nil {
+	if _, err := regA.Update(t.Context(), "dyn-flood", disable(disabled)); err != nil {
 		t.Fatal(err)
 	}
 

@@ -195,3 +195,8 @@ func openRedis(t *testing.T, srv *redistest.Server) *redisstore.Store {
 	t.Cleanup(func() { _ = s.Close() })
 	return s
 }
+
+// disable is a registry change setting a client's disabled flag.
+func disable(v bool) func(*tokenstore.Client) error {
+	return func(c *tokenstore.Client) error { c.Disabled = v; return nil }
+}

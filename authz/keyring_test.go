@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/oauthgate/caddy-oauthgate/tokenstore"
 )
 
 // CONFORMANCE K3: after a rotation, tokens signed with the old key keep
@@ -91,8 +93,8 @@ func TestKeyRetentionCountsDynamicClients_K3(t *testing.T) {
 	}
 	f.clock.t = t0
 	reg := f.srv.Registry()
-	view, secret, err := reg.Create(t.Context(), ClientView{ID: "daily", Grants: []string{GrantClientCredentials},
-		Scopes: []string{"api_v3"}, AccessTokenTTL: Duration(24 * time.Hour)})
+	view, secret, err := reg.Create(t.Context(), tokenstore.Client{ID: "daily", Grants: []string{GrantClientCredentials},
+		Scopes: []string{"api_v3"}, AccessTokenTTL: tokenstore.Duration(24 * time.Hour)})
 	if err != nil {
 		t.Fatal(err)
 	}

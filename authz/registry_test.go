@@ -50,7 +50,7 @@ func TestJSONBodyInvalidUTF8(t *testing.T) {
 func TestRecreatedClientRefreshTokenInactive(t *testing.T) {
 	f, _ := flowFixture(t)
 	reg := f.srv.Registry()
-	view, _, err := reg.Create(t.Context(), ClientView{ID: "dyn", Grants: []string{GrantAuthorizationCode, GrantRefreshToken},
+	view, _, err := reg.Create(t.Context(), tokenstore.Client{ID: "dyn", Grants: []string{GrantAuthorizationCode, GrantRefreshToken},
 		Scopes: []string{"api_v3"}, RedirectURIs: []string{"https://dyn.example/cb"}})
 	if err != nil {
 		t.Fatal(err)
@@ -73,7 +73,7 @@ func TestRecreatedClientRefreshTokenInactive(t *testing.T) {
 		t.Fatal(err)
 	}
 	reg.Now = f.clock.Now
-	if _, _, err := reg.Create(t.Context(), ClientView{ID: "dyn", Grants: []string{GrantAuthorizationCode, GrantRefreshToken},
+	if _, _, err := reg.Create(t.Context(), tokenstore.Client{ID: "dyn", Grants: []string{GrantAuthorizationCode, GrantRefreshToken},
 		Scopes: []string{"api_v3"}, RedirectURIs: []string{"https://dyn.example/cb"}}); err != nil {
 		t.Fatal(err)
 	}

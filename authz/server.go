@@ -272,7 +272,7 @@ func (s *Server) KeyRetention(ctx context.Context) (time.Duration, error) {
 		return 0, err
 	}
 	for _, r := range recs {
-		longest = max(longest, r.AccessTokenTTL)
+		longest = max(longest, time.Duration(r.AccessTokenTTL))
 	}
 	return longest + s.cfg.Skew, nil
 }

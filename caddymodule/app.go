@@ -97,8 +97,10 @@ type App struct {
 	// Scopes is the scope catalog.
 	Scopes []ScopeConfig `json:"scopes,omitempty"`
 
-	// Clients are the statically configured OAuth clients.
-	Clients []ClientConfig `json:"clients,omitempty"`
+	// Clients are the statically configured OAuth clients, each the one
+	// client object (tokenstore.Client) that the admin API and the CLI
+	// also read and write.
+	Clients []tokenstore.Client `json:"clients,omitempty"`
 
 	server  *authz.Server
 	store   tokenstore.Store
@@ -280,7 +282,7 @@ func (a *App) catalogAndClients() (*authz.Catalog, authz.StaticClients, error) {
 	repl := caddy.NewReplacer()
 	clients := make(authz.StaticClients, len(a.Clients))
 	for i := range a.Clients {
-		c, err := a.Clients[i].build(repl)
+		c, err := buildClient(a.Clients[i], repl)
 		if err != nil {
 			return nil, nil, fmt.Errorf("oauthgate: %v", err)
 		}

@@ -7,6 +7,8 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+
+	"github.com/oauthgate/caddy-oauthgate/tokenstore"
 )
 
 func init() {
@@ -210,8 +212,8 @@ func parseDuration(d *caddyfile.Dispenser) (caddy.Duration, error) {
 }
 
 // parseClient parses a `client <id> { … }` block.
-func parseClient(d *caddyfile.Dispenser) (ClientConfig, error) {
-	var cc ClientConfig
+func parseClient(d *caddyfile.Dispenser) (tokenstore.Client, error) {
+	var cc tokenstore.Client
 	if !d.NextArg() {
 		return cc, d.Errf("usage: client <id> { … }")
 	}
@@ -251,9 +253,9 @@ func parseClient(d *caddyfile.Dispenser) (ClientConfig, error) {
 				return cc, err
 			}
 			if dir == "access_token_ttl" {
-				cc.AccessTokenTTL = dur
+				cc.AccessTokenTTL = tokenstore.Duration(dur)
 			} else {
-				cc.RefreshTokenTTL = dur
+				cc.RefreshTokenTTL = tokenstore.Duration(dur)
 			}
 		default:
 			return cc, d.Errf("unrecognized client option %q (client %s)", dir, strconv.Quote(cc.ID))

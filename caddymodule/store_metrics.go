@@ -105,22 +105,22 @@ func (ms measuredStore) GetAccessChecked(ctx context.Context, k tokenstore.Key, 
 	return ms.s.GetAccessChecked(ctx, k, ids...)
 }
 
-func (ms measuredStore) CreateClient(ctx context.Context, c tokenstore.ClientRecord) (err error) {
+func (ms measuredStore) CreateClient(ctx context.Context, c tokenstore.Client) (err error) {
 	defer func(t time.Time) { ms.observe("create_client", t, err) }(time.Now())
 	return ms.s.CreateClient(ctx, c)
 }
 
-func (ms measuredStore) UpdateClient(ctx context.Context, c tokenstore.ClientRecord) (err error) {
+func (ms measuredStore) UpdateClient(ctx context.Context, c tokenstore.Client) (err error) {
 	defer func(t time.Time) { ms.observe("update_client", t, err) }(time.Now())
 	return ms.s.UpdateClient(ctx, c)
 }
 
-func (ms measuredStore) GetClient(ctx context.Context, id string) (c tokenstore.ClientRecord, err error) {
+func (ms measuredStore) GetClient(ctx context.Context, id string) (c tokenstore.Client, err error) {
 	defer func(t time.Time) { ms.observe("get_client", t, err) }(time.Now())
 	return ms.s.GetClient(ctx, id)
 }
 
-func (ms measuredStore) ListClients(ctx context.Context) (cs []tokenstore.ClientRecord, err error) {
+func (ms measuredStore) ListClients(ctx context.Context) (cs []tokenstore.Client, err error) {
 	defer func(t time.Time) { ms.observe("list_clients", t, err) }(time.Now())
 	return ms.s.ListClients(ctx)
 }
