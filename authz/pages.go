@@ -61,11 +61,15 @@ func LoadPages(dir string) (*Pages, error) {
 	}
 	ps := &Pages{pages: map[string]*template.Template{}}
 	for _, name := range pageNames[1:] {
+		// The page is the set's root (a second template of the root's name
+		// would leave the root empty); base.html is parsed first, so the
+		// page's own definitions win.
 		t := template.New(name)
-		for _, part := range []string{baseName, name} {
-			if _, err := t.New(part).Parse(src[part]); err != nil {
-				return nil, fmt.Errorf("templates: %s: %v", file[part], err)
-			}
+		if _, err := t.New(baseName).Parse(src[baseName]); err != nil {
+			return nil, fmt.Errorf("templates: %s: %v", file[baseName], err)
+		}
+		if _, err := t.Parse(src[name]); err != nil {
+			return nil, fmt.Errorf("templates: %s: %v", file[name], err)
 		}
 		data, mustShow := samplePage(name)
 		var out bytes.Buffer

@@ -127,8 +127,9 @@ func replaceOnce(s, old, new string) string {
 }
 
 // A page on one local origin calls a protected API on another with fetch and
-// a bearer token: it reads the JSON when its origin is allowed, and the
-// browser blocks it otherwise (CONFORMANCE C1, R8 in a real browser).
+// a bearer token: it reads the JSON — and a 401's WWW-Authenticate — when its
+// origin is allowed, and the browser blocks it otherwise (CONFORMANCE C1, R8
+// in a real browser).
 // CONFORMANCE C1
 func TestChromiumCORSFetch(t *testing.T) {
 	chromium := testutil.Need(t, "chromium", "chromium")
@@ -137,8 +138,11 @@ func TestChromiumCORSFetch(t *testing.T) {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "text/html")
 			fmt.Fprintf(w, `<!doctype html><title>spa</title><p id="out"></p><script>
-fetch(%q, {headers: {"Authorization": "Bearer " + %q}})
+const api = %q;
+fetch(api, {headers: {"Authorization": "Bearer " + %q}})
   .then(r => r.json()).then(j => { document.getElementById("out").textContent = "read:" + j.path; })
+  .then(() => fetch(api, {headers: {"Authorization": "Bearer not-a-token"}}))
+  .then(r => { document.getElementById("out").textContent += " " + r.status + " " + r.headers.get("WWW-Authenticate"); })
   .catch(e => { document.getElementById("out").textContent = "blocked"; })
   .finally(() => { const d = document.createElement("div"); d.id = "done"; d.textContent = "done"; document.body.appendChild(d); });
 </script>`, gateway+"/api/v3/projects", token)
@@ -172,7 +176,10 @@ fetch(%q, {headers: {"Authorization": "Bearer " + %q}})
 		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true))...)
 	defer cancelAlloc()
-	for origin, want := range map[string]string{allowedOrigin: "read:/api/v3/projects", "http://" + otherL.Addr().String(): "blocked"} {
+	// The allowed page also reads the 401's challenge: WWW-Authenticate is
+	// exposed without an `expose` line.
+	readable := fmt.Sprintf(`read:/api/v3/projects 401 Bearer realm="%s", error="invalid_token", error_description="the access token is invalid"`, g.base)
+	for origin, want := range map[string]string{allowedOrigin: readable, "http://" + otherL.Addr().String(): "blocked"} {
 		ctx, cancel := chromedp.NewContext(actx)
 		ctx, cancelT := context.WithTimeout(ctx, 30*time.Second)
 		err := chromedp.Do(ctx, chromedp.Navigate(origin+"/"), chromedp.WaitVisible(`#done`))
