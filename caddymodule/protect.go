@@ -82,6 +82,9 @@ func (p *Protect) Provision(ctx caddy.Context) error {
 		return err
 	}
 	p.app = app
+	if p.TokenHeader != "" {
+		warnTokenHeaderLogged(ctx.Logger(), p.TokenHeader)
+	}
 	p.allowed = app.metrics.decisions.WithLabelValues("allowed", "ok")
 	p.verifier = app.Server().Verifier()
 	if p.CORS != nil {
