@@ -15,36 +15,46 @@ cd "$(dirname "$0")"
 if ! command -v go >/dev/null 2>&1 && [[ -x /usr/local/go/bin/go ]]; then
 	export PATH="$PATH:/usr/local/go/bin"
 fi
+# apt installs what is missing; a failure is reported by the check after it.
+apt_install() {
+	echo "test.sh: installing with apt-get: $*"
+	local sudo=()
+	if [[ $(id -u) -ne 0 ]]; then
+		command -v sudo >/dev/null 2>&1 || { echo "test.sh: not root and no sudo: run apt-get install -y $*" >&2; exit 1; }
+		sudo=(sudo)
+	fi
+	# Another apt may be running (a machine being set up): wait for its lock.
+	if [[ -z ${apt_updated:-} ]]; then
+		"${sudo[@]}" apt-get -o DPkg::Lock::Timeout=600 update -qq || true
+		apt_updated=1
+	fi
+	DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get -o DPkg::Lock::Timeout=600 install -y -qq "$@" >/dev/null || true
+	if [[ " $* " == *" redis-server "* ]]; then
+		# The package starts a system Redis on 6379; the tests run their own
+		# servers on free ports and never use it.
+		"${sudo[@]}" service redis-server stop >/dev/null 2>&1 || true
+	fi
+}
 missing=()
 command -v curl >/dev/null 2>&1 || missing+=(curl)
 command -v gcc >/dev/null 2>&1 || missing+=(gcc)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
-command -v npm >/dev/null 2>&1 || missing+=(npm)
 if ((${#missing[@]})); then
-	echo "test.sh: installing with apt-get: ${missing[*]}"
-	sudo=()
-	if [[ $(id -u) -ne 0 ]]; then
-		command -v sudo >/dev/null 2>&1 || { echo "test.sh: not root and no sudo: run apt-get install -y ${missing[*]}" >&2; exit 1; }
-		sudo=(sudo)
-	fi
-	# Another apt may be running (a machine being set up): wait for its lock.
-	"${sudo[@]}" apt-get -o DPkg::Lock::Timeout=600 update -qq
-	DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get -o DPkg::Lock::Timeout=600 install -y -qq "${missing[@]}"
-	if [[ " ${missing[*]} " == *" redis-server "* ]]; then
-		# The package starts a system Redis on 6379; the tests run their own
-		# servers on free ports and never use it.
-		"${sudo[@]}" service redis-server stop >/dev/null 2>&1 || true
-	fi
-	still=()
-	for tool in curl gcc chromium redis-server node npm; do
-		command -v "$tool" >/dev/null 2>&1 || still+=("$tool")
-	done
-	if ((${#still[@]})); then
-		echo "test.sh: still not on PATH after apt-get: ${still[*]}" >&2
-		exit 1
-	fi
+	apt_install "${missing[@]}"
+fi
+# Some nodejs packages bring npm, Debian's does not.
+if ! command -v npm >/dev/null 2>&1; then
+	apt_install npm
+fi
+still=()
+for tool in curl gcc chromium redis-server node npm; do
+	command -v "$tool" >/dev/null 2>&1 || still+=("$tool")
+done
+if ((${#still[@]})); then
+	echo "test.sh: still missing after apt-get: ${still[*]}" >&2
+	exit 1
 fi
 node_major=$(node -p 'process.versions.node.split(".")[0]')
 if ((node_major < 20)); then

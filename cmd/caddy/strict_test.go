@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -34,6 +35,10 @@ func needNodeClients(t *testing.T) string {
 	node, err := exec.LookPath("node")
 	if err != nil {
 		missing("node is required for the strict-client tests and is missing: apt-get install -y nodejs npm (./test.sh does it)")
+	}
+	v, err := exec.Command(node, "-p", "process.versions.node").Output()
+	if major, _ := strconv.Atoi(strings.Split(string(v), ".")[0]); err != nil || major < 20 {
+		missing(fmt.Sprintf("clients/ needs Node.js 20 or newer; %s is %s (%v)", node, strings.TrimSpace(string(v)), err))
 	}
 	var lock struct {
 		Packages map[string]struct {
