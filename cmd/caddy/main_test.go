@@ -143,6 +143,10 @@ func TestBinaryAndExample(t *testing.T) {
 	if echoed["subject"] != "svc-demo" || echoed["client_id"] != "demo" || echoed["scope"] != "api_v3" || echoed["authorization"] != "" {
 		t.Fatalf("demo upstream saw %v", echoed)
 	}
+	// Seed 001's sessionID header; the example's log filters keep it out of the logs read below.
+	if api := curlDo("-H", "sessionID: "+tok.AccessToken, base+"/api/v3/projects"); !strings.Contains(api, `"subject":"svc-demo"`) {
+		t.Fatalf("sessionID call: %s", api)
+	}
 	if code := curlDo("-o", "/dev/null", "-w", "%{http_code}", base+"/api/v3/projects"); code != "401" {
 		t.Fatalf("no token: %s", code)
 	}
