@@ -141,4 +141,3 @@ func chromiumContext(t *testing.T, chromium string) context.Context {
 	t.Cleanup(func() { cancelT(); cancel(); cancelAlloc() })
 	return ctx
 }
-
