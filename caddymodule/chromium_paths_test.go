@@ -130,11 +130,11 @@ func codeCatcher(t *testing.T) (string, <-chan callbackHit) {
 
 // chromiumContext starts a headless Chromium of the test's own, stopped
 // when the test ends.
-func chromiumContext(t *testing.T, chromium string) context.Context {
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+func chromiumContext(t *testing.T, chromium string, extra ...chromedp.ExecAllocatorOption) context.Context {
+	opts := append(append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chromium), chromedp.UserDataDir(t.TempDir()), chromedp.NoSandbox, chromedp.DisableGPU,
 		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true))
+		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true)), extra...)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(actx)
 	ctx, cancelT := context.WithTimeout(ctx, 60*time.Second)

@@ -24,49 +24,16 @@ import (
 func TestChromiumLoginAndConsent(t *testing.T) {
 	chromium := testutil.Need(t, "chromium", "chromium")
 
-	// The client's redirect target: a local server that receives the code.
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	callback := fmt.Sprintf("http://%s/cb", l.Addr())
-	codes := make(chan string, 1)
-	cbSrv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case codes <- r.URL.Query().Get("code"):
-		default:
-		}
-		_, _ = w.Write([]byte("<!doctype html><title>Done</title><p>You can close this window.</p>"))
-	})}
-	go func() { _ = cbSrv.Serve(l) }()
-	t.Cleanup(func() { _ = cbSrv.Close() })
-
+	callback, codes := codeCatcher(t)
 	g := newGateway(t)
 	app := authcodeApp(t, g.base, "")
 	app = replaceOnce(app, "redirect_uri "+clientCallback+" ", "redirect_uri "+callback+" ")
 	g.load(app, fmt.Sprintf(authcodeSiteFmt, ""))
 	conf := oauthConfig(g, "postman", postmanSecret, callback, testScopeAPI, testScopeBCF)
 	verifier := oauth2.GenerateVerifier()
+	ctx := chromiumContext(t, chromium, chromedp.WindowSize(720, 820))
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromium),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.WindowSize(720, 820),
-	)
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	ctx, cancelTimeout := context.WithTimeout(ctx, 60*time.Second)
-	defer cancelTimeout()
-
-	err = chromedp.Do(ctx,
+	err := chromedp.Do(ctx,
 		chromedp.Navigate(conf.AuthCodeURL("browser-state", oauth2.S256ChallengeOption(verifier))),
 		chromedp.WaitVisible(`#username`),
 		chromedp.SendKeys(`#username`, "alice"),
@@ -91,13 +58,13 @@ func TestChromiumLoginAndConsent(t *testing.T) {
 	if title != "Authorize Postman" {
 		t.Fatalf("consent page title %q", title)
 	}
-	var code string
+	var hit callbackHit
 	select {
-	case code = <-codes:
+	case hit = <-codes:
 	case <-time.After(15 * time.Second):
 		t.Fatal("the browser never reached the client's redirect URI")
 	}
-	tok, err := exchange(conf, code, verifier)
+	tok, err := exchange(conf, hit.code, verifier)
 	if err != nil {
 		t.Fatalf("exchanging the browser's code: %v", err)
 	}
