@@ -83,7 +83,7 @@ func (p *Protect) Provision(ctx caddy.Context) error {
 	}
 	p.app = app
 	if p.TokenHeader != "" {
-		warnTokenHeaderLogged(ctx.Logger(), p.TokenHeader)
+		app.warnTokenHeaderLogged(ctx.Logger(), p.TokenHeader)
 	}
 	p.allowed = app.metrics.decisions.WithLabelValues("allowed", "ok")
 	p.verifier = app.Server().Verifier()

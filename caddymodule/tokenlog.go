@@ -18,8 +18,16 @@ func TokenHeaderLogFilter(header string) string {
 // Caddy's logs. A handler cannot do it itself: Caddy copies the request for
 // its access log and error log before any handler runs, and a module cannot
 // read the logging configuration to tell whether the filter is there.
-func warnTokenHeaderLogged(logger *zap.Logger, header string) {
+// Each header is named once per config, however many handlers read it.
+func (a *App) warnTokenHeaderLogged(logger *zap.Logger, header string) {
 	filter := TokenHeaderLogFilter(header)
+	if a.warned[filter] {
+		return
+	}
+	if a.warned == nil {
+		a.warned = map[string]bool{}
+	}
+	a.warned[filter] = true
 	logger.Warn("oauthgate_protect: token_header "+header+": Caddy's access log, and its error log at DEBUG, record request headers "+
 		"and redact only Authorization and Cookie; keep the token out of both with `"+filter+"` in a `format filter { … }` "+
 		"of the site's `log` block and of the global `log default` (see README, \"Tokens in a custom header\")",
