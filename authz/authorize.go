@@ -39,6 +39,11 @@ type AuthorizeOptions struct {
 	// ClientIP returns the client's address for throttling (default: RemoteAddr).
 	ClientIP func(*http.Request) string
 	Pages    *Pages
+	// BrowserPath returns the path of r as the browser sent it, before any
+	// rewrite or handle_path (default: r.URL's path). The sign-in cookies are
+	// scoped to its directory, so they come back when /oauth/authorize is
+	// reached under another path.
+	BrowserPath func(r *http.Request) string
 	// Failed logins allowed per user and per client IP within LoginWindow
 	// (defaults 5, 20, 15 minutes).
 	UserLimit, IPLimit int
@@ -67,6 +72,9 @@ func (s *Server) AuthorizeHandler(opts AuthorizeOptions) (http.Handler, error) {
 	}
 	if opts.ClientIP == nil {
 		opts.ClientIP = s.cfg.ClientIP
+	}
+	if opts.BrowserPath == nil {
+		opts.BrowserPath = func(r *http.Request) string { return r.URL.EscapedPath() }
 	}
 	if opts.UserLimit <= 0 {
 		opts.UserLimit = 5
@@ -347,8 +355,13 @@ var (
 	errAccessDenied    = &Error{Code: "access_denied", Description: "the user denied the request", Status: http.StatusBadRequest}
 )
 
+// cookiePath scopes the sign-in cookies to where the browser sees this endpoint.
+func (a *authorizer) cookiePath(r *http.Request) string {
+	return cookiePath(a.opts.BrowserPath(r))
+}
+
 func (a *authorizer) loginPage(w http.ResponseWriter, r *http.Request, req *authRequest, status int, username, msg string) {
-	browser := browserID(w, r, a.s.cfg.Rand)
+	browser := browserID(w, r, a.cookiePath(r), a.s.cfg.Rand)
 	a.opts.Pages.render(w, status, "login.html", map[string]any{
 		"Title": "Sign in", "ClientName": req.client.Name, "Params": hidden(req.params),
 		"CSRF": a.s.signer.csrfToken(browser, "login"), "Username": username, "Error": msg,
@@ -390,7 +403,7 @@ func (a *authorizer) login(w http.ResponseWriter, r *http.Request, req *authRequ
 		return "", "", now, true
 	}
 	sess := session{Subject: username, ID: sid, AuthTime: now.Unix(), Expires: now.Add(a.s.cfg.SessionTTL).Unix()}
-	setCookie(w, r, sessionCookie, a.s.signer.seal("session", sess), a.s.cfg.SessionTTL)
+	setCookie(w, r, a.cookiePath(r), sessionCookie, a.s.signer.seal("session", sess), a.s.cfg.SessionTTL)
 	return username, sid, now, false
 }
 
@@ -450,7 +463,7 @@ func (a *authorizer) consent(w http.ResponseWriter, r *http.Request, req *authRe
 }
 
 func (a *authorizer) consentPage(w http.ResponseWriter, r *http.Request, req *authRequest, subject, binding string, status int) {
-	browser := browserID(w, r, a.s.cfg.Rand)
+	browser := browserID(w, r, a.cookiePath(r), a.s.cfg.Rand)
 	scopes := make([]Scope, 0, len(req.scopes))
 	for _, name := range req.scopes {
 		sc, _ := a.s.cfg.Scopes.Lookup(name)

@@ -9,33 +9,63 @@ import (
 	"strings"
 )
 
-// ParseBasicAuth parses an HTTP Basic Authorization header value as RFC 6749
-// §2.3.1 requires: the id and secret are form-url-encoded before base64, so
-// both are decoded again. ok is false when the header is not Basic at all;
-// err is set when it is Basic but malformed.
+// ParseBasicAuth parses an HTTP Basic Authorization header value. RFC 6749
+// §2.3.1 has the id and secret form-url-encoded before base64, so both are
+// decoded again; a value that is not valid form encoding is taken as sent,
+// since many clients (curl -u, python requests, oauth2c) send raw values.
+// ok is false when the header is not Basic at all; err is set when it is
+// Basic but malformed.
 func ParseBasicAuth(header string) (id, secret string, ok bool, err error) {
+	b, ok, err := parseBasic(header)
+	return b.id, b.secret, ok, err
+}
+
+// basicCredentials are Basic credentials both form-decoded (id, secret) and
+// as sent (rawID, rawSecret); the two differ only when the values hold
+// '+' or '%'.
+type basicCredentials struct{ id, secret, rawID, rawSecret string }
+
+func parseBasic(header string) (b basicCredentials, ok bool, err error) {
 	scheme, rest, _ := strings.Cut(header, " ")
 	if !strings.EqualFold(scheme, "Basic") {
-		return "", "", false, nil
+		return b, false, nil
 	}
 	raw, derr := base64.StdEncoding.DecodeString(strings.TrimSpace(rest))
 	if derr != nil {
-		return "", "", true, errors.New("the Basic credentials are not valid base64")
+		return b, true, errors.New("the Basic credentials are not valid base64")
 	}
-	encID, encSecret, found := strings.Cut(string(raw), ":")
+	var found bool
+	b.rawID, b.rawSecret, found = strings.Cut(string(raw), ":")
 	if !found {
-		return "", "", true, errors.New("the Basic credentials lack the ':' between id and secret")
+		return b, true, errors.New("the Basic credentials lack the ':' between id and secret")
 	}
-	if id, err = url.QueryUnescape(encID); err != nil {
-		return "", "", true, errors.New("the client id in the Basic credentials is not form-url-encoded")
+	b.id, b.secret = formDecoded(b.rawID), formDecoded(b.rawSecret)
+	if b.id == "" {
+		return b, true, errors.New("the Basic credentials have an empty client id")
 	}
-	if secret, err = url.QueryUnescape(encSecret); err != nil {
-		return "", "", true, errors.New("the client secret in the Basic credentials is not form-url-encoded")
+	return b, true, nil
+}
+
+// formDecoded is s form-url-decoded, or s itself when it is not valid form
+// encoding (then it can only have been sent raw).
+func formDecoded(s string) string {
+	if d, err := url.QueryUnescape(s); err == nil {
+		return d
 	}
-	if id == "" {
-		return "", "", true, errors.New("the Basic credentials have an empty client id")
+	return s
+}
+
+// matchesAny compares every candidate spelling of a secret, in constant time
+// each and without stopping at the first match, so the time taken does not
+// tell which spelling (if any) was right.
+func matchesAny(h SecretHash, secrets []string) bool {
+	ok := false
+	for _, s := range secrets {
+		if h.Matches(s) {
+			ok = true
+		}
 	}
-	return id, secret, true, nil
+	return ok
 }
 
 // AuthenticateClient identifies the calling client from client_secret_basic,
@@ -45,11 +75,12 @@ func ParseBasicAuth(header string) (id, secret string, ok bool, err error) {
 func AuthenticateClient(ctx context.Context, clients *Registry, r *http.Request, p Params) (*Client, *Error) {
 	var id, secret string
 	var hasSecret, viaBasic bool
+	var basic basicCredentials
 	if authz := r.Header.Values("Authorization"); len(authz) > 0 {
 		if len(authz) > 1 {
 			return nil, ErrInvalidRequest.WithDescription("more than one Authorization header")
 		}
-		bid, bsecret, isBasic, err := ParseBasicAuth(authz[0])
+		b, isBasic, err := parseBasic(authz[0])
 		if !isBasic {
 			// RFC 6749 §5.2: an unsupported authentication method is invalid_client.
 			e := ErrInvalidClient.WithDescription("unsupported client authentication method: use HTTP Basic or client_secret_post")
@@ -64,10 +95,11 @@ func AuthenticateClient(ctx context.Context, clients *Registry, r *http.Request,
 		if _, ok := p["client_secret"]; ok {
 			return nil, ErrInvalidRequest.WithDescription("client authenticated by both HTTP Basic and client_secret; use one method")
 		}
-		if pid, ok := p["client_id"]; ok && pid != bid {
+		if pid, ok := p["client_id"]; ok && pid != b.id && pid != b.rawID {
 			return nil, ErrInvalidRequest.WithDescription("client_id in the body differs from the one in the Authorization header")
 		}
-		id, secret, hasSecret, viaBasic = bid, bsecret, true, true
+		id, secret, hasSecret, viaBasic = b.id, b.secret, true, true
+		basic = b
 	} else {
 		id = p["client_id"]
 		secret, hasSecret = p["client_secret"]
@@ -81,11 +113,19 @@ func AuthenticateClient(ctx context.Context, clients *Registry, r *http.Request,
 		return nil, fail("client authentication is required")
 	}
 	c, err := clients.Client(ctx, id)
+	if c == nil && viaBasic && basic.rawID != id && (err == nil || errors.Is(err, ErrUnknownClient)) {
+		c, err = clients.Client(ctx, basic.rawID) // an id sent raw
+	}
 	if err != nil && !errors.Is(err, ErrUnknownClient) {
 		return nil, ErrTemporarilyUnavailable.WithDescription("the client registry is unavailable")
 	}
+	// HTTP Basic secrets are tried form-decoded (RFC 6749 §2.3.1) and as sent.
+	secrets := []string{secret}
+	if viaBasic && basic.rawSecret != secret {
+		secrets = append(secrets, basic.rawSecret)
+	}
 	if c == nil {
-		clients.decoySecret().Matches(secret) // same cost as a known client with a wrong secret
+		matchesAny(clients.decoySecret(), secrets) // same cost as a known client with a wrong secret
 		return nil, fail("client authentication failed")
 	}
 	switch {
@@ -94,7 +134,7 @@ func AuthenticateClient(ctx context.Context, clients *Registry, r *http.Request,
 	case c.Public:
 	case !hasSecret:
 		return nil, fail("client authentication is required")
-	case !c.secret.Matches(secret):
+	case !matchesAny(c.secret, secrets):
 		return nil, fail("client authentication failed")
 	}
 	if c.Disabled {

@@ -111,6 +111,9 @@ type App struct {
 	events  *caddyevents.App
 	format  authz.TokenFormat
 	logger  *zap.Logger
+	// warned holds the token_header names already warned about in this
+	// config (warnTokenHeaderLogged), so each is named once.
+	warned map[string]bool
 }
 
 // SigningKeyConfig names a PEM private key file and its algorithm.

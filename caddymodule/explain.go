@@ -131,7 +131,7 @@ func (e *explainer) walk(routes caddyhttp.RouteList) bool {
 					return true
 				}
 			case *ServerHandler:
-				if e.req.URL.Path == authz.PathAuthorize || h.oauth.Handler(e.req.URL.Path) != nil {
+				if h.oauth.EndpointPath(e.req.URL.Path) != "" {
 					e.line("route %d: answered by oauthgate_server (%s)", i+1, e.req.URL.Path)
 					return true
 				}

@@ -84,6 +84,9 @@ func (p *Protect) Provision(ctx caddy.Context) error {
 	}
 	p.app = app
 	p.logger = ctx.Logger()
+	if p.TokenHeader != "" {
+		app.warnTokenHeaderLogged(ctx.Logger(), p.TokenHeader)
+	}
 	p.allowed = app.metrics.decisions.WithLabelValues("allowed", "ok")
 	p.verifier = app.Server().Verifier()
 	if p.CORS != nil {
