@@ -45,6 +45,9 @@ type Event struct {
 	Error     string // an RFC 6749 error code, for "refused"
 	Reason    string
 	ExpiresIn time.Duration
+	// Address is the caller's address, for failed sign-ins and client
+	// authentications.
+	Address string
 }
 
 // Config is everything the OAuth core needs; caddymodule builds it.
@@ -90,7 +93,10 @@ type Config struct {
 	// ClientIP returns the caller's address for throttling (default: RemoteAddr's host).
 	ClientIP func(*http.Request) string
 	// ClientAuthLimit and IPAuthLimit are the failed client authentications
-	// allowed per client id and per IP within AuthWindow (defaults 20, 100, 10 minutes).
+	// allowed per (client id, IP) and per IP within AuthWindow before that
+	// pair or IP is refused for the rest of the window (defaults 20, 100,
+	// 10 minutes). Past 2 × ClientAuthLimit failures from anywhere, a client id
+	// is only delayed (1 s, 2 s, … at most 30 s), never locked.
 	ClientAuthLimit, IPAuthLimit int
 	AuthWindow                   time.Duration
 	// Observe, when set, is told of issuance and refusals.
@@ -107,7 +113,7 @@ type Server struct {
 	signer   signer
 	keys     *keyHolder
 
-	clientFailures, ipFailures *Throttle
+	pairFailures, ipFailures, clientFailures *Throttle
 }
 
 // remoteHost is the host part of r.RemoteAddr.
@@ -207,7 +213,8 @@ func NewServer(cfg Config) (*Server, error) {
 	if reg, ok := cfg.Clients.(*Registry); ok && reg.OnChange == nil {
 		reg.OnChange = s.clientChanged
 	}
-	s.clientFailures = NewThrottle(cfg.ClientAuthLimit, cfg.AuthWindow, cfg.Now)
+	s.pairFailures = NewThrottle(cfg.ClientAuthLimit, cfg.AuthWindow, cfg.Now)
+	s.clientFailures = NewDelayThrottle(2*cfg.ClientAuthLimit, cfg.AuthWindow, maxAccountDelay, cfg.Now)
 	s.ipFailures = NewThrottle(cfg.IPAuthLimit, cfg.AuthWindow, cfg.Now)
 	md, err := json.Marshal(s.Metadata())
 	if err != nil {
