@@ -160,9 +160,9 @@ func throttleName(name string) string {
 	return string(sum[:16])
 }
 
-// decoyFor is the hash an unknown client's secret is compared against: as
-// costly as the registry's costliest secret (bcrypt, when configured), so an
-// unknown id cannot be told from a wrong secret by time.
+// decoyFor is the hash an unknown client's secret is compared against: of
+// the kind most of the registry's clients use (see Registry.decoySecret), so
+// an unknown id cannot be told by time from a typical client's wrong secret.
 func decoyFor(clients Clients) SecretHash {
 	if d, ok := clients.(interface{ decoySecret() SecretHash }); ok {
 		return d.decoySecret()

@@ -50,20 +50,29 @@ func (r *Registry) changed(ctx context.Context, id string) {
 	}
 }
 
-// decoySecret is a bcrypt hash at the highest cost among the static
-// clients' bcrypt secrets, made on first need; SHA-256 when there are none.
+// decoySecret is what an unknown client id's secret is compared against:
+// the hash kind most clients use, so an unknown id costs what a wrong secret
+// of a typical client costs. Dynamic clients always have generated SHA-256
+// secrets, so with a client store, or when SHA-256 static clients are at
+// least as many as bcrypt ones, it is SHA-256; otherwise bcrypt at the
+// highest cost configured, made on first need. The minority kind stays
+// telling by time (SECURITY.md says so): closing that gap would make every
+// failed authentication cost a bcrypt.
 func (r *Registry) decoySecret() SecretHash {
 	r.decoyOnce.Do(func() {
 		r.decoy = decoy
-		cost := 0
+		cost, nBcrypt, nSHA := 0, 0, 0
 		for _, c := range r.Static {
-			if c.secret.bcrypt != nil {
+			switch {
+			case c.secret.bcrypt != nil:
 				if n, err := bcrypt.Cost(c.secret.bcrypt); err == nil {
-					cost = max(cost, n)
+					cost, nBcrypt = max(cost, n), nBcrypt+1
 				}
+			case c.secret.sha != nil:
+				nSHA++
 			}
 		}
-		if cost > 0 {
+		if cost > 0 && nBcrypt > nSHA && r.Records == nil {
 			if h, err := bcrypt.GenerateFromPassword([]byte("oauthgate decoy secret"), cost); err == nil {
 				r.decoy = SecretHash{bcrypt: h}
 			}
