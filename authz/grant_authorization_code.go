@@ -24,7 +24,7 @@ func (s *Server) authorizationCode(ctx context.Context, r *http.Request, c *Clie
 	g, raw, err := s.cfg.Store.TakeCode(ctx, tokenstore.KeyOf(code))
 	switch {
 	case errors.Is(err, tokenstore.ErrReused):
-		s.revokeFamily(ctx, c, g.FamilyID, "authorization code reused")
+		s.revokeFamily(ctx, c, g, "authorization code reused")
 		return nil, ErrInvalidGrant.WithDescription("the code was already used; the tokens issued from it are revoked")
 	case errors.Is(err, tokenstore.ErrNotFound):
 		return nil, ErrInvalidGrant.WithDescription("the code is invalid or expired")

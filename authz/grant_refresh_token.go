@@ -49,7 +49,7 @@ func (s *Server) refreshToken(ctx context.Context, r *http.Request, c *Client, p
 	g, err := s.cfg.Store.TakeRefresh(ctx, k)
 	switch {
 	case errors.Is(err, tokenstore.ErrReused):
-		s.revokeFamily(ctx, c, g.FamilyID, "refresh token reused")
+		s.revokeFamily(ctx, c, g, "refresh token reused")
 		return nil, ErrInvalidGrant.WithDescription("the refresh token was already used; its token family is revoked")
 	case errors.Is(err, tokenstore.ErrNotFound):
 		return nil, ErrInvalidGrant.WithDescription("the refresh token is invalid or expired")

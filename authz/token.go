@@ -192,16 +192,35 @@ func storeError(err error, what string) *Error {
 }
 
 // revokeFamily ends everything issued from one authorization: its access
-// tokens (opaque and JWT carry the family id) and its refresh tokens.
-func (s *Server) revokeFamily(ctx context.Context, c *Client, family, reason string) {
-	if family == "" {
+// tokens (opaque and JWT carry the family id) and its refresh tokens. The
+// entry lives as long as the family's own longest-lived token could: by the
+// lifetimes of the client the family was issued to (g.ClientID), not of the
+// one presenting the replay, which may be another client with shorter ones.
+func (s *Server) revokeFamily(ctx context.Context, presenter *Client, g tokenstore.Grant, reason string) {
+	if g.FamilyID == "" {
 		return
 	}
-	longest := max(s.cfg.RefreshTokenTTL, s.cfg.AccessTokenTTL, c.RefreshTokenTTL, c.AccessTokenTTL)
-	err := s.cfg.Store.Revoke(ctx, family, s.cfg.Now().Add(longest+s.cfg.Skew))
-	s.verifier.NoteRevoked(family)
-	s.cfg.Observe(Event{Kind: "family_revoked", ClientID: c.ID, Reason: reason, Error: errString(err)})
+	longest := max(s.cfg.RefreshTokenTTL, s.cfg.AccessTokenTTL, presenter.RefreshTokenTTL, presenter.AccessTokenTTL)
+	if g.ClientID != presenter.ID {
+		if owner, err := s.cfg.Clients.Client(ctx, g.ClientID); err == nil {
+			longest = max(longest, owner.RefreshTokenTTL, owner.AccessTokenTTL)
+		} else if !errors.Is(err, ErrUnknownClient) {
+			// The owner's lifetimes are unknown for now: keep the entry
+			// as long as any lifetime this server allows could need.
+			longest = max(longest, maxClientTTL)
+		}
+	}
+	until := s.cfg.Now().Add(longest + s.cfg.Skew)
+	if g.ExpiresAt.After(until) {
+		until = g.ExpiresAt.Add(s.cfg.Skew)
+	}
+	err := s.cfg.Store.Revoke(ctx, g.FamilyID, until)
+	s.verifier.NoteRevoked(g.FamilyID)
+	s.cfg.Observe(Event{Kind: "family_revoked", ClientID: presenter.ID, Reason: reason, Error: errString(err)})
 }
+
+// maxClientTTL bounds a family revocation whose owner could not be looked up.
+const maxClientTTL = 366 * 24 * time.Hour
 
 func errString(err error) string {
 	if err == nil {
