@@ -40,9 +40,11 @@ type Client struct {
 	RefreshTokenTTL time.Duration
 	Disabled        bool
 	// NotBefore: tokens issued before it are not this client's (a dynamic
-	// client deleted and created again under the same id).
+	// client deleted and created again under the same id). Whole seconds,
+	// like iat: the second of the client's creation (see Registry.Delete).
 	NotBefore time.Time
 
+	created time.Time // when a dynamic client was created, for its view
 	secret SecretHash
 }
 

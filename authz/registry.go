@@ -34,6 +34,8 @@ type Registry struct {
 	Catalog *Catalog
 	Rand    io.Reader
 	Now     func() time.Time
+	// Sleep waits (time.Sleep when nil; tests advance their clock instead).
+	Sleep func(time.Duration)
 
 	// OnChange is called after a dynamic client was created, changed or
 	// deleted through this registry (the Server uses it to drop the client
@@ -103,7 +105,7 @@ func fromRecord(rec tokenstore.ClientRecord) (*Client, error) {
 	c := &Client{ID: rec.ID, Name: rec.Name, Public: rec.Public, RedirectURIs: rec.RedirectURIs, Grants: rec.Grants,
 		Scopes: rec.Scopes, DefaultScopes: rec.DefaultScopes, User: rec.User, Audience: rec.Audience,
 		AccessTokenTTL: rec.AccessTokenTTL, RefreshTokenTTL: rec.RefreshTokenTTL, Disabled: rec.Disabled,
-		NotBefore: rec.CreatedAt}
+		NotBefore: rec.CreatedAt.Truncate(time.Second), created: rec.CreatedAt}
 	if rec.SecretSHA256 != "" {
 		h, err := ParseSecretHash(rec.SecretSHA256)
 		if err != nil {
@@ -161,7 +163,7 @@ func viewOf(c *Client, static bool) ClientView {
 	return ClientView{ID: c.ID, Name: c.Name, RedirectURIs: c.RedirectURIs, Grants: c.Grants, Scopes: c.Scopes,
 		DefaultScopes: c.DefaultScopes, Public: c.Public, User: c.User, Audience: c.Audience,
 		AccessTokenTTL: Duration(c.AccessTokenTTL), RefreshTokenTTL: Duration(c.RefreshTokenTTL),
-		Disabled: c.Disabled, Static: static, CreatedAt: c.NotBefore}
+		Disabled: c.Disabled, Static: static, CreatedAt: c.created}
 }
 
 // ClientPatch changes a dynamic client; nil fields stay as they are.
@@ -260,7 +262,7 @@ func (r *Registry) Create(ctx context.Context, v ClientView) (ClientView, string
 	if _, ok := r.Static[v.ID]; ok {
 		return ClientView{}, "", ErrClientExists
 	}
-	now := r.Now().UTC().Truncate(time.Second)
+	now := r.Now().UTC() // full precision: see fromRecord
 	rec := tokenstore.ClientRecord{ID: v.ID, Name: v.Name, RedirectURIs: v.RedirectURIs, Grants: v.Grants, Scopes: v.Scopes,
 		DefaultScopes: v.DefaultScopes, Public: v.Public, User: v.User, Audience: v.Audience,
 		AccessTokenTTL: time.Duration(v.AccessTokenTTL), RefreshTokenTTL: time.Duration(v.RefreshTokenTTL),
@@ -383,7 +385,10 @@ func (r *Registry) RotateSecret(ctx context.Context, id string) (string, error) 
 
 // Delete removes a dynamic client. Its tokens stop validating at once: the
 // verifier needs the client, and a client re-created under the same id
-// refuses tokens issued before its creation.
+// refuses tokens issued before the second of its creation. Tokens carry
+// whole seconds (iat), so Delete returns only once the second of the
+// deletion is over: a client re-created after it starts in a later second
+// than every token of its predecessor.
 func (r *Registry) Delete(ctx context.Context, id string) error {
 	if _, err := r.dynamic(ctx, id); err != nil {
 		return err
@@ -392,5 +397,12 @@ func (r *Registry) Delete(ctx context.Context, id string) error {
 		return err
 	}
 	r.changed(ctx, id)
+	now := r.Now()
+	wait := now.Truncate(time.Second).Add(time.Second).Sub(now)
+	sleep := r.Sleep
+	if sleep == nil {
+		sleep = time.Sleep
+	}
+	sleep(wait)
 	return nil
 }

@@ -85,3 +85,62 @@ func TestRecreatedClientRefreshTokenInactive(t *testing.T) {
 		t.Fatalf("refresh token of a deleted client's predecessor: %v", m)
 	}
 }
+
+// Issue 17 item 5: a dynamic client deleted and at once created again under
+// the same id (within the second of its last token: iat has whole seconds)
+// does not revive the tokens of its predecessor, JWT or opaque, while the
+// new client's own tokens work. Delete returns only when its second is over.
+// CONFORMANCE M2
+func TestRecreatedClientInTheSameSecondRevivesNothing(t *testing.T) {
+	for _, format := range []TokenFormat{FormatJWT, FormatOpaque} {
+		t.Run(string(format), func(t *testing.T) {
+			var reg *Registry
+			f := newFixture(t, func(c *Config) {
+				c.Format = format
+				reg = &Registry{Static: c.Clients.(StaticClients), Records: c.Store.(*recordingStore).Store.(tokenstore.ClientRecords),
+					Catalog: c.Scopes, Rand: rand.Reader, Now: c.Now}
+				c.Clients = reg
+			})
+			reg.Sleep = f.clock.Advance
+			f.clock.Advance(100 * time.Millisecond)
+			create := func() string {
+				_, secret, err := reg.Create(t.Context(), ClientView{ID: "dyn", Grants: []string{GrantClientCredentials}, Scopes: []string{"api_v3"}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return secret
+			}
+			token := func(secret string) string {
+				rec := f.post(PathToken, "dyn", secret, url.Values{"grant_type": {"client_credentials"}})
+				if rec.Code != 200 {
+					t.Fatalf("token: %d %s", rec.Code, rec.Body)
+				}
+				return decode(t, rec)["access_token"].(string)
+			}
+			old := token(create())
+			if _, err := f.srv.Verifier().Verify(t.Context(), old); err != nil {
+				t.Fatalf("the first client's token: %v", err)
+			}
+			f.clock.Advance(300 * time.Millisecond)
+			deleted := f.clock.Now()
+			if err := reg.Delete(t.Context(), "dyn"); err != nil {
+				t.Fatal(err)
+			}
+			if f.clock.Now().Sub(deleted) > time.Second {
+				t.Fatalf("Delete waited %v, want less than a second", f.clock.Now().Sub(deleted))
+			}
+			secret := create() // at once: the earliest a caller can
+			fresh := token(secret)
+			if _, err := f.srv.Verifier().Verify(t.Context(), old); err == nil {
+				t.Fatal("a token of the deleted client is valid again for the client re-created in the same second")
+			}
+			if _, err := f.srv.Verifier().Verify(t.Context(), fresh); err != nil {
+				t.Fatalf("the re-created client's own token, same second: %v", err)
+			}
+			f.clock.Advance(2 * time.Second)
+			if _, err := f.srv.Verifier().Verify(t.Context(), old); err == nil {
+				t.Fatal("a token of the deleted client is valid again later")
+			}
+		})
+	}
+}
