@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -150,6 +151,7 @@ func (p *Protect) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		p.app.logger.Info("oauthgate_protect (report_only): would refuse", zap.Int("status", status),
 			zap.String("error", e.Code), zap.String("reason", reason), zap.String("path", r.URL.Path))
 		p.stripIdentity(r)
+		p.dropToken(r) // as for an allowed request: the upstream never sees the token
 		decision := fmt.Sprintf(`refuse; status=%d; error="%s"; reason="%s"`, status, e.Code, reason)
 		r.Header.Set(decisionHeader, decision)
 		w.Header().Set(decisionHeader, decision)
@@ -208,20 +210,71 @@ var noToken = (&authz.Error{Code: "invalid_request", Description: "no bearer tok
 // client cannot set it.
 const identityVar = "oauthgate.identity"
 
-// stripIdentity removes every incoming header with the identity prefix.
+// stripIdentity removes every incoming header with the identity prefix, and
+// every way a client could make reverse_proxy drop the ones set here or add
+// its own later: such names nominated in Connection (hop-by-hop headers are
+// removed by the proxy, RFC 9110 §7.6.1) and request trailers of those names.
 func (p *Protect) stripIdentity(r *http.Request) {
 	for name := range r.Header {
-		if strings.HasPrefix(name, p.HeaderPrefix) {
+		if p.identityName(name) {
 			delete(r.Header, name)
 		}
 	}
-	r.Header.Del(decisionHeader)
+	if conn, ok := r.Header["Connection"]; ok {
+		var keep []string
+		for _, v := range conn {
+			for f := range strings.SplitSeq(v, ",") {
+				if f = strings.TrimSpace(f); f != "" && !p.identityName(http.CanonicalHeaderKey(f)) {
+					keep = append(keep, f)
+				}
+			}
+		}
+		if len(keep) == 0 {
+			delete(r.Header, "Connection")
+		} else {
+			r.Header["Connection"] = []string{strings.Join(keep, ", ")}
+		}
+	}
+	p.stripTrailers(r.Trailer)
+	if r.Body != nil && r.Body != http.NoBody {
+		// net/http fills in the trailers when the body reaches EOF, after
+		// this handler: they are filtered again then, before the proxy
+		// copies them.
+		r.Body = &trailerFilter{ReadCloser: r.Body, r: r, p: p}
+	}
 }
 
-// forward rewrites the request for the upstream: forged identity headers go,
-// the token goes unless passed through, the identity is set.
-func (p *Protect) forward(r *http.Request, id *authz.Principal) {
-	p.stripIdentity(r)
+// identityName reports whether a canonical header name is one the gateway
+// sets for the upstream.
+func (p *Protect) identityName(name string) bool {
+	return strings.HasPrefix(name, p.HeaderPrefix) || name == decisionHeader
+}
+
+func (p *Protect) stripTrailers(t http.Header) {
+	for name := range t {
+		if p.identityName(http.CanonicalHeaderKey(name)) {
+			delete(t, name)
+		}
+	}
+}
+
+// trailerFilter removes identity trailers once the request body is read.
+type trailerFilter struct {
+	io.ReadCloser
+	r *http.Request
+	p *Protect
+}
+
+func (f *trailerFilter) Read(b []byte) (int, error) {
+	n, err := f.ReadCloser.Read(b)
+	if err == io.EOF {
+		f.p.stripTrailers(f.r.Trailer)
+	}
+	return n, err
+}
+
+// dropToken removes the token from the request unless it is passed through.
+func (p *Protect) dropToken(r *http.Request) {
 	if !p.PassAuthorization {
 		r.Header.Del("Authorization")
 		if p.TokenHeader != "" {
@@ -234,6 +287,13 @@ func (p *Protect) forward(r *http.Request, id *authz.Principal) {
 			r.URL.RawQuery = q.Encode()
 		}
 	}
+}
+
+// forward rewrites the request for the upstream: forged identity headers go,
+// the token goes unless passed through, the identity is set.
+func (p *Protect) forward(r *http.Request, id *authz.Principal) {
+	p.stripIdentity(r)
+	p.dropToken(r)
 	// The names are canonical already (Provision): plain map writes. The
 	// four values share one array of this request's own, so a handler that
 	// edits a value in place changes this request only.
