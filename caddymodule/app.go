@@ -299,6 +299,18 @@ func (a *App) catalogAndClients() (*authz.Catalog, authz.StaticClients, error) {
 	return cat, clients, nil
 }
 
+// clientsWithAudience lists the configured clients that are given an
+// audience of their own.
+func (a *App) clientsWithAudience() []string {
+	var ids []string
+	for _, c := range a.Clients {
+		if len(c.Audience) > 0 {
+			ids = append(ids, c.ID)
+		}
+	}
+	return ids
+}
+
 // observe turns what the OAuth core reports into logs, metrics and Caddy
 // events (CONFORMANCE O1, O2): identities and reasons, never a token, code
 // or secret.

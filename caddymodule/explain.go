@@ -167,6 +167,8 @@ func (e *explainer) protect(i int, p *Protect) bool {
 	}
 	if len(p.Audience) > 0 {
 		req += ", audience one of [" + strings.Join(p.Audience, " ") + "]"
+	} else {
+		req += ", any audience this server issues (no `audience` set)"
 	}
 	e.line("route %d: oauthgate_protect requires %s%s", i+1, req, map[bool]string{true: " (report_only)"}[p.ReportOnly])
 	e.depth++

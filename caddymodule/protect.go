@@ -102,6 +102,13 @@ func (p *Protect) Provision(ctx caddy.Context) error {
 	p.hScope = http.CanonicalHeaderKey(p.HeaderPrefix + "Scope")
 	p.hAud = http.CanonicalHeaderKey(p.HeaderPrefix + "Audience")
 	p.policy = authz.Policy{Scopes: p.Scopes, Any: p.Any, Audience: p.Audience}
+	if len(p.Audience) == 0 {
+		if ids := app.clientsWithAudience(); len(ids) > 0 {
+			ctx.Logger().Warn("oauthgate_protect without `audience` accepts tokens of every audience this server issues, "+
+				"but some clients are given audiences; if this route's tokens must be meant for it, add `audience <name>` "+
+				"to its oauthgate_protect block (RFC 9068 §4)", zap.Strings("scopes", p.Scopes), zap.Strings("clients_with_audience", ids))
+		}
+	}
 	p.source = authz.BearerSource{Header: p.TokenHeader, Query: p.AllowQueryToken}
 	return nil
 }
