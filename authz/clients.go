@@ -45,7 +45,7 @@ type Client struct {
 	NotBefore time.Time
 
 	created time.Time // when a dynamic client was created, for its view
-	secret SecretHash
+	secret  SecretHash
 }
 
 // SecretHash is a stored client secret: SHA-256 for generated high-entropy
@@ -138,7 +138,11 @@ func (c *Client) Validate(cat *Catalog) error {
 	}
 	for _, u := range c.RedirectURIs {
 		if err := ValidRedirectURI(u); err != nil {
-			return fmt.Errorf("client %q: redirect_uri %q: must be absolute, without a fragment (or %s)", c.ID, u, OOBRedirect)
+			var e *Error
+			if errors.As(err, &e) {
+				err = errors.New(e.Description)
+			}
+			return fmt.Errorf("client %q: redirect_uri %q: %v", c.ID, u, err)
 		}
 	}
 	if c.AllowsGrant(GrantAuthorizationCode) && len(c.RedirectURIs) == 0 {
