@@ -495,7 +495,11 @@ func (a *authorizer) issueCode(w http.ResponseWriter, r *http.Request, req *auth
 	g := tokenstore.Grant{ClientID: req.client.ID, Subject: subject, Scopes: req.scopes, IssuedAt: now,
 		ExpiresAt: now.Add(a.s.cfg.CodeTTL), FamilyID: fam, AuthTime: authTime}
 	if err := a.s.cfg.Store.PutCode(r.Context(), tokenstore.KeyOf(code), g, payload); err != nil {
-		a.redirectError(w, r, req, ErrTemporarilyUnavailable.WithDescription("the token store is unavailable"))
+		e := ErrTemporarilyUnavailable.WithDescription("the token store is unavailable")
+		if errors.Is(err, tokenstore.ErrFull) {
+			e = errStoreFull
+		}
+		a.redirectError(w, r, req, e)
 		return
 	}
 	a.s.cfg.Observe(Event{Kind: "code_issued", Grant: GrantAuthorizationCode, ClientID: req.client.ID, Subject: subject, Scopes: req.scopes})

@@ -185,11 +185,18 @@ func (s *Server) issueTokens(r *http.Request, grant string, c *Client, g tokenst
 // storeError maps a store failure to 503 temporarily_unavailable (fail
 // closed), anything else to server_error.
 func storeError(err error, what string) *Error {
-	if errors.Is(err, tokenstore.ErrUnavailable) || errors.Is(err, tokenstore.ErrFull) {
+	if errors.Is(err, tokenstore.ErrFull) {
+		return errStoreFull
+	}
+	if errors.Is(err, tokenstore.ErrUnavailable) {
 		return ErrTemporarilyUnavailable.WithDescription("the token store is unavailable; retry later")
 	}
 	return ErrServerError.WithDescription(what)
 }
+
+// errStoreFull is a bounded store at its limit: not an outage, and the
+// operator's fix is another limit, so the answer says which.
+var errStoreFull = ErrTemporarilyUnavailable.WithDescription("the token store is full (its max_entries is reached); retry later").WithReason("store_full")
 
 // revokeFamily ends everything issued from one authorization: its access
 // tokens (opaque and JWT carry the family id) and its refresh tokens. The

@@ -205,7 +205,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		Keys:              keys,
 		Scopes:            cat,
 		Clients:           registry,
-		Store:             measuredStore{s: a.store, m: a.metrics},
+		Store:             measuredStore{s: a.store, m: a.metrics, full: &fullNotice{logger: a.logger, now: time.Now}},
 		AccessTokenTTL:    time.Duration(a.AccessTokenTTL),
 		RefreshTokenTTL:   time.Duration(a.RefreshTokenTTL),
 		CodeTTL:           time.Duration(a.CodeTTL),

@@ -1,8 +1,20 @@
 package caddymodule
 
 import (
+	"bytes"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 // validateCaddyfile adapts and validates a config as `caddy validate` does.
@@ -45,5 +57,81 @@ func TestCaddyfileRedirectURISchemes(t *testing.T) {
 		if err := validateCaddyfile(t, g, client(uri), "oauthgate_server"); err != nil {
 			t.Errorf("redirect_uri %s: %v", uri, err)
 		}
+	}
+}
+
+// Issue 17 item 14: a full memory store is told apart from an outage: the
+// 503's description names max_entries, a metric counts it, and one ERROR
+// line (at most one a minute) tells the operator the cause and the fix.
+// CONFORMANCE S4
+// CONFORMANCE O1
+func TestFullMemoryStoreSaysSo(t *testing.T) {
+	setSecrets(t)
+	g := newGateway(t)
+	logFile := filepath.Join(t.TempDir(), "log.json")
+	caddyfile := strings.Replace(g.caddyfile(baseApp(g.base, "token_format opaque\n\t\tstore memory {\n\t\t\tmax_entries 3\n\t\t}"),
+		"metrics /metrics\n\toauthgate_server"), "log {\n\t\toutput discard\n\t}", "log {\n\t\toutput file "+logFile+"\n\t\tformat json\n\t}", 1)
+	cfg := adapt(t, caddyfile)
+	if err := caddy.Load(cfg, true); err != nil {
+		t.Fatal(err)
+	}
+	waitListening(t, g)
+	var full int
+	for range 8 {
+		status, body := tokenPostPath(t, g, "/oauth/token", "reporting", reportingSecret, url.Values{"grant_type": {"client_credentials"}})
+		if status == 200 {
+			continue
+		}
+		m := decodeJSON(t, body)
+		if status != 503 || m["error"] != "temporarily_unavailable" || !strings.Contains(fmt.Sprint(m["error_description"]), "max_entries") {
+			t.Fatalf("a full store: %d %s", status, body)
+		}
+		full++
+	}
+	if full < 5 {
+		t.Fatalf("%d of 8 issuances refused with max_entries 3", full)
+	}
+	_, exp := call(t, "GET", g.base+"/metrics", nil, "")
+	if v := metricValue(t, exp, "oauthgate_store_full_total"); v != float64(full) {
+		t.Errorf("oauthgate_store_full_total = %v, want %d", v, full)
+	}
+	logs, _ := os.ReadFile(logFile)
+	if n := bytes.Count(logs, []byte("the token store is full")); n != 1 {
+		t.Errorf("%d log lines about the full store, want 1 (at most one a minute):\n%s", n, logs)
+	}
+	if !bytes.Contains(logs, []byte(`"level":"error"`)) || !bytes.Contains(logs, []byte("raise max_entries")) {
+		t.Errorf("the log line does not say ERROR with the fix:\n%s", logs)
+	}
+
+	// The minute is injected: a later refusal is told again.
+	clk := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	core, observed := observer.New(zap.ErrorLevel)
+	n := &fullNotice{logger: zap.New(core), now: func() time.Time { return clk }}
+	n.note()
+	n.note()
+	clk = clk.Add(59 * time.Second)
+	n.note()
+	clk = clk.Add(2 * time.Second)
+	n.note()
+	if got := observed.Len(); got != 2 {
+		t.Errorf("%d lines over 61 s, want 2", got)
+	}
+}
+
+// waitListening waits until the gateway's port answers.
+func waitListening(t *testing.T, g *gateway) {
+	t.Helper()
+	http.DefaultClient.CloseIdleConnections()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", strings.TrimPrefix(g.base, "http://"), 200*time.Millisecond)
+		if err == nil {
+			c.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

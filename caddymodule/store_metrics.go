@@ -3,7 +3,10 @@ package caddymodule
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"time"
+
+	"go.uber.org/zap"
 
 	"github.com/oauthgate/caddy-oauthgate/tokenstore"
 )
@@ -11,15 +14,42 @@ import (
 // measuredStore times every store operation and counts its failures
 // (CONFORMANCE O1). Not-found, reused and exists are answers, not failures.
 type measuredStore struct {
-	s tokenstore.Store
-	m *metrics
+	s    tokenstore.Store
+	m    *metrics
+	full *fullNotice // nil: not told
 }
 
 func (ms measuredStore) observe(op string, start time.Time, err error) {
 	ms.m.storeOps.WithLabelValues(op).Observe(time.Since(start).Seconds())
 	if err != nil && !errors.Is(err, tokenstore.ErrNotFound) && !errors.Is(err, tokenstore.ErrReused) && !errors.Is(err, tokenstore.ErrExists) {
 		ms.m.storeErrors.WithLabelValues(op).Inc()
+		if errors.Is(err, tokenstore.ErrFull) {
+			ms.m.storeFull.Inc()
+			ms.full.note()
+		}
 	}
+}
+
+// fullNotice logs that the store is full, at most once a minute: a full
+// memory store refuses new codes and tokens like an outage would, and the
+// operator needs to know it is the limit, not Redis or the network.
+type fullNotice struct {
+	logger *zap.Logger
+	now    func() time.Time
+	last   atomic.Int64 // unix nanoseconds of the last line
+}
+
+func (f *fullNotice) note() {
+	if f == nil {
+		return
+	}
+	now := f.now().UnixNano()
+	last := f.last.Load()
+	if now-last < int64(time.Minute) || !f.last.CompareAndSwap(last, now) {
+		return
+	}
+	f.logger.Error("the token store is full: its max_entries is reached, so new codes and tokens are refused with 503 " +
+		"until entries expire; raise max_entries in the store block (store memory { max_entries N }) or shorten token lifetimes")
 }
 
 func (ms measuredStore) PutAccess(ctx context.Context, k tokenstore.Key, g tokenstore.Grant) (err error) {
