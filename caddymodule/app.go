@@ -169,12 +169,12 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	users, err := authz.NewStaticUsers(a.Users)
 	if err != nil {
-		return fmt.Errorf("oauthgate: %v", err)
+		return err
 	}
 	a.users = users.Len()
 	sessionKey, err := loadOrCreate(ctx, ctx.Storage(), sessionKeyPath, newSessionKey)
 	if err != nil {
-		return fmt.Errorf("oauthgate: the session key in Caddy's storage is unusable: %v", err)
+		return fmt.Errorf("the session key in Caddy's storage is unusable: %v", err)
 	}
 	keys, err := a.loadKeys(ctx)
 	if err != nil {
@@ -186,11 +186,11 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	mod, err := ctx.LoadModule(a, "StoreRaw")
 	if err != nil {
-		return fmt.Errorf("oauthgate: store: %v", err)
+		return fmt.Errorf("store: %v", err)
 	}
 	a.store = mod.(StoreModule).TokenStore()
 	if a.metrics, err = newMetrics(ctx.GetMetricsRegistry()); err != nil {
-		return fmt.Errorf("oauthgate: metrics: %v", err)
+		return fmt.Errorf("metrics: %v", err)
 	}
 	if ev, err := ctx.App("events"); err == nil {
 		a.events = ev.(*caddyevents.App)
@@ -223,18 +223,23 @@ func (a *App) Provision(ctx caddy.Context) error {
 		VerifyCacheSize:   a.VerifyCache,
 	})
 	if err != nil {
-		return fmt.Errorf("oauthgate: %v", err)
+		return err
 	}
 	return nil
 }
 
 func (a *App) checkIssuer() error {
 	if a.Issuer == "" {
-		return errors.New("oauthgate: issuer is required: add `issuer https://your.host` to the oauthgate global option")
+		return errors.New("issuer is required: add `issuer https://your.host` to the oauthgate global option")
 	}
 	u, err := url.Parse(a.Issuer)
 	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") || u.RawQuery != "" || u.Fragment != "" {
-		return fmt.Errorf("oauthgate: issuer %q must be an absolute http(s) URL without query or fragment (RFC 8414 §2)", a.Issuer)
+		return fmt.Errorf("issuer %q must be an absolute http(s) URL without query or fragment (RFC 8414 §2)", a.Issuer)
+	}
+	if strings.HasSuffix(u.Path, "/") {
+		a.logger.Warn("the issuer ends with a slash: clients compare it byte for byte with the metadata, the iss claim and "+
+			"the iss parameter (RFC 8414 §3.3, RFC 9207), and most are configured without one; write it without the trailing slash "+
+			"unless your clients were given it so", zap.String("issuer", a.Issuer))
 	}
 	return nil
 }
@@ -246,7 +251,7 @@ func tokenFormat(s string) (authz.TokenFormat, error) {
 	case authz.FormatOpaque:
 		return authz.FormatOpaque, nil
 	}
-	return "", fmt.Errorf("oauthgate: token_format %q is not known: use `token_format jwt` or `token_format opaque`", s)
+	return "", fmt.Errorf("token_format %q is not known: use `token_format jwt` or `token_format opaque`", s)
 }
 
 // choice reads a two-valued option: "" or off gives false, on gives true.
@@ -257,7 +262,7 @@ func choice(option, value, off, on string) (bool, error) {
 	case on:
 		return true, nil
 	}
-	return false, fmt.Errorf("oauthgate: %s %q is not known: use `%s %s` or `%s %s`", option, value, option, off, option, on)
+	return false, fmt.Errorf("%s %q is not known: use `%s %s` or `%s %s`", option, value, option, off, option, on)
 }
 
 func responseFields(s string) (extended bool, err error) {
@@ -279,24 +284,29 @@ func (a *App) catalogAndClients() (*authz.Catalog, authz.StaticClients, error) {
 	}
 	cat, err := authz.NewCatalog(scopes)
 	if err != nil {
-		return nil, nil, fmt.Errorf("oauthgate: scope: %v", err)
+		return nil, nil, fmt.Errorf("scope: %v", err)
 	}
 	repl := caddy.NewReplacer()
 	clients := make(authz.StaticClients, len(a.Clients))
 	for i := range a.Clients {
 		c, err := a.Clients[i].build(repl)
 		if err != nil {
-			return nil, nil, fmt.Errorf("oauthgate: %v", err)
+			return nil, nil, err
 		}
 		if err := c.Validate(cat); err != nil {
-			return nil, nil, fmt.Errorf("oauthgate: %v", err)
+			return nil, nil, err
 		}
 		if _, dup := clients[c.ID]; dup {
-			return nil, nil, fmt.Errorf("oauthgate: client %q is defined twice", c.ID)
+			return nil, nil, fmt.Errorf("client %q is defined twice", c.ID)
 		}
 		clients[c.ID] = c
 	}
 	return cat, clients, nil
+}
+
+// hasScope reports whether the catalog declares scope s.
+func (a *App) hasScope(s string) bool {
+	return slices.ContainsFunc(a.Scopes, func(sc ScopeConfig) bool { return sc.Name == s })
 }
 
 // clientsWithAudience lists the configured clients that are given an

@@ -28,7 +28,7 @@ func (a *App) loadKeys(ctx caddy.Context) (*authz.KeySet, error) {
 	if len(a.SigningKeys) == 0 {
 		set, err := a.storedKeys(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("oauthgate: no signing_key configured and the generated keys in Caddy's storage are unusable: %v; "+
+			return nil, fmt.Errorf("no signing_key configured and the generated keys in Caddy's storage are unusable: %v; "+
 				"fix the storage or configure `signing_key ES256 /path/to/key.pem`", err)
 		}
 		return set, nil
@@ -43,7 +43,7 @@ func (a *App) loadKeys(ctx caddy.Context) (*authz.KeySet, error) {
 	}
 	set, err := authz.NewKeySet(keys...)
 	if err != nil {
-		return nil, fmt.Errorf("oauthgate: signing_key: %v", err)
+		return nil, fmt.Errorf("signing_key: %v", err)
 	}
 	return set, nil
 }
@@ -54,21 +54,21 @@ func loadKeyFile(kc SigningKeyConfig) (*authz.SigningKey, error) {
 		alg = authz.AlgES256
 	}
 	if kc.File == "" {
-		return nil, errors.New("oauthgate: signing_key needs a file: `signing_key ES256 /etc/caddy/oauth.pem`")
+		return nil, errors.New("signing_key needs a file: `signing_key ES256 /etc/caddy/oauth.pem`")
 	}
 	pemBytes, err := os.ReadFile(kc.File)
 	if err != nil {
-		return nil, fmt.Errorf("oauthgate: signing_key %s %s: cannot read the key file: %v; "+
+		return nil, fmt.Errorf("signing_key %s %s: cannot read the key file: %v; "+
 			"create one with `openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out %s` "+
 			"or remove signing_key to use a generated key", alg, kc.File, err, kc.File)
 	}
 	priv, err := authz.ParsePrivateKeyPEM(pemBytes)
 	if err != nil {
-		return nil, fmt.Errorf("oauthgate: signing_key %s %s: %v", alg, kc.File, err)
+		return nil, fmt.Errorf("signing_key %s %s: %v", alg, kc.File, err)
 	}
 	k, err := authz.NewSigningKey(alg, priv)
 	if err != nil {
-		return nil, fmt.Errorf("oauthgate: signing_key %s %s: %v", alg, kc.File, err)
+		return nil, fmt.Errorf("signing_key %s %s: %v", alg, kc.File, err)
 	}
 	return k, nil
 }

@@ -135,3 +135,56 @@ func waitListening(t *testing.T, g *gateway) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// Issue 17 item 16: `caddy validate` catches what would otherwise fail
+// quietly at run time: a route scope nobody declared (every request would
+// get 403), a plain client secret in the Caddyfile (it would land in the
+// saved JSON), and it warns about an issuer with a trailing slash. Errors
+// never say "oauthgate: oauthgate:" (Caddy names the app already).
+// CONFORMANCE O3
+func TestValidateCatchesOperatorMistakes(t *testing.T) {
+	setSecrets(t)
+	g := newGateway(t)
+	err := validateCaddyfile(t, g, baseApp(g.base, ""), "oauthgate_server\n\troute /api/* {\n\t\toauthgate_protect api_v4\n\t\trespond ok\n\t}")
+	if err == nil || !strings.Contains(err.Error(), `scope "api_v4" is not in the catalog`) || !strings.Contains(err.Error(), "scope api_v4") {
+		t.Errorf("a route scope outside the catalog: %v", err)
+	}
+	_, err = adaptErr(g.caddyfile(strings.Replace(baseApp(g.base, ""), "secret {env.OAUTHGATE_TEST_ORO_SECRET}", "secret hunter2-but-longer", 1), "oauthgate_server"))
+	if err == nil || !strings.Contains(err.Error(), "placeholder such as {env.ORO_SECRET}") || strings.Contains(err.Error(), "hunter2") {
+		t.Errorf("a literal client secret in the Caddyfile: %v", err)
+	}
+
+	for _, bad := range [][2]string{
+		{baseApp(g.base, "token_format jtw"), "oauthgate_server"},
+		{baseApp(g.base, "signing_key ES256 /nonexistent/oauth.pem"), "oauthgate_server"},
+		{baseApp(g.base, "users {\n\t\t\tbob nothash\n\t\t}"), "oauthgate_server"},
+		{baseApp("ftp://x", ""), "oauthgate_server"},
+		{baseApp(g.base, "scope api_v3 twice"), "oauthgate_server"},
+	} {
+		err := validateCaddyfile(t, g, bad[0], bad[1])
+		if err == nil {
+			t.Errorf("no error for %s", bad[0])
+		} else if strings.Contains(err.Error(), "oauthgate: oauthgate:") {
+			t.Errorf("doubled prefix: %v", err)
+		}
+	}
+
+	logFile := filepath.Join(t.TempDir(), "log.json")
+	withLog := func(issuer string) string {
+		return strings.Replace(g.caddyfile(baseApp(issuer, ""), "oauthgate_server"), "log {\n\t\toutput discard\n\t}",
+			"log {\n\t\toutput file "+logFile+"\n\t\tformat json\n\t}", 1)
+	}
+	if err := validate(adapt(t, withLog(g.base+"/"))); err != nil {
+		t.Fatal(err)
+	}
+	if logs, _ := os.ReadFile(logFile); !bytes.Contains(logs, []byte("the issuer ends with a slash")) {
+		t.Errorf("no warning for an issuer with a trailing slash:\n%s", logs)
+	}
+	_ = os.Truncate(logFile, 0)
+	if err := validate(adapt(t, withLog(g.base))); err != nil {
+		t.Fatal(err)
+	}
+	if logs, _ := os.ReadFile(logFile); bytes.Contains(logs, []byte("the issuer ends with a slash")) {
+		t.Errorf("a warning for an issuer without a trailing slash:\n%s", logs)
+	}
+}

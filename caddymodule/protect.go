@@ -126,6 +126,17 @@ func (p *Protect) Validate() error {
 	if strings.EqualFold(p.TokenHeader, "Authorization") {
 		return errors.New("oauthgate_protect: token_header Authorization is always read; name another header such as sessionID")
 	}
+	for _, sc := range p.Scopes {
+		if p.app == nil {
+			break
+		}
+		if !p.app.hasScope(sc) {
+			// Every request on the route would get 403: a typo, or a scope
+			// declared nowhere.
+			return fmt.Errorf("oauthgate_protect: scope %q is not in the catalog, so no token could ever carry it; "+
+				"declare it with `scope %s \"description\"` in the oauthgate global option or correct the name", sc, sc)
+		}
+	}
 	return nil
 }
 
