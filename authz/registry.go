@@ -303,6 +303,27 @@ func (r *Registry) check(rec tokenstore.ClientRecord) (*Client, error) {
 	return c, nil
 }
 
+// Shadowed lists the static client ids that also name a dynamic client in
+// the store: the static one would hide it (its secret would stop working,
+// and its record could not be deleted any more).
+func (r *Registry) Shadowed(ctx context.Context) ([]string, error) {
+	if r.Records == nil {
+		return nil, nil
+	}
+	var ids []string
+	for id := range r.Static {
+		_, err := r.Records.GetClient(ctx, id)
+		switch {
+		case err == nil:
+			ids = append(ids, id)
+		case !errors.Is(err, tokenstore.ErrNotFound):
+			return ids, err
+		}
+	}
+	slices.Sort(ids)
+	return ids, nil
+}
+
 // dynamic loads a dynamic client's record, refusing static ones.
 func (r *Registry) dynamic(ctx context.Context, id string) (tokenstore.ClientRecord, error) {
 	if _, ok := r.Static[id]; ok {

@@ -198,6 +198,15 @@ func (a *App) Provision(ctx caddy.Context) error {
 	registry := &authz.Registry{Static: clients, Catalog: cat, Now: time.Now, Rand: rand.Reader}
 	if recs, ok := a.store.(tokenstore.ClientRecords); ok {
 		registry.Records = recs
+		shadowed, err := registry.Shadowed(ctx)
+		if len(shadowed) > 0 {
+			return fmt.Errorf("client %q is configured here and also exists as a dynamic client (created through the admin API or the CLI); "+
+				"the configured one would hide it, so its secret would stop working and its record could no longer be deleted: "+
+				"rename the configured client, or first delete the dynamic one (`caddy oauthgate client delete %s`)", shadowed[0], shadowed[0])
+		}
+		if err != nil {
+			a.logger.Warn("could not check the configured client ids against the dynamic clients in the store", zap.Error(err))
+		}
 	}
 	a.server, err = authz.NewServer(authz.Config{
 		Issuer:            a.Issuer,

@@ -15,6 +15,8 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/oauthgate/caddy-oauthgate/authz"
 )
 
 // validateCaddyfile adapts and validates a config as `caddy validate` does.
@@ -186,5 +188,45 @@ func TestValidateCatchesOperatorMistakes(t *testing.T) {
 	}
 	if logs, _ := os.ReadFile(logFile); bytes.Contains(logs, []byte("the issuer ends with a slash")) {
 		t.Errorf("a warning for an issuer without a trailing slash:\n%s", logs)
+	}
+}
+
+// Issue 17 item 17: a configured client whose id is a dynamic client's
+// fails the reload, naming the client and the fix; the running config and
+// the dynamic client go on working, and once it is deleted the reload passes.
+// CONFORMANCE M1
+// CONFORMANCE M2
+func TestConfiguredClientCannotHideADynamicOne(t *testing.T) {
+	setSecrets(t)
+	g := newGateway(t)
+	g.load(baseApp(g.base, ""), "oauthgate_server")
+	v, err := caddy.ActiveContext().App("oauthgate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := v.(*App).Server().Registry()
+	_, secret, err := reg.Create(t.Context(), authz.ClientView{ID: "shared-id", Grants: []string{authz.GrantClientCredentials}, Scopes: []string{"api_v3"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clash := baseApp(g.base, `client shared-id {
+			secret {env.OAUTHGATE_TEST_ORO_SECRET}
+			grants client_credentials
+			scopes api_v3
+		}`)
+	err = g.loadErr(clash, "oauthgate_server")
+	if err == nil || !strings.Contains(err.Error(), `client "shared-id" is configured here and also exists as a dynamic client`) ||
+		!strings.Contains(err.Error(), "caddy oauthgate client delete shared-id") {
+		t.Fatalf("reload with a configured client hiding a dynamic one: %v", err)
+	}
+	if status, _ := tokenPostPath(t, g, "/oauth/token", "shared-id", secret, url.Values{"grant_type": {"client_credentials"}}); status != 200 {
+		t.Fatalf("the dynamic client after the refused reload: %d", status)
+	}
+	if err := reg.Delete(t.Context(), "shared-id"); err != nil {
+		t.Fatalf("the dynamic client cannot be deleted: %v", err)
+	}
+	g.load(clash, "oauthgate_server")
+	if status, _ := tokenPostPath(t, g, "/oauth/token", "shared-id", oroSecret, url.Values{"grant_type": {"client_credentials"}}); status != 200 {
+		t.Fatalf("the configured client after the dynamic one was deleted: %d", status)
 	}
 }
