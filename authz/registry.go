@@ -250,7 +250,7 @@ func (r *Registry) Create(ctx context.Context, v ClientView) (ClientView, string
 		return ClientView{}, "", ErrNoClientStore
 	}
 	if v.ID == "" {
-		id, err := newID(r.Rand)
+		id, err := newClientID(r.Rand)
 		if err != nil {
 			return ClientView{}, "", err
 		}
@@ -301,6 +301,17 @@ func (r *Registry) check(rec tokenstore.ClientRecord) (*Client, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// newClientID is a random client id that does not start with '-', which
+// command lines (the oauthgate CLI included) would take for a flag.
+func newClientID(rand io.Reader) (string, error) {
+	for {
+		id, err := newID(rand)
+		if err != nil || !strings.HasPrefix(id, "-") {
+			return id, err
+		}
+	}
 }
 
 // Shadowed lists the static client ids that also name a dynamic client in

@@ -1,10 +1,13 @@
 package authz
 
 import (
+	"bytes"
 	"crypto/rand"
+	"io"
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -142,5 +145,57 @@ func TestRecreatedClientInTheSameSecondRevivesNothing(t *testing.T) {
 				t.Fatal("a token of the deleted client is valid again later")
 			}
 		})
+	}
+}
+
+// Issue 17 item 18: a generated client id never starts with '-', which the
+// CLI (and most command lines) would read as a flag.
+func TestGeneratedClientIDsAreNotFlags(t *testing.T) {
+	f := newFixture(t)
+	// The first 16 random bytes make an id starting with '-' (0xf8: the
+	// base64url digit 62); the registry must draw again.
+	dash := bytes.Repeat([]byte{0xf8}, 16)
+	if id, _ := newID(bytes.NewReader(dash)); !strings.HasPrefix(id, "-") {
+		t.Fatalf("the test's bytes give %q", id)
+	}
+	reg := &Registry{Static: f.clients, Records: f.store.Store.(tokenstore.ClientRecords), Catalog: f.srv.cfg.Scopes,
+		Rand: io.MultiReader(bytes.NewReader(dash), rand.Reader), Now: f.clock.Now}
+	v, _, err := reg.Create(t.Context(), ClientView{Grants: []string{GrantClientCredentials}, Scopes: []string{"api_v3"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.HasPrefix(v.ID, "-") || !validID(v.ID) {
+		t.Fatalf("generated client id %q", v.ID)
+	}
+}
+
+// Issue 17 item 18: failed client authentication is reported with the
+// client id that was presented and the caller's address; a failed sign-in
+// as a sign-in, with the user and the address.
+// CONFORMANCE O2
+func TestFailedAuthenticationEventsNameWhoAndWhere(t *testing.T) {
+	var mu sync.Mutex
+	var events []Event
+	f, srv := flowFixture(t, fromAddr, func(c *Config) {
+		c.Observe = func(e Event) { mu.Lock(); events = append(events, e); mu.Unlock() }
+	})
+	req := formReq(PathToken, url.Values{"grant_type": {"client_credentials"}})
+	req.SetBasicAuth("oro", "wrong")
+	req.Header.Set("X-Test-Addr", "203.0.113.9")
+	wantError(t, f.do(req), 401, "invalid_client")
+	signIn(t, srv, browserAt(t, "198.51.100.4"), "alice", "wrong")
+	mu.Lock()
+	defer mu.Unlock()
+	var client, login bool
+	for _, e := range events {
+		switch e.Kind {
+		case "client_auth_failed":
+			client = e.ClientID == "oro" && e.Address == "203.0.113.9" && e.Error == "invalid_client"
+		case "login_failed":
+			login = e.Subject == "alice" && e.ClientID == "app" && e.Address == "198.51.100.4"
+		}
+	}
+	if !client || !login {
+		t.Fatalf("events %+v: client authentication %v, sign-in %v", events, client, login)
 	}
 }

@@ -53,7 +53,7 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 	}
 	c, aerr := s.authenticateClient(r, p)
 	if aerr != nil {
-		s.refuse(w, gt, nil, aerr)
+		s.refuseClient(w, r, p, gt, aerr)
 		return
 	}
 	if !c.AllowsGrant(gt) {
@@ -74,6 +74,15 @@ func (s *Server) refuse(w http.ResponseWriter, grant string, c *Client, e *Error
 		ev.ClientID = c.ID
 	}
 	s.cfg.Observe(ev)
+	WriteError(w, e)
+}
+
+// refuseClient refuses a failed client authentication, naming in the event
+// the client id that was presented (unauthenticated: only for logs) and the
+// caller's address.
+func (s *Server) refuseClient(w http.ResponseWriter, r *http.Request, p Params, grant string, e *Error) {
+	s.cfg.Observe(Event{Kind: "client_auth_failed", Grant: grant, ClientID: truncate(claimedClientID(r, p), 256),
+		Address: s.cfg.ClientIP(r), Error: e.Code, Reason: e.Description})
 	WriteError(w, e)
 }
 

@@ -346,16 +346,25 @@ func (a *App) observe(ev authz.Event) {
 			zap.String("scope", strings.Join(ev.Scopes, " ")), zap.Duration("expires_in", ev.ExpiresIn))...)
 		data["grant"], data["scope"] = ev.Grant, strings.Join(ev.Scopes, " ")
 		a.emit("token_issued", data)
-	case "refused", "login_failed":
-		code := ev.Error
-		if ev.Kind == "login_failed" {
-			code = "login_failed"
+	case "refused", "client_auth_failed":
+		a.metrics.refused.WithLabelValues(ev.Error).Inc()
+		msg := "token request refused"
+		if ev.Kind == "client_auth_failed" {
+			// The id is the one presented, not authenticated: whoever guesses
+			// secrets for a client shows up under its id, with their address.
+			msg = "client authentication failed"
+			fields = append(fields, zap.String("remote_ip", ev.Address))
+			data["remote_ip"] = ev.Address
 		}
-		a.metrics.refused.WithLabelValues(code).Inc()
-		a.logger.Debug("token request refused", append(fields, zap.String("grant", ev.Grant),
-			zap.String("error", code), zap.String("reason", ev.Reason))...)
-		data["error"], data["reason"] = code, ev.Reason
+		a.logger.Debug(msg, append(fields, zap.String("grant", ev.Grant),
+			zap.String("error", ev.Error), zap.String("reason", ev.Reason))...)
+		data["error"], data["reason"] = ev.Error, ev.Reason
 		a.emit("token_refused", data)
+	case "login_failed":
+		a.metrics.refused.WithLabelValues("login_failed").Inc()
+		a.logger.Debug("sign-in failed", append(fields, zap.String("remote_ip", ev.Address), zap.String("reason", ev.Reason))...)
+		data["error"], data["reason"], data["remote_ip"] = "login_failed", ev.Reason, ev.Address
+		a.emit("login_failed", data)
 	case "revoked", "family_revoked":
 		kind := "family"
 		if ev.Kind == "revoked" {
