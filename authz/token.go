@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/oauthgate/caddy-oauthgate/tokenstore"
@@ -129,7 +130,13 @@ func (s *Server) requestedScopes(c *Client, p Params) ([]string, *Error) {
 
 // issueTokens mints an access token for g and, when refresh is not nil, a
 // refresh token for *refresh; it renders the response (CONFORMANCE T7).
-func (s *Server) issueTokens(r *http.Request, grant string, c *Client, g tokenstore.Grant, refresh *tokenstore.Grant) (*TokenResponse, *Error) {
+//
+// redeem, when not nil, uses up what the grant was exchanged for (the code,
+// the old refresh token), and runs only after the new tokens are stored: a
+// store failure before it leaves the code or refresh token usable for the
+// retry a 503 advises, and a failed redemption withdraws the new tokens,
+// which nobody has seen. Both succeed, or the client may try again.
+func (s *Server) issueTokens(r *http.Request, grant string, c *Client, g tokenstore.Grant, refresh *tokenstore.Grant, redeem func() *Error) (*TokenResponse, *Error) {
 	now := s.cfg.Now()
 	ttl := c.AccessTokenTTL
 	if ttl <= 0 {
@@ -148,6 +155,7 @@ func (s *Server) issueTokens(r *http.Request, grant string, c *Client, g tokenst
 	if err != nil {
 		return nil, storeError(err, "could not issue a token")
 	}
+	var refreshKey *tokenstore.Key
 	resp := &TokenResponse{
 		AccessToken: tok,
 		TokenType:   "Bearer",
@@ -170,12 +178,21 @@ func (s *Server) issueTokens(r *http.Request, grant string, c *Client, g tokenst
 			return nil, ErrServerError.WithDescription("could not issue a refresh token")
 		}
 		if err := s.cfg.Store.PutRefresh(r.Context(), tokenstore.KeyOf(rt), rg); err != nil {
+			s.withdraw(r.Context(), tok, nil)
 			return nil, storeError(err, "could not issue a refresh token")
 		}
+		k := tokenstore.KeyOf(rt)
+		refreshKey = &k
 		resp.RefreshToken = rt
 		if s.cfg.ExtendedFields {
 			resp.RefreshTokenExpiresIn = strconv.FormatInt(int64(rg.ExpiresAt.Sub(rg.IssuedAt)/time.Second), 10)
 			resp.RefreshTokenIssuedAt = strconv.FormatInt(rg.IssuedAt.UnixMilli(), 10)
+		}
+	}
+	if redeem != nil {
+		if e := redeem(); e != nil {
+			s.withdraw(r.Context(), tok, refreshKey)
+			return nil, e
 		}
 	}
 	if s.cfg.ExtendedFields {
@@ -189,6 +206,18 @@ func (s *Server) issueTokens(r *http.Request, grant string, c *Client, g tokenst
 	s.cfg.Observe(Event{Kind: "issued", Grant: grant, ClientID: c.ID, Subject: g.Subject,
 		Scopes: g.Scopes, ExpiresIn: g.ExpiresAt.Sub(g.IssuedAt)})
 	return resp, nil
+}
+
+// withdraw deletes tokens stored for a response that is not sent. Best
+// effort: what it cannot delete is a token nobody has, expiring by itself
+// (and, for a lost redemption race, of a family being revoked).
+func (s *Server) withdraw(ctx context.Context, access string, refresh *tokenstore.Key) {
+	if strings.HasPrefix(access, PrefixAccess) {
+		_ = s.cfg.Store.DeleteAccess(ctx, tokenstore.KeyOf(access))
+	}
+	if refresh != nil {
+		_ = s.cfg.Store.DeleteRefresh(ctx, *refresh)
+	}
 }
 
 // storeError maps a store failure to 503 temporarily_unavailable (fail

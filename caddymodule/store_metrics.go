@@ -72,6 +72,11 @@ func (ms measuredStore) PutCode(ctx context.Context, k tokenstore.Key, g tokenst
 	return ms.s.PutCode(ctx, k, g, p)
 }
 
+func (ms measuredStore) GetCode(ctx context.Context, k tokenstore.Key) (g tokenstore.Grant, p []byte, err error) {
+	defer func(t time.Time) { ms.observe("get_code", t, err) }(time.Now())
+	return ms.s.GetCode(ctx, k)
+}
+
 func (ms measuredStore) TakeCode(ctx context.Context, k tokenstore.Key) (g tokenstore.Grant, p []byte, err error) {
 	defer func(t time.Time) { ms.observe("take_code", t, err) }(time.Now())
 	return ms.s.TakeCode(ctx, k)

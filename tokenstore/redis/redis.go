@@ -265,6 +265,32 @@ func (s *Store) PutCode(ctx context.Context, k tokenstore.Key, g tokenstore.Gran
 	return s.putOnce(ctx, "code", k, g, payload)
 }
 
+// GetCode implements tokenstore.Codes.
+func (s *Store) GetCode(ctx context.Context, k tokenstore.Key) (tokenstore.Grant, []byte, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	v, err := s.rdb.HMGet(ctx, s.key("code", k), "g", "p", "u").Result()
+	if err != nil {
+		return tokenstore.Grant{}, nil, unavailable("get code", err)
+	}
+	gs, ok := v[0].(string)
+	if !ok {
+		return tokenstore.Grant{}, nil, tokenstore.ErrNotFound
+	}
+	g, err := s.decode([]byte(gs))
+	if err != nil {
+		return g, nil, err
+	}
+	if v[2] != nil {
+		return g, nil, tokenstore.ErrReused
+	}
+	var payload []byte
+	if p, _ := v[1].(string); p != "" {
+		payload = []byte(p)
+	}
+	return g, payload, nil
+}
+
 // TakeCode implements tokenstore.Codes.
 func (s *Store) TakeCode(ctx context.Context, k tokenstore.Key) (tokenstore.Grant, []byte, error) {
 	return s.take(ctx, "code", k)
