@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -110,6 +111,9 @@ type App struct {
 	events  *caddyevents.App
 	format  authz.TokenFormat
 	logger  *zap.Logger
+
+	reread   sync.Mutex // rereadKeys
+	rereadAt time.Time
 }
 
 // SigningKeyConfig names a PEM private key file and its algorithm.

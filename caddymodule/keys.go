@@ -187,6 +187,33 @@ func (a *App) refreshKeys(ctx context.Context) {
 	a.logger.Error("the signing keyring in storage is unusable; keeping the current keys", zap.Error(err))
 }
 
+// keyRereadEvery bounds how often a token signed with an unknown key makes
+// this instance re-read the keyring: garbage kids cost at most this.
+const keyRereadEvery = 200 * time.Millisecond
+
+// rereadKeys re-reads the keyring for a token signed with a key this
+// instance does not know — most likely just rotated by another instance,
+// which signs with it at once — instead of refusing such tokens until the
+// next key_refresh. At most once per keyRereadEvery; callers meanwhile wait
+// for the read in flight. It reports whether the keys changed.
+func (a *App) rereadKeys(ctx context.Context) bool {
+	if len(a.SigningKeys) > 0 || a.storage == nil {
+		return false // key files change only with the config
+	}
+	before := a.server.Keys()
+	a.reread.Lock()
+	defer a.reread.Unlock()
+	if a.server.Keys() != before {
+		return true // the read just before ours brought them
+	}
+	if time.Since(a.rereadAt) < keyRereadEvery {
+		return false
+	}
+	a.rereadAt = time.Now()
+	a.refreshKeys(ctx)
+	return a.server.Keys() != before
+}
+
 // loadOrCreate reads path from storage, creating it with create under the
 // storage lock, so instances starting together agree on one value.
 func loadOrCreate(ctx context.Context, st keyStorage, path string, create func() ([]byte, error)) ([]byte, error) {

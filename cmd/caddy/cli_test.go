@@ -29,10 +29,15 @@ type running struct {
 }
 
 func startCaddy(t *testing.T, caddyfile func(api, admin int) string) *running {
+	return startCaddyIn(t, t.TempDir(), caddyfile)
+}
+
+// startCaddyIn starts caddy with its data and config homes in dir: several
+// instances given one dir share Caddy's storage (the generated keys).
+func startCaddyIn(t *testing.T, dir string, caddyfile func(api, admin int) string) *running {
 	bin := buildCaddy(t)
-	dir := t.TempDir()
 	api, admin := testutil.FreePort(t), testutil.FreePort(t)
-	cfg := filepath.Join(dir, "Caddyfile")
+	cfg := filepath.Join(t.TempDir(), "Caddyfile")
 	if err := os.WriteFile(cfg, []byte(caddyfile(api, admin)), 0o600); err != nil {
 		t.Fatal(err)
 	}
