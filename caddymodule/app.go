@@ -196,6 +196,11 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if a.metrics, err = newMetrics(ctx.GetMetricsRegistry()); err != nil {
 		return fmt.Errorf("metrics: %v", err)
 	}
+	if dl, ok := a.store.(interface{ DataLosses() uint64 }); ok {
+		if err := registerDataLosses(ctx.GetMetricsRegistry(), dl.DataLosses); err != nil {
+			return fmt.Errorf("metrics: %v", err)
+		}
+	}
 	if ev, err := ctx.App("events"); err == nil {
 		a.events = ev.(*caddyevents.App)
 	}

@@ -22,6 +22,21 @@ type metrics struct {
 
 const ns = "oauthgate"
 
+// registerDataLosses exposes how often the store found Redis had lost its
+// data (the marker it wrote at start gone).
+func registerDataLosses(reg prometheus.Registerer, losses func() uint64) error {
+	c := prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: ns, Name: "store_data_losses_total",
+		Help: "Times the Redis store found its data lost (the marker written at start gone): revocations and dynamic clients with it."},
+		func() float64 { return float64(losses()) })
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if !errors.As(err, &are) {
+			return err
+		}
+	}
+	return nil
+}
+
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
 		issued: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "tokens_issued_total",

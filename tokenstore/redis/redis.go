@@ -37,6 +37,7 @@
 package redis
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -70,6 +71,7 @@ type Store struct {
 	channel string
 	timeout time.Duration
 	now     func() time.Time
+	marker  *marker // nil: not watched (New without Open)
 }
 
 // Open connects as cfg says and checks that Redis answers, so a wrong
@@ -79,10 +81,16 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	m := &marker{onLoss: cfg.OnDataLoss, every: cmp.Or(cfg.MarkerEvery, DefaultMarkerEvery), kick: make(chan struct{}, 1)}
+	opts.OnConnect = m.connected
 	s := New(goredis.NewUniversalClient(opts), Options{Prefix: cfg.prefix(), CallTimeout: 3 * cfg.timeout()})
 	if err := s.Ping(ctx); err != nil {
 		_ = s.Close()
 		return nil, fmt.Errorf("cannot reach Redis at %v: %w", opts.Addrs, err)
+	}
+	if err := s.startMarker(ctx, m); err != nil {
+		_ = s.Close()
+		return nil, fmt.Errorf("cannot write to Redis at %v: %w", opts.Addrs, err)
 	}
 	return s, nil
 }
@@ -106,7 +114,10 @@ func New(rdb goredis.UniversalClient, opts Options) *Store {
 func (s *Store) Client() goredis.UniversalClient { return s.rdb }
 
 // Close closes the client and with it any subscription.
-func (s *Store) Close() error { return s.rdb.Close() }
+func (s *Store) Close() error {
+	s.stopMarker()
+	return s.rdb.Close()
+}
 
 // key builds <prefix><kind>:{<hex>}.
 func (s *Store) key(kind string, k tokenstore.Key) string {
