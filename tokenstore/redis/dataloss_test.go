@@ -47,7 +47,7 @@ func TestDataLossIsDetected(t *testing.T) {
 		t.Cleanup(func() { _ = s.Close() })
 		return s
 	}
-	a, b := open(&logA), open(&logB) // two instances
+	a, b := open(&logA), open(&logB)   // two instances
 	time.Sleep(300 * time.Millisecond) // a few checks: nothing lost yet
 	if logA.n()+logB.n() != 0 {
 		t.Fatalf("a loss reported for an intact Redis: %v %v", logA.reasons, logB.reasons)
