@@ -83,7 +83,11 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	m := &marker{onLoss: cfg.OnDataLoss, every: cmp.Or(cfg.MarkerEvery, DefaultMarkerEvery), kick: make(chan struct{}, 1)}
 	opts.OnConnect = m.connected
-	s := New(goredis.NewUniversalClient(opts), Options{Prefix: cfg.prefix(), CallTimeout: 3 * cfg.timeout()})
+	rdb := goredis.NewUniversalClient(opts)
+	if cc, ok := rdb.(*goredis.ClusterClient); ok {
+		cc.AddHook(reloadOnNetworkError{cc})
+	}
+	s := New(rdb, Options{Prefix: cfg.prefix(), CallTimeout: 3 * cfg.timeout()})
 	if err := s.Ping(ctx); err != nil {
 		_ = s.Close()
 		return nil, fmt.Errorf("cannot reach Redis at %v: %w", opts.Addrs, err)
