@@ -112,8 +112,12 @@ type App struct {
 	format  authz.TokenFormat
 	logger  *zap.Logger
 
-	reread   sync.Mutex // rereadKeys
-	rereadAt time.Time
+	reread *rereadState // rereadKeys; set in Provision
+}
+
+type rereadState struct {
+	sync.Mutex
+	at time.Time
 }
 
 // SigningKeyConfig names a PEM private key file and its algorithm.
@@ -146,6 +150,7 @@ func (App) CaddyModule() caddy.ModuleInfo {
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
 	a.ctx = ctx
+	a.reread = &rereadState{}
 	a.storage = ctx.Storage()
 	if err := a.checkIssuer(); err != nil {
 		return err

@@ -197,7 +197,7 @@ const keyRereadEvery = 200 * time.Millisecond
 // next key_refresh. At most once per keyRereadEvery; callers meanwhile wait
 // for the read in flight. It reports whether the keys changed.
 func (a *App) rereadKeys(ctx context.Context) bool {
-	if len(a.SigningKeys) > 0 || a.storage == nil {
+	if len(a.SigningKeys) > 0 || a.storage == nil || a.reread == nil {
 		return false // key files change only with the config
 	}
 	before := a.server.Keys()
@@ -206,10 +206,10 @@ func (a *App) rereadKeys(ctx context.Context) bool {
 	if a.server.Keys() != before {
 		return true // the read just before ours brought them
 	}
-	if time.Since(a.rereadAt) < keyRereadEvery {
+	if time.Since(a.reread.at) < keyRereadEvery {
 		return false
 	}
-	a.rereadAt = time.Now()
+	a.reread.at = time.Now()
 	a.refreshKeys(ctx)
 	return a.server.Keys() != before
 }

@@ -77,7 +77,13 @@ type RedisTLS struct {
 
 type pooledRedis struct{ *redisstore.Store }
 
-func (p pooledRedis) Destruct() error { return p.Close() }
+// Destruct retires the client of a config that is gone: it closes once the
+// requests that config still serves have stopped using it (no command for
+// a second, at most 30 s), so a reload that opens a new client costs no 503.
+func (p pooledRedis) Destruct() error {
+	p.CloseWhenIdle(time.Second, 30*time.Second)
+	return nil
+}
 
 // CaddyModule returns the Caddy module information.
 func (RedisStore) CaddyModule() caddy.ModuleInfo {

@@ -46,6 +46,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -72,6 +73,7 @@ type Store struct {
 	timeout time.Duration
 	now     func() time.Time
 	marker  *marker // nil: not watched (New without Open)
+	ops     atomic.Uint64
 }
 
 // Open connects as cfg says and checks that Redis answers, so a wrong
@@ -110,8 +112,10 @@ func New(rdb goredis.UniversalClient, opts Options) *Store {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Store{rdb: rdb, prefix: opts.Prefix, channel: opts.Prefix + "revocations",
+	s := &Store{rdb: rdb, prefix: opts.Prefix, channel: opts.Prefix + "revocations",
 		timeout: opts.CallTimeout, now: opts.Now}
+	rdb.AddHook(activity{&s.ops})
+	return s
 }
 
 // Client is the underlying go-redis client.
