@@ -2,11 +2,13 @@ package authz
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 )
 
 // ParseBasicAuth parses an HTTP Basic Authorization header value. RFC 6749
@@ -138,7 +140,9 @@ func AuthenticateClient(ctx context.Context, clients *Registry, r *http.Request,
 		return nil, fail("client authentication failed")
 	}
 	if c.Disabled {
-		return nil, fail("client is disabled")
+		e := fail("client is disabled")
+		e.disabled = true
+		return nil, e
 	}
 	return c, nil
 }
@@ -151,16 +155,20 @@ func claimedClientID(r *http.Request, p Params) string {
 	return p["client_id"]
 }
 
-// authenticateClient is AuthenticateClient behind a throttle: failed client
-// authentication is counted per claimed client id and per client IP, and
-// past the limit every attempt — right or wrong — gets 429 with
-// Retry-After until the window ends, so secrets cannot be guessed.
+// authenticateClient is AuthenticateClient behind throttles that slow
+// guessing without letting strangers lock a client out: failures are
+// counted per (client id, address) and per address, each locked for the rest
+// of the window past its limit, and per client id alone, which only delays
+// (growing to at most maxAccountDelay) — client ids are public. Blocked
+// attempts, right or wrong, get 429 with Retry-After. A disabled client with
+// its right secret is not guessing and is not counted.
 func (s *Server) authenticateClient(r *http.Request, p Params) (*Client, *Error) {
-	idKey, ipKey := "client\x00"+claimedClientID(r, p), "ip\x00"+s.cfg.ClientIP(r)
+	id, ip := claimedClientID(r, p), s.cfg.ClientIP(r)
+	pairKey, ipKey, idKey := "client\x00"+throttleName(id)+"\x00"+ip, "ip\x00"+ip, "client\x00"+throttleName(id)
 	for _, k := range []struct {
 		t   *Throttle
 		key string
-	}{{s.clientFailures, idKey}, {s.ipFailures, ipKey}} {
+	}{{s.pairFailures, pairKey}, {s.ipFailures, ipKey}, {s.clientFailures, idKey}} {
 		if wait, blocked := k.t.Blocked(k.key); blocked {
 			e := ErrInvalidClient.WithDescription("too many failed client authentications; retry later")
 			e.Status, e.retryAfter = http.StatusTooManyRequests, wait
@@ -168,11 +176,34 @@ func (s *Server) authenticateClient(r *http.Request, p Params) (*Client, *Error)
 		}
 	}
 	c, err := AuthenticateClient(r.Context(), s.registry, r, p)
-	if err != nil && err.Code == ErrInvalidClient.Code {
-		s.clientFailures.Fail(idKey)
+	if err != nil && err.Code == ErrInvalidClient.Code && !err.disabled {
+		s.pairFailures.Fail(pairKey)
 		s.ipFailures.Fail(ipKey)
+		s.clientFailures.Fail(idKey)
+	}
+	if err == nil {
+		// Only the pair: a success must not wipe what others' guesses
+		// cost the client id.
+		s.pairFailures.Reset(pairKey)
 	}
 	return c, err
 }
 
+// maxAccountDelay is the longest a client id or a user name alone is made
+// to wait after failures from anywhere.
+const maxAccountDelay = 30 * time.Second
 
+// throttleName is how a client id or user name appears in throttle keys:
+// a fixed-size digest, so long names cost the table no more than short ones.
+func throttleName(name string) string {
+	sum := sha256.Sum256([]byte(name))
+	return string(sum[:16])
+}
+
+// truncate shortens a caller-chosen name for a log line or an event.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "") + "…"
+}

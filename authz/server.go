@@ -40,12 +40,13 @@ type EventKind string
 
 // The kinds of Event.
 const (
-	EventIssued        EventKind = "issued"         // an access token
-	EventRefused       EventKind = "refused"        // a token or authorization request
-	EventLoginFailed   EventKind = "login_failed"   // the built-in login form
-	EventCodeIssued    EventKind = "code_issued"    // an authorization code
-	EventRevoked       EventKind = "revoked"        // one token, by its client or an operator
-	EventFamilyRevoked EventKind = "family_revoked" // a reused code or refresh token
+	EventIssued           EventKind = "issued"             // an access token
+	EventRefused          EventKind = "refused"            // a token or authorization request
+	EventLoginFailed      EventKind = "login_failed"       // the built-in login form
+	EventClientAuthFailed EventKind = "client_auth_failed" // a client's credentials refused
+	EventCodeIssued       EventKind = "code_issued"        // an authorization code
+	EventRevoked          EventKind = "revoked"            // one token, by its client or an operator
+	EventFamilyRevoked    EventKind = "family_revoked"     // a reused code or refresh token
 )
 
 // RevokedKind is what a revocation ended.
@@ -73,6 +74,9 @@ type Event struct {
 	// ByOperator that the admin API or CLI did it.
 	Revoked    RevokedKind
 	ByOperator bool
+	// Address is the caller's address, for failed sign-ins and client
+	// authentications.
+	Address string
 }
 
 // Config is everything the OAuth core needs; caddymodule builds it.
@@ -120,7 +124,10 @@ type Config struct {
 	// ClientIP returns the caller's address for throttling (default: RemoteAddr's host).
 	ClientIP func(*http.Request) string
 	// ClientAuthLimit and IPAuthLimit are the failed client authentications
-	// allowed per client id and per IP within AuthWindow (defaults 20, 100, 10 minutes).
+	// allowed per (client id, IP) and per IP within AuthWindow before that
+	// pair or IP is refused for the rest of the window (defaults 20, 100,
+	// 10 minutes). Past 2 × ClientAuthLimit failures from anywhere, a client id
+	// is only delayed (1 s, 2 s, … at most 30 s), never locked.
 	ClientAuthLimit, IPAuthLimit int
 	AuthWindow                   time.Duration
 	// Observe, when set, is told of issuance and refusals.
@@ -139,7 +146,7 @@ type Server struct {
 	keys     *keyHolder
 	prefix   string // the issuer's path, see EndpointPath
 
-	clientFailures, ipFailures *Throttle
+	pairFailures, ipFailures, clientFailures *Throttle
 }
 
 // remoteHost is the host part of r.RemoteAddr.
@@ -242,7 +249,8 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.VerifyCacheSize > 0 {
 		s.verifier.cache = newVerifyCache(cfg.VerifyCacheSize)
 	}
-	s.clientFailures = NewThrottle(cfg.ClientAuthLimit, cfg.AuthWindow, cfg.Now)
+	s.pairFailures = NewThrottle(cfg.ClientAuthLimit, cfg.AuthWindow, cfg.Now)
+	s.clientFailures = NewDelayThrottle(2*cfg.ClientAuthLimit, cfg.AuthWindow, maxAccountDelay, cfg.Now)
 	s.ipFailures = NewThrottle(cfg.IPAuthLimit, cfg.AuthWindow, cfg.Now)
 	md, err := json.Marshal(s.Metadata())
 	if err != nil {
