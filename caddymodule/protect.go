@@ -218,7 +218,7 @@ func (p *Protect) decide(r *http.Request) (*authz.Principal, int, *authz.Error) 
 		return nil, e.Status, e
 	}
 	id, e := p.verifier.Authenticate(r.Context(), tok)
-	if e != nil && e.Is(authz.ErrInvalidToken) && strings.HasSuffix(e.Description, "unknown signing key") && p.app.rereadKeys(r.Context()) {
+	if e.UnknownKey() && p.app.rereadKeys(r.Context()) {
 		// Signed with a key another instance has just rotated in: it is in
 		// storage now, and so in our keys (CONFORMANCE K3, S6).
 		id, e = p.verifier.Authenticate(r.Context(), tok)
