@@ -1,3 +1,5 @@
+// The OAuth Server: its Config, defaults, events, the endpoints it routes and the revocation feed it follows.
+
 package authz
 
 import (

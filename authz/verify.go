@@ -1,3 +1,5 @@
+// The token Verifier: principals and identities, JWT verification, client checks and route policies.
+
 package authz
 
 import (

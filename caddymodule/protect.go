@@ -1,3 +1,5 @@
+// The oauthgate_protect handler (RFC 6750): token checks against a route's policy, identity headers upstream.
+
 package caddymodule
 
 import (

@@ -1,3 +1,5 @@
+// Revocations in Redis: the deny-list, and the revocation feed on pub/sub with heartbeats.
+
 package redis
 
 import (

@@ -1,3 +1,5 @@
+// Tests of the revocation feed: delivery to other instances, loss and return, Sentinel failover.
+
 package redis_test
 
 import (
