@@ -1,4 +1,5 @@
 // JWT access tokens (RFC 9068): their claims, and signing and verifying them with jwx.
+
 package authz
 
 import (
