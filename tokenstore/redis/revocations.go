@@ -89,11 +89,14 @@ func (s *Store) IsRevokedAny(ctx context.Context, ids ...string) (bool, error) {
 
 // The feed proves itself end to end: every feedHeartbeat a following
 // store publishes a heartbeat of its own on the channel, through the
-// connection that publishes revocations, and when none of its heartbeats
-// has come back through the subscription for feedLost, the subscription is
-// taken as lost — whatever the cause: a dropped or hung connection, or a
+// connection that publishes revocations, so the channel is never silent;
+// when nothing at all has come through the subscription for feedLost, it
+// is taken as lost — whatever the cause: a dropped or hung connection, or a
 // subscription left on a server that no longer receives what the master
-// publishes (a Sentinel or Cluster failover).
+// publishes (a Sentinel or Cluster failover). Any message counts, not only
+// our own heartbeat: behind a backlog of revocations to work through, our
+// heartbeat comes late, but the subscription is plainly delivering. The
+// feed is up once our first heartbeat is back.
 const (
 	feedHeartbeat = 250 * time.Millisecond
 	feedLost      = time.Second
@@ -147,14 +150,14 @@ func (s *Store) followOnce(ctx context.Context, f tokenstore.RevocationFollower,
 	defer down()
 	start := time.Now()
 	var subscribed bool
-	var heard, sent time.Time // our last heartbeat back; the last one sent
+	var heard, sent time.Time // the last message received; the last heartbeat sent
 	for ctx.Err() == nil {
 		now := time.Now()
 		switch {
 		case !subscribed && now.Sub(start) > feedLost:
 			return false // the subscription was never confirmed
 		case subscribed && now.Sub(heard) > feedLost:
-			return false // our heartbeats stopped coming back
+			return false // the channel went silent: the subscription no longer delivers
 		case subscribed && now.Sub(sent) >= feedHeartbeat:
 			pctx, cancel := context.WithTimeout(ctx, feedHeartbeat)
 			_ = s.rdb.Publish(pctx, s.channel, beat).Err() // a failure shows as heartbeats not heard
@@ -174,13 +177,11 @@ func (s *Store) followOnce(ctx context.Context, f tokenstore.RevocationFollower,
 		}
 		switch m := m.(type) {
 		case *goredis.Message:
+			heard = time.Now()
 			if strings.HasPrefix(m.Payload, heartbeatPrefix) {
-				if m.Payload == beat {
-					heard = time.Now()
-					if !*up {
-						*up = true
-						f.FeedUp()
-					}
+				if m.Payload == beat && !*up {
+					*up = true
+					f.FeedUp()
 				}
 				continue
 			}
