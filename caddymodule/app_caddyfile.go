@@ -25,6 +25,7 @@ func init() {
 //		audience <aud…>
 //		scope <name> ["description"] [default]
 //		client <id> { … }
+//		trust <issuer> { … }              # trust_caddyfile.go
 //	}
 func parseAppOption(d *caddyfile.Dispenser, existing any) (any, error) {
 	if existing != nil {
@@ -159,6 +160,12 @@ func parseAppOption(d *caddyfile.Dispenser, existing any) (any, error) {
 				}
 			}
 			app.Scopes = append(app.Scopes, sc)
+		case "trust":
+			tc, err := parseTrust(d)
+			if err != nil {
+				return nil, err
+			}
+			app.Trust = append(app.Trust, tc)
 		case "client":
 			cc, err := parseClient(d)
 			if err != nil {

@@ -52,6 +52,15 @@ type Protect struct {
 	// what would have been refused: enforcement can be turned on for an
 	// existing API without breaking its clients.
 	ReportOnly bool `json:"report_only,omitempty"`
+	// Issuers whose tokens pass: trusted issuers' URLs and "self" for this
+	// server's own (default: every trusted issuer and self).
+	Issuers []string `json:"issuers,omitempty"`
+	// Resource is the route's RFC 9728 protected-resource identifier: its
+	// 401s point to its metadata (served by oauthgate_server), and tokens
+	// whose aud names it are for this route.
+	Resource string `json:"resource,omitempty"`
+	// ResourceName is the human-readable resource_name of that metadata.
+	ResourceName string `json:"resource_name,omitempty"`
 
 	app      *App
 	allowed  prometheus.Counter
@@ -62,6 +71,10 @@ type Protect struct {
 	hClient  string
 	hScope   string
 	hAud     string
+	hIssuer  string
+	byIssuer map[string][2]prometheus.Counter // allowed, refused
+	// resourceMetadata is the URL of the route's RFC 9728 document.
+	resourceMetadata string
 }
 
 // CaddyModule returns the Caddy module information.
@@ -83,7 +96,7 @@ func (p *Protect) Provision(ctx caddy.Context) error {
 	}
 	p.app = app
 	p.allowed = app.metrics.decisions.WithLabelValues("allowed", "ok")
-	p.verifier = app.Server().Verifier()
+	p.verifier = app.verifier()
 	if p.CORS != nil {
 		if err := p.CORS.provision(p.TokenHeader); err != nil {
 			return fmt.Errorf("oauthgate_protect: %v", err)
@@ -92,15 +105,15 @@ func (p *Protect) Provision(ctx caddy.Context) error {
 	if p.HeaderPrefix == "" {
 		p.HeaderPrefix = DefaultHeaderPrefix
 	}
-	if p.Realm == "" {
-		p.Realm = app.Server().Issuer()
+	if err := p.provisionTrust(app); err != nil {
+		return err
 	}
 	p.HeaderPrefix = http.CanonicalHeaderKey(p.HeaderPrefix)
 	p.hSubject = http.CanonicalHeaderKey(p.HeaderPrefix + "Subject")
 	p.hClient = http.CanonicalHeaderKey(p.HeaderPrefix + "Client-Id")
 	p.hScope = http.CanonicalHeaderKey(p.HeaderPrefix + "Scope")
 	p.hAud = http.CanonicalHeaderKey(p.HeaderPrefix + "Audience")
-	p.policy = authz.Policy{Scopes: p.Scopes, Any: p.Any, Audience: p.Audience}
+	p.policy = authz.Policy{Scopes: p.Scopes, Any: p.Any, Audience: p.Audience, Issuers: p.policy.Issuers, Resource: p.Resource}
 	p.source = authz.BearerSource{Header: p.TokenHeader, Query: p.AllowQueryToken}
 	return nil
 }
@@ -129,6 +142,7 @@ func (p *Protect) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	start := time.Now()
 	id, status, e := p.decide(r)
 	p.app.metrics.checks.Observe(time.Since(start).Seconds())
+	p.countIssuer(id, e)
 	if e == nil {
 		p.allowed.Inc()
 		caddyhttp.SetVar(r.Context(), identityVar, id)
@@ -143,7 +157,8 @@ func (p *Protect) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		reason = e.Code
 	}
 	if e.Is(authz.ErrTemporarilyUnavailable) {
-		p.app.logger.Error("oauthgate_protect: the token store is unavailable; refusing (fail closed)", zap.String("reason", e.Description))
+		p.app.logger.Error("oauthgate_protect: the token store or a trusted issuer is unavailable; refusing (fail closed)",
+			zap.String("reason", e.Description), zap.String("issuer", p.app.issuerLabel(e.Issuer)))
 	}
 	if p.ReportOnly {
 		p.app.metrics.decisions.WithLabelValues("report_only", reason).Inc()
@@ -164,7 +179,7 @@ func (p *Protect) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if e.Code != "" && reason != "no_token" {
 		challenge = e
 	}
-	w.Header().Set("WWW-Authenticate", authz.Challenge(p.Realm, challenge, p.Scopes))
+	w.Header().Set("WWW-Authenticate", p.withResourceMetadata(authz.Challenge(p.Realm, challenge, p.Scopes)))
 	return caddyhttp.Error(status, e)
 }
 
@@ -190,10 +205,7 @@ func (p *Protect) decide(r *http.Request) (*authz.Principal, int, *authz.Error) 
 		e := err.(*authz.Error).WithReason("malformed")
 		return nil, e.Status, e
 	}
-	id, e := p.verifier.Authenticate(r.Context(), tok)
-	if e == nil {
-		e = p.policy.Check(id)
-	}
+	id, e := p.verifier.AuthenticateRoute(r.Context(), tok, &p.policy)
 	if e != nil {
 		return nil, e.Status, e
 	}
@@ -216,6 +228,7 @@ func (p *Protect) stripIdentity(r *http.Request) {
 		}
 	}
 	r.Header.Del(decisionHeader)
+	p.stripTrustHeaders(r)
 }
 
 // forward rewrites the request for the upstream: forged identity headers go,
@@ -246,6 +259,7 @@ func (p *Protect) forward(r *http.Request, id *authz.Principal) {
 	repl.Set("oauth.subject", id.Subject)
 	repl.Set("oauth.client_id", id.ClientID)
 	repl.Set("oauth.scope", id.Scope)
+	p.setTrustHeaders(r, id)
 }
 
 // Interface guards
