@@ -168,6 +168,7 @@ func (e *explainer) protect(i int, p *Protect) bool {
 	if len(p.Audience) > 0 {
 		req += ", audience one of [" + strings.Join(p.Audience, " ") + "]"
 	}
+	req += routeTrust(p)
 	e.line("route %d: oauthgate_protect requires %s%s", i+1, req, map[bool]string{true: " (report_only)"}[p.ReportOnly])
 	e.depth++
 	defer func() { e.depth-- }()
@@ -183,15 +184,16 @@ func (e *explainer) protect(i int, p *Protect) bool {
 		e.line("CORS: origin %s NOT allowed: no CORS headers, browsers block the response", origin)
 	}
 	if e.req.Header.Get("Authorization") == "" {
-		e.line("without a token: 401, WWW-Authenticate: %s", authz.Challenge(p.Realm, nil, nil))
+		e.line("without a token: 401, WWW-Authenticate: %s", p.withResourceMetadata(authz.Challenge(p.Realm, nil, nil)))
 		return p.ReportOnly
 	}
 	id, status, aerr := p.decide(e.req)
 	if aerr != nil {
-		e.line("token: REFUSED %d %s (%s): %s", status, aerr.Code, aerr.Reason, aerr.Description)
+		e.line("token: REFUSED %d %s (%s): %s%s", status, aerr.Code, aerr.Reason, aerr.Description, decidedBy(p.app, aerr))
 		return p.ReportOnly
 	}
 	e.line("token: ALLOWED (subject %s, client %s, scope %q)", id.Subject, id.ClientID, strings.Join(id.Scopes, " "))
+	e.explainIssuer(p, id)
 	caddyhttp.SetVar(e.req.Context(), identityVar, id)
 	before := e.req.Header.Clone()
 	p.forward(e.req, id)

@@ -194,3 +194,30 @@ func (a *App) principalLabel(id *authz.Principal) string {
 	}
 	return a.issuerLabel(id.Issuer)
 }
+
+// routeTrust describes a route's issuers and resource for explain.
+func routeTrust(p *Protect) string {
+	s := ", issuers [" + strings.Join(p.app.authorizationServers(p.policy.Issuers), " ") + "]"
+	if p.Resource != "" {
+		s += ", resource " + p.Resource + " (metadata " + p.resourceMetadata + ")"
+	}
+	return s
+}
+
+// explainIssuer says which issuer's key or introspection decided.
+func (e *explainer) explainIssuer(p *Protect, id *authz.Principal) {
+	label := p.app.principalLabel(id)
+	how := id.DecidedBy
+	if label == "self" {
+		how = "this server's own keys or token store"
+	}
+	e.line("issuer: %s (%s), decided by %s", id.Issuer, label, how)
+}
+
+// decidedBy names the issuer of a refusal, when one decided.
+func decidedBy(app *App, e *authz.Error) string {
+	if l := app.issuerLabel(e.Issuer); l != "none" {
+		return " [issuer " + l + "]"
+	}
+	return ""
+}
