@@ -348,7 +348,7 @@ func (v *Verifier) AuthenticateRoute(ctx context.Context, tok string, p *Policy)
 	}
 	now, key := v.Now(), cacheKey(sha256.Sum256([]byte(tok)))
 	if v.cache != nil {
-		if t, ok := v.cache.get(key, now, v.Skew); ok {
+		if t, ok := v.cache.get(key, now, v.Skew); ok && (!t.p.introspected || now.Before(t.exp)) {
 			if t.p.trusted == nil {
 				if cerr := v.clientActive(ctx, t.p.ClientID, t.iat); cerr != nil {
 					return nil, cerr.withIssuer("self")
@@ -421,7 +421,7 @@ func (v *Verifier) verifyAny(ctx context.Context, tok string, key cacheKey, p *P
 		id, e := ti.verifyJWT(ctx, tok, key, v.Now(), v.Skew)
 		return id, e.orNil(iss)
 	}
-	var down *Error
+	var down, refused *Error
 	asked := false
 	for _, ti := range v.Trust.list {
 		if ti.intro == nil || !p.accepts(ti.cfg.Issuer) {
@@ -434,6 +434,8 @@ func (v *Verifier) verifyAny(ctx context.Context, tok string, key cacheKey, p *P
 		}
 		if e.Is(ErrTemporarilyUnavailable) && down == nil {
 			down = e.withIssuer(ti.cfg.Issuer)
+		} else if refused == nil {
+			refused = e.withIssuer(ti.cfg.Issuer)
 		}
 	}
 	if down != nil {
@@ -442,7 +444,7 @@ func (v *Verifier) verifyAny(ctx context.Context, tok string, key cacheKey, p *P
 	if !asked {
 		return nil, ErrInvalidToken.WithDescription("the access token is invalid").WithReason("malformed")
 	}
-	return nil, ErrInvalidToken.WithDescription("the access token is not active").WithReason("inactive")
+	return nil, refused
 }
 
 // orNil labels a non-nil error; a nil one stays nil.

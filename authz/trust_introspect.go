@@ -122,6 +122,7 @@ func (in *introspector) call(ctx context.Context, tok string, key cacheKey, now 
 		return nil, e
 	}
 	id.DecidedBy = "introspection at " + endpoint
+	id.introspected = true
 	return id, nil
 }
 
@@ -142,7 +143,7 @@ func (in *introspector) post(ctx context.Context, endpoint, tok string) ([]byte,
 	req.SetBasicAuth(url.QueryEscape(in.cfg.ClientID), url.QueryEscape(in.cfg.ClientSecret))
 	resp, err := in.client.Do(req)
 	if err != nil {
-		return nil, errors.New(strings.ReplaceAll(err.Error(), tok, "…")) // never the token
+		return nil, err // the token is in the body, never in the URL or the error
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxIntrospectionBytes+1))

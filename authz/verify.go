@@ -31,6 +31,8 @@ type Principal struct {
 	Headers   []Header
 	DecidedBy string
 	trusted   *TrustedIssuer
+	// introspected: its expiry is a cache bound, never extended by skew.
+	introspected bool
 }
 
 // Identity is what a valid access token says about its bearer: its
