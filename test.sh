@@ -4,6 +4,9 @@
 #   FUZZTIME=2m ./test.sh     # fuzz longer (default 10s per target)
 set -euo pipefail
 cd "$(dirname "$0")"
+# --- issue 18: the trusted-issuer tests start oidc-provider from idp/ (needs node and npm) ---
+(cd idp && npm ci --no-audit --no-fund --loglevel=error)
+# ---
 go vet ./...
 go test -race -count=1 ./...
 fuzztime=${FUZZTIME:-10s}

@@ -139,6 +139,12 @@ type TrustedIssuer struct {
 	intro *introspector
 }
 
+// reservedHeaders are never set from a claim (and so never stripped from
+// every request either).
+var reservedHeaders = map[string]bool{"Authorization": true, "Proxy-Authorization": true, "Cookie": true, "Host": true,
+	"Content-Length": true, "Content-Type": true, "Transfer-Encoding": true, "Connection": true, "Upgrade": true,
+	"Te": true, "Trailer": true, "Keep-Alive": true}
+
 // Header is one extra identity header of a trusted issuer's token.
 type Header struct{ Name, Value string }
 
@@ -219,6 +225,9 @@ func newTrustedIssuer(t *Trust, c TrustConfig) (*TrustedIssuer, error) {
 	for name, path := range c.Headers {
 		if !httpguts.ValidHeaderFieldName(name) || path == "" {
 			return nil, fmt.Errorf("header %q %q: usage `header <Header-Name> <claim.path>`", name, path)
+		}
+		if reservedHeaders[http.CanonicalHeaderKey(name)] {
+			return nil, fmt.Errorf("header %s: a protocol header cannot carry a claim; name an identity header such as X-OAuth-Roles", name)
 		}
 		ti.headers = append(ti.headers, Header{Name: http.CanonicalHeaderKey(name), Value: path})
 	}

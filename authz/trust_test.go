@@ -600,8 +600,6 @@ func TestTrustClaimPaths(t *testing.T) {
 // FuzzTrustVerify: no input makes the trusted-issuer path panic or accept
 // a token not signed by the issuer's key.
 func FuzzTrustVerify(f *testing.F) {
-	t := &testing.T{}
-	_ = t
 	idp := httptest.NewServer(nil)
 	defer idp.Close()
 	iss := idp.URL
@@ -620,4 +618,61 @@ func FuzzTrustVerify(f *testing.F) {
 		}
 		_, _ = peekIssuer(tok)
 	})
+}
+
+// CONFORMANCE X1: our own keys and a trusted issuer's never stand in for
+// each other — iss ours signed with the trusted issuer's key, or iss the
+// trusted issuer's signed with ours (same kid), are refused; both issuers'
+// own tokens pass side by side, and a route's issuers choose between them.
+func TestTrustBesideOurOwnTokens(t *testing.T) {
+	fx := newFixture(t)
+	own := fx.issue(t, "api_v3")
+	idp := newTestIdP(t)
+	ownKid := fx.keys.Signer().Kid
+	k := idp.addKey(t, jwa.ES256, ownKid) // a kid collision with our own key
+	tr, err := NewTrust(t.Context(), []TrustConfig{{Issuer: idp.URL, Audience: []string{"api://orders"}}}, TrustOptions{Now: fx.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := fx.srv.Verifier()
+	v.Trust = tr
+	check := func(tok string, p *Policy) (*Principal, *Error) {
+		if p == nil {
+			p = &Policy{}
+		}
+		return v.AuthenticateRoute(context.Background(), tok, p)
+	}
+	now := fx.clock.Now().Unix()
+	claims := func(iss string) map[string]any {
+		return map[string]any{"iss": iss, "sub": "s", "client_id": "reporting", "aud": []string{"api://orders", "backend"},
+			"iat": now, "exp": now + 300, "jti": "j1", "scope": "api_v3"}
+	}
+	if p, e := check(own, nil); e != nil || p.Issuer != testIssuer {
+		t.Fatalf("our own token: %v %+v", e, p)
+	}
+	if p, e := check(sign(t, k, "at+jwt", claims(idp.URL)), nil); e != nil || p.Issuer != idp.URL {
+		t.Fatalf("the trusted issuer's token: %v %+v", e, p)
+	}
+	p, e := check(sign(t, k, "at+jwt", claims(testIssuer)), nil)
+	wantRefused(t, "iss ours, signed with the trusted issuer's key of our kid", p, e, "invalid_token", "invalid")
+	p, e = check(sign(t, mustPrivateJWK(t, fx.keys.Signer().Private, ownKid), "at+jwt", claims(idp.URL)), nil)
+	wantRefused(t, "iss the trusted issuer's, signed with our key", p, e, "invalid_token", "invalid")
+	p, e = check(own, &Policy{Issuers: []string{idp.URL}})
+	wantRefused(t, "our token where only the trusted issuer is accepted", p, e, "invalid_token", "issuer")
+	p, e = check(sign(t, k, "at+jwt", claims(idp.URL)), &Policy{Issuers: []string{testIssuer}})
+	wantRefused(t, "the trusted token where only ours is accepted", p, e, "invalid_token", "issuer")
+	if e.Issuer != idp.URL {
+		t.Fatalf("the refusal's issuer label = %q", e.Issuer)
+	}
+}
+
+func mustPrivateJWK(t *testing.T, priv any, kid string) jwk.Key {
+	t.Helper()
+	k, err := jwk.FromRaw(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = k.Set(jwk.KeyIDKey, kid)
+	_ = k.Set(jwk.AlgorithmKey, jwa.ES256)
+	return k
 }

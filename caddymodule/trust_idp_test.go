@@ -224,6 +224,10 @@ func TestTrustedIssuersAgainstOIDCProvider(t *testing.T) {
 	route /plain/* {
 		oauthgate_protect orders:read
 		reverse_proxy %s
+	}
+	route /who {
+		oauthgate_protect
+		respond "{oauth.issuer} {oauth.subject}"
 	}`, ordersRes, up.addr(), idp.Issuer, opaqueRes, up.addr(), up.addr()))
 	get := func(path, tok string, extra ...string) (*http.Response, string) {
 		h := map[string]string{}
@@ -271,6 +275,9 @@ func TestTrustedIssuersAgainstOIDCProvider(t *testing.T) {
 		if got := strings.Join(r.Header.Values(h), ","); got != want {
 			t.Errorf("upstream %s = %q, want %q", h, got, want)
 		}
+	}
+	if _, body := get("/who", jwt1); body != idp.Issuer+" orders-app" {
+		t.Fatalf("{oauth.issuer} {oauth.subject} = %q", body)
 	}
 	// The same JWT where the route wants a scope it lacks: 403, challenge with resource_metadata.
 	if resp, _ := get("/plain/1", jwt1); resp.StatusCode != 200 {
