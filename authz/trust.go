@@ -373,13 +373,16 @@ func (v *Verifier) AuthenticateRoute(ctx context.Context, tok string, p *Policy)
 	if v.cache != nil {
 		epoch = v.cache.begin()
 	}
-	id, e := v.verifyAny(ctx, tok, key, p)
+	store := func(id *Identity) {
+		if v.cache != nil {
+			v.cache.put(key, id, now, epoch) // a second put of one token is a no-op
+		}
+	}
+	id, e := v.verifyAny(ctx, tok, key, p, store)
 	if e != nil {
 		return nil, e
 	}
-	if v.cache != nil {
-		v.cache.put(key, id, now, epoch)
-	}
+	store(id)
 	if e := p.Check(id.Principal); e != nil {
 		return nil, e.withIssuer(id.label())
 	}
@@ -403,7 +406,11 @@ func (e *Error) withIssuer(label string) *Error {
 // verifyAny picks who decides tok: ours (our opaque prefix, or a JWT whose
 // iss is our issuer), the trusted issuer its iss names, or — an opaque
 // token of no known form — introspection at the issuers p accepts.
-func (v *Verifier) verifyAny(ctx context.Context, tok string, key cacheKey, p *Policy) (*Identity, *Error) {
+//
+// store caches an introspected identity before concurrent callers sharing
+// its introspection return, so no caller can miss the cache in between
+// and ask again.
+func (v *Verifier) verifyAny(ctx context.Context, tok string, key cacheKey, p *Policy, store func(*Identity)) (*Identity, *Error) {
 	self := v.Keys != nil && v.Issuer != ""
 	if strings.HasPrefix(tok, PrefixAccess) && self {
 		if !p.accepts(v.Issuer) {
@@ -437,7 +444,7 @@ func (v *Verifier) verifyAny(ctx context.Context, tok string, key cacheKey, p *P
 			continue
 		}
 		asked = true
-		id, e := ti.intro.introspect(ctx, tok, key, v.Now())
+		id, e := ti.intro.introspect(ctx, tok, key, v.Now(), store)
 		if e == nil {
 			return id, nil
 		}

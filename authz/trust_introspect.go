@@ -56,12 +56,15 @@ type introspectResult struct {
 
 // introspect checks tok at the issuer (CONFORMANCE X3): anything but a
 // well-formed JSON answer with a boolean active is a 503, never a guess.
-func (in *introspector) introspect(ctx context.Context, tok string, key cacheKey, now time.Time) (*Identity, *Error) {
+func (in *introspector) introspect(ctx context.Context, tok string, key cacheKey, now time.Time, store func(*Identity)) (*Identity, *Error) {
 	if _, ok := in.inactive.GetIfPresent(key); ok {
 		return nil, errInactive()
 	}
 	v, _, _ := in.calls.Do(string(key[:]), func() (any, error) {
 		id, e := in.call(ctx, tok, key, now)
+		if e == nil {
+			store(id)
+		}
 		return introspectResult{id, e}, nil
 	})
 	r := v.(introspectResult)
