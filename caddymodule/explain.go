@@ -122,7 +122,8 @@ func (e *explainer) walk(routes caddyhttp.RouteList) bool {
 					return true
 				}
 			case *Server:
-				if e.req.URL.Path == authz.PathAuthorize || h.oauth.Handler(e.req.URL.Path) != nil {
+				if h.oauth != nil && (e.req.URL.Path == authz.PathAuthorize || h.oauth.Handler(e.req.URL.Path) != nil) ||
+					strings.HasPrefix(e.req.URL.Path, pathResourceMetadata) && h.app.serveResourceMetadata(httptest.NewRecorder(), e.req) {
 					e.line("route %d: answered by oauthgate_server (%s)", i+1, e.req.URL.Path)
 					return true
 				}

@@ -336,6 +336,7 @@ func TestTrustedIssuersAgainstOIDCProvider(t *testing.T) {
 			}
 		}
 	}`, idp.Issuer, ordersRes), fmt.Sprintf(`
+	oauthgate_server
 	route /orders/* {
 		oauthgate_protect orders:read {
 			resource %s
