@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/lestrrat-go/jwx/v2/jwa"
@@ -134,6 +135,7 @@ type TrustedIssuer struct {
 	lastDiscover time.Time
 	discoverErr  error
 	lastRefetch  time.Time
+	fetched      atomic.Bool // the key set was asked for once
 	calls        singleflight.Group
 
 	intro *introspector

@@ -57,7 +57,9 @@ func (ti *TrustedIssuer) endpoints(ctx context.Context) (jwksURI, introURL strin
 	ti.mu.Unlock()
 	_, err, _ = ti.calls.Do("discovery", func() (any, error) {
 		start := time.Now()
-		doc, err := ti.discover(ctx)
+		// Shared by concurrent callers: one of them going away must not
+		// fail it for the others (fetchDoc bounds it).
+		doc, err := ti.discover(context.WithoutCancel(ctx))
 		ti.observe("discovery", start, err)
 		ti.mu.Lock()
 		defer ti.mu.Unlock()
@@ -153,26 +155,50 @@ func (ti *TrustedIssuer) fetchDoc(ctx context.Context, u string) (*discoveryDoc,
 	return &doc, nil
 }
 
-// limitedClient bounds what a JWKS response may cost; the client's
-// Timeout bounds each fetch (jwk.Cache's fetches carry no deadline).
-type limitedClient struct{ c *http.Client }
+// jwksClient makes every JWKS fetch of an issuer — the first, jwk.Cache's
+// background refreshes, the refetches for an unknown kid — and reports
+// each with its outcome: a transport error, a status other than 200, or a
+// body that is not a JWKS with a public signature key. Those are handed
+// to jwk.Cache as a failed fetch, so it keeps the last good set. The
+// client's Timeout bounds each fetch (jwk.Cache's carry no deadline).
+type jwksClient struct{ ti *TrustedIssuer }
 
-func (l limitedClient) Get(u string) (*http.Response, error) {
-	resp, err := l.c.Get(u)
+func (c jwksClient) Get(u string) (*http.Response, error) {
+	start := time.Now()
+	resp, err := c.ti.t.client.Get(u)
 	if err != nil {
+		c.ti.observe("jwks", start, err)
 		return nil, err
 	}
-	resp.Body = struct {
-		io.Reader
-		io.Closer
-	}{io.LimitReader(resp.Body, maxDocBytes), resp.Body}
-	return resp, nil
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxDocBytes+1))
+	switch {
+	case err != nil:
+	case resp.StatusCode != http.StatusOK:
+		err = fmt.Errorf("GET %s: status %d", u, resp.StatusCode)
+	case len(body) > maxDocBytes:
+		err = fmt.Errorf("GET %s: larger than %d bytes", u, maxDocBytes)
+	default:
+		var set jwk.Set
+		if set, err = jwk.Parse(body); err == nil {
+			_, err = signingKeysOnly(u, set)
+		} else {
+			err = fmt.Errorf("GET %s: not a JWKS: %v", u, err)
+		}
+	}
+	c.ti.observe("jwks", start, err)
+	status := http.StatusOK
+	if err != nil {
+		status = http.StatusBadGateway
+	}
+	return &http.Response{StatusCode: status, Status: http.StatusText(status), Header: resp.Header,
+		Body: io.NopCloser(bytes.NewReader(body)), Request: resp.Request}, nil
 }
 
 // signingKeysOnly keeps the public signature keys of a fetched set: no
 // HMAC (oct) key, no encryption key, never private material. A set with
 // none left is an error, and jwk.Cache keeps the last good one.
-var signingKeysOnly = jwk.PostFetchFunc(func(u string, set jwk.Set) (jwk.Set, error) {
+func signingKeysOnly(u string, set jwk.Set) (jwk.Set, error) {
 	out := jwk.NewSet()
 	for i := 0; i < set.Len(); i++ {
 		k, _ := set.Key(i)
@@ -189,7 +215,7 @@ var signingKeysOnly = jwk.PostFetchFunc(func(u string, set jwk.Set) (jwk.Set, er
 		return nil, fmt.Errorf("the JWKS at %s has no public signature key (HMAC and encryption keys are never used)", u)
 	}
 	return out, nil
-})
+}
 
 // keySet returns the issuer's current keys. With refetch (an unknown
 // kid), or when none was ever loaded, the set is fetched anew — at most
@@ -206,15 +232,23 @@ func (ti *TrustedIssuer) keySet(ctx context.Context, refetch bool) (jwk.Set, err
 	if !c.IsRegistered(uri) {
 		ti.mu.Lock()
 		if !c.IsRegistered(uri) {
-			_ = c.Register(uri, jwk.WithHTTPClient(limitedClient{ti.t.client}), jwk.WithPostFetcher(signingKeysOnly),
+			_ = c.Register(uri, jwk.WithHTTPClient(jwksClient{ti}), jwk.WithPostFetcher(jwk.PostFetchFunc(signingKeysOnly)),
 				jwk.WithMinRefreshInterval(jwksMinRefresh))
 		}
 		ti.mu.Unlock()
 	}
-	if !refetch {
-		if set, err := c.Get(ctx, uri); err == nil {
-			return set, nil
-		}
+	// The first Get fetches (jwksClient reports it); a failure then counts
+	// as a refetch for the rate limit, so it is not repeated at once.
+	first := !ti.fetched.Swap(true)
+	set, err := c.Get(ctx, uri)
+	if err == nil && !refetch {
+		return set, nil
+	}
+	if err != nil && first {
+		ti.mu.Lock()
+		ti.lastRefetch = ti.t.now()
+		ti.mu.Unlock()
+		return nil, err
 	}
 	v, err, _ := ti.calls.Do("jwks", func() (any, error) {
 		ti.mu.Lock()
@@ -226,9 +260,7 @@ func (ti *TrustedIssuer) keySet(ctx context.Context, refetch bool) (jwk.Set, err
 		ti.mu.Unlock()
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), DefaultFetchTimeout)
 		defer cancel()
-		start := time.Now()
 		set, err := c.Refresh(fctx, uri)
-		ti.observe("jwks", start, err)
 		if err != nil {
 			// jwk.Cache keeps the last good set: serve it.
 			return c.Get(ctx, uri)

@@ -373,8 +373,13 @@ func TestTrustJWKSLifecycle(t *testing.T) {
 	if _, e := f.check(tok, nil); e != nil {
 		t.Fatalf("after the JWKS recovered: %v", e)
 	}
-	// Down again: the last good set keeps serving a new token.
+	// Down again, and a refetch fails (an unknown kid asks for one): the
+	// last good set keeps serving.
 	idp.setJWKS(func() (int, string, string) { return 503, "text/plain", "down" })
+	f.clock.Advance(retryEvery + time.Second)
+	stranger := newTestIdP(t).addKey(t, jwa.ES256, "not-there")
+	p, e := f.check(sign(t, stranger, "", f.claims(idp.URL)), nil)
+	wantRefused(t, "unknown kid while the issuer is down", p, e, "invalid_token", "invalid")
 	if _, e := f.check(sign(t, k1, "", f.claims(idp.URL, "jti", "2")), nil); e != nil {
 		t.Fatalf("with the issuer down: %v", e)
 	}
@@ -405,6 +410,19 @@ func TestTrustJWKSLifecycle(t *testing.T) {
 	_, _ = f.check(sign(t, kf, "", f.claims(idp.URL)), nil)
 	if got := idp.jwksHits.Load() - hits - 1; got != 1 {
 		t.Fatalf("after the rate-limit interval: %d fetches, want 1", got)
+	}
+	// Every fetch was reported, failures with why (what Caddy logs).
+	var whys []string
+	for len(f.events) > 0 {
+		if ev := <-f.events; ev.Kind == "jwks" && ev.Err != nil {
+			whys = append(whys, ev.Err.Error())
+		}
+	}
+	all := strings.Join(whys, "\n")
+	for _, want := range []string{"not a JWKS", "status 500", "no public signature key", "status 503"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("no JWKS failure reported as %q in:\n%s", want, all)
+		}
 	}
 }
 

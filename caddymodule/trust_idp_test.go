@@ -390,7 +390,7 @@ func TestTrustedIssuersAgainstOIDCProvider(t *testing.T) {
 	for _, want := range []string{
 		fmt.Sprintf(`oauthgate_trust_requests_total{issuer=%q,kind="introspect",outcome="ok"} 2`, idp.Issuer),
 		fmt.Sprintf(`oauthgate_trust_requests_total{issuer=%q,kind="introspect",outcome="error"} 1`, idp.Issuer),
-		fmt.Sprintf(`oauthgate_trust_requests_total{issuer=%q,kind="jwks",outcome="ok"} 1`, idp.Issuer),
+		fmt.Sprintf(`oauthgate_trust_requests_total{issuer=%q,kind="jwks",outcome="ok"} 2`, idp.Issuer), // the first load and the refetch after the rotation
 		fmt.Sprintf(`oauthgate_protect_issuer_decisions_total{issuer=%q,outcome="allowed"}`, peer.URL),
 		`oauthgate_protect_issuer_decisions_total{issuer="none",outcome="refused"}`,
 	} {
