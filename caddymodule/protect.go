@@ -163,7 +163,8 @@ func (p *Protect) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if p.ReportOnly {
 		p.app.metrics.decisions.WithLabelValues("report_only", reason).Inc()
 		p.app.logger.Info("oauthgate_protect (report_only): would refuse", zap.Int("status", status),
-			zap.String("error", e.Code), zap.String("reason", reason), zap.String("path", r.URL.Path))
+			zap.String("error", e.Code), zap.String("reason", reason), zap.String("path", r.URL.Path),
+			zap.String("issuer", p.app.issuerLabel(e.Issuer)))
 		p.stripIdentity(r)
 		decision := fmt.Sprintf(`refuse; status=%d; error="%s"; reason="%s"`, status, e.Code, reason)
 		r.Header.Set(decisionHeader, decision)
@@ -171,7 +172,7 @@ func (p *Protect) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return next.ServeHTTP(w, r)
 	}
 	p.app.metrics.decisions.WithLabelValues("refused", reason).Inc()
-	p.app.emit("access_refused", map[string]any{"status": status, "error": e.Code, "reason": reason})
+	p.app.emit("access_refused", map[string]any{"status": status, "error": e.Code, "reason": reason, "issuer": p.app.issuerLabel(e.Issuer)})
 	if e.Is(authz.ErrTemporarilyUnavailable) {
 		return caddyhttp.Error(http.StatusServiceUnavailable, e)
 	}
@@ -248,11 +249,12 @@ func (p *Protect) forward(r *http.Request, id *authz.Principal) {
 		}
 	}
 	// The names are canonical already (Provision): plain map writes. The
-	// four values share one array of this request's own, so a handler that
+	// values share one array of this request's own, so a handler that
 	// edits a value in place changes this request only.
-	vals := &[4]string{id.Subject, id.ClientID, id.Scope, id.AudienceString}
+	vals := &[5]string{id.Subject, id.ClientID, id.Scope, id.AudienceString, id.Issuer}
 	h := r.Header
 	h[p.hSubject], h[p.hClient], h[p.hScope], h[p.hAud] = vals[0:1:1], vals[1:2:2], vals[2:3:3], vals[3:4:4]
+	h[p.hIssuer] = vals[4:5:5]
 
 	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	repl.Set("http.auth.user.id", id.Subject)

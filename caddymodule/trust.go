@@ -230,12 +230,9 @@ func (a *App) issuerLabel(iss string) string {
 	return "none"
 }
 
-// setTrustHeaders sets the identity headers a trusted issuer adds:
-// X-OAuth-Issuer, the `header` mappings, and {oauth.issuer}.
+// setTrustHeaders sets a trusted issuer's `header` mappings and
+// {oauth.issuer} (forward sets X-OAuth-Issuer with the other identity headers).
 func (p *Protect) setTrustHeaders(r *http.Request, id *authz.Principal) {
-	if id.Issuer != "" {
-		r.Header[p.hIssuer] = []string{id.Issuer}
-	}
 	for _, h := range id.Headers {
 		r.Header[h.Name] = []string{h.Value}
 	}
