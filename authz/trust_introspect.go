@@ -77,9 +77,12 @@ func errInactive() *Error {
 
 func (in *introspector) call(ctx context.Context, tok string, key cacheKey, now time.Time) (*Identity, *Error) {
 	ti := in.ti
-	_, endpoint, err := ti.endpoints(ctx)
-	if err != nil || endpoint == "" {
-		return nil, unavailable(ti, "the introspection endpoint")
+	endpoint := in.cfg.Endpoint // configured: no discovery needed for introspection
+	if endpoint == "" {
+		var err error
+		if _, endpoint, err = ti.endpoints(ctx); err != nil || endpoint == "" {
+			return nil, unavailable(ti, "the introspection endpoint")
+		}
 	}
 	start := time.Now()
 	body, err := in.post(ctx, endpoint, tok)

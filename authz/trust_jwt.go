@@ -221,9 +221,12 @@ func signingKeysOnly(u string, set jwk.Set) (jwk.Set, error) {
 // kid), or when none was ever loaded, the set is fetched anew — at most
 // every retryEvery per issuer, concurrent callers sharing one fetch.
 func (ti *TrustedIssuer) keySet(ctx context.Context, refetch bool) (jwk.Set, error) {
-	uri, _, err := ti.endpoints(ctx)
-	if err != nil {
-		return nil, err
+	uri := ti.cfg.JWKSURI // configured: no discovery needed for keys
+	if uri == "" {
+		var err error
+		if uri, _, err = ti.endpoints(ctx); err != nil {
+			return nil, err
+		}
 	}
 	if uri == "" {
 		return nil, errors.New("the issuer publishes no jwks_uri")

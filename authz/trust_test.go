@@ -694,3 +694,24 @@ func mustPrivateJWK(t *testing.T, priv any, kid string) jwk.Key {
 	_ = k.Set(jwk.AlgorithmKey, jwa.ES256)
 	return k
 }
+
+// CONFORMANCE X1: with jwks_uri (and an introspection endpoint)
+// configured, no discovery is needed: an issuer whose discovery document
+// is missing still works.
+func TestTrustWithoutDiscovery(t *testing.T) {
+	idp := newTestIdP(t)
+	k := idp.addKey(t, jwa.ES256, "k1")
+	// The issuer's URL has a path under which nothing is served: no discovery.
+	iss := idp.URL + "/tenant"
+	f := newTrustFixture(t, TrustConfig{Issuer: iss, JWKSURI: idp.URL + "/jwks", Audience: []string{"api://orders"},
+		Introspection: &IntrospectionConfig{Endpoint: idp.URL + "/introspect", ClientID: "gateway", ClientSecret: "gw/secret"}})
+	if _, e := f.check(sign(t, k, "", f.claims(iss)), nil); e != nil {
+		t.Fatalf("JWT: %v", e)
+	}
+	idp.setIntrospect(introspectWith(t, func(string) (int, string, string) {
+		return 200, "application/json", `{"active":true,"sub":"u","aud":"api://orders"}`
+	}))
+	if p, e := f.check("opaque-0123456789", nil); e != nil || p.Subject != "u" {
+		t.Fatalf("opaque: %v", e)
+	}
+}
