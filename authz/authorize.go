@@ -47,11 +47,10 @@ type AuthorizeOptions struct {
 
 // authorizer serves /oauth/authorize (CONFORMANCE A1–A11).
 type authorizer struct {
-	s        *Server
-	opts     AuthorizeOptions
-	byUser   *Throttle
-	byIP     *Throttle
-	internal map[string]bool
+	s      *Server
+	opts   AuthorizeOptions
+	byUser *Throttle
+	byIP   *Throttle
 }
 
 // AuthorizeHandler returns the authorization endpoint with opts.
@@ -136,6 +135,12 @@ func (a *authorizer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a.consent(w, r, req, internal, subject, binding, authTime)
 }
 
+// pageMessage is an error whose text is shown as is on the error page: a
+// sentence for the user.
+type pageMessage string
+
+func (m pageMessage) Error() string { return string(m) }
+
 // readAuthorizeParams reads the query (GET) or the form body (POST),
 // separating oauthgate's own form fields from the OAuth parameters.
 func readAuthorizeParams(w http.ResponseWriter, r *http.Request) (params, internal url.Values, err error) {
@@ -143,17 +148,17 @@ func readAuthorizeParams(w http.ResponseWriter, r *http.Request) (params, intern
 	if r.Method == http.MethodPost {
 		body, rerr := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 		if rerr != nil {
-			return nil, nil, errors.New("The request body is too large.")
+			return nil, nil, pageMessage("The request body is too large.")
 		}
 		mt := strings.TrimSpace(strings.Split(r.Header.Get("Content-Type"), ";")[0])
 		if !strings.EqualFold(mt, "application/x-www-form-urlencoded") {
-			return nil, nil, errors.New("The form must be sent as application/x-www-form-urlencoded.")
+			return nil, nil, pageMessage("The form must be sent as application/x-www-form-urlencoded.")
 		}
 		raw = string(body)
 	}
 	all, perr := url.ParseQuery(raw)
 	if perr != nil {
-		return nil, nil, errors.New("The request parameters are malformed.")
+		return nil, nil, pageMessage("The request parameters are malformed.")
 	}
 	params, internal = url.Values{}, url.Values{}
 	for k, v := range all {
@@ -185,7 +190,7 @@ func (a *authorizer) validateClient(ctx context.Context, params url.Values) (*au
 	if !ok || id == "" {
 		return nil, "Invalid request", "The request has no valid client_id."
 	}
-	c, err := a.s.cfg.Clients.Client(ctx, id)
+	c, err := a.s.registry.Client(ctx, id)
 	if err != nil && !errors.Is(err, ErrUnknownClient) {
 		return nil, "Temporarily unavailable", "The client registry cannot be reached. Try again later."
 	}
@@ -277,7 +282,7 @@ func (a *authorizer) redirectTo(w http.ResponseWriter, r *http.Request, req *aut
 }
 
 func (a *authorizer) redirectError(w http.ResponseWriter, r *http.Request, req *authRequest, e *Error) {
-	a.s.cfg.Observe(Event{Kind: "refused", Grant: GrantAuthorizationCode, ClientID: req.client.ID, Error: e.Code, Reason: e.Description})
+	a.s.cfg.Observe(Event{Kind: EventRefused, Grant: GrantAuthorizationCode, ClientID: req.client.ID, Error: e.Code, Reason: e.Description})
 	if req.redirectURI == OOBRedirect {
 		a.opts.Pages.errorPage(w, http.StatusBadRequest, "Authorization failed", e.Code+": "+e.Description)
 		return
@@ -374,7 +379,7 @@ func (a *authorizer) login(w http.ResponseWriter, r *http.Request, req *authRequ
 	if len(username) > 256 || len(password) > 1024 || !a.s.cfg.Users.Authenticate(username, password) {
 		a.byUser.Fail(userKey)
 		a.byIP.Fail(ipKey)
-		a.s.cfg.Observe(Event{Kind: "login_failed", ClientID: req.client.ID, Subject: username, Reason: "wrong username or password"})
+		a.s.cfg.Observe(Event{Kind: EventLoginFailed, ClientID: req.client.ID, Subject: username, Reason: "wrong username or password"})
 		a.loginPage(w, r, req, http.StatusUnauthorized, username, "Wrong username or password.")
 		return "", "", now, true
 	}
@@ -479,7 +484,7 @@ func (a *authorizer) issueCode(w http.ResponseWriter, r *http.Request, req *auth
 		a.redirectError(w, r, req, ErrTemporarilyUnavailable.WithDescription("the token store is unavailable"))
 		return
 	}
-	a.s.cfg.Observe(Event{Kind: "code_issued", Grant: GrantAuthorizationCode, ClientID: req.client.ID, Subject: subject, Scopes: req.scopes})
+	a.s.cfg.Observe(Event{Kind: EventCodeIssued, Grant: GrantAuthorizationCode, ClientID: req.client.ID, Subject: subject, Scopes: req.scopes})
 	if req.redirectURI == OOBRedirect {
 		a.opts.Pages.render(w, http.StatusOK, "oob.html", map[string]any{
 			"Title": "Authorization code", "ClientName": req.client.Name, "Code": code,

@@ -1,15 +1,12 @@
 package authz
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
-	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
-	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -19,6 +16,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/oauthgate/caddy-oauthgate/internal/testutil"
 )
 
 // The bad-input catalogue: every endpoint of the OAuth core is fed what
@@ -369,48 +368,6 @@ func TestBadInputIntrospectionEndpoint(t *testing.T) {
 
 // --- tokens -----------------------------------------------------------------
 
-// biSigner signs a JWS input with an ES256 key: raw r||s (RFC 7518 §3.4).
-func biSigner(k *SigningKey) func(string) []byte {
-	return func(in string) []byte {
-		sum := sha256.Sum256([]byte(in))
-		r, s, err := ecdsa.Sign(rand.Reader, k.Private.(*ecdsa.PrivateKey), sum[:])
-		if err != nil {
-			panic(err)
-		}
-		out := make([]byte, 64)
-		r.FillBytes(out[:32])
-		s.FillBytes(out[32:])
-		return out
-	}
-}
-
-func biJWS(hdr, claims map[string]any, sign func(string) []byte) string {
-	h, _ := json.Marshal(hdr)
-	c, _ := json.Marshal(claims)
-	in := base64.RawURLEncoding.EncodeToString(h) + "." + base64.RawURLEncoding.EncodeToString(c)
-	return in + "." + base64.RawURLEncoding.EncodeToString(sign(in))
-}
-
-func biHMAC(key []byte) func(string) []byte {
-	return func(in string) []byte { m := hmac.New(sha256.New, key); m.Write([]byte(in)); return m.Sum(nil) }
-}
-
-// biWith copies m with k set to v (or deleted when v is nil).
-func biWith(m map[string]any, kv ...any) map[string]any {
-	out := make(map[string]any, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	for i := 0; i < len(kv); i += 2 {
-		if kv[i+1] == nil {
-			delete(out, kv[i].(string))
-		} else {
-			out[kv[i].(string)] = kv[i+1]
-		}
-	}
-	return out
-}
-
 // biBadTokens is the catalogue of access tokens the verifier must refuse
 // with invalid_token, built against f's key and clock. Each is well-formed
 // enough to pass the Bearer syntax check (RFC 6750 §2.1).
@@ -422,59 +379,61 @@ func biBadTokens(t *testing.T, f *fixture) map[string]string {
 	hdr := map[string]any{"alg": "ES256", "typ": "at+jwt", "kid": key.Kid}
 	cl := map[string]any{"iss": testIssuer, "sub": "svc-reporting", "aud": "backend", "client_id": "reporting",
 		"scope": "api_v3", "jti": "catalogue-jti", "iat": now.Unix(), "exp": now.Add(time.Hour).Unix()}
-	sign := biSigner(key)
+	sign := testutil.ES256Signer(key.Private.(*ecdsa.PrivateKey))
 	other, err := GenerateKey(AlgES256)
 	if err != nil {
 		t.Fatal(err)
 	}
 	pubDER, _ := x509.MarshalPKIXPublicKey(key.Public())
 	pubPEM := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER})
-	pub := key.Public().(*ecdsa.PublicKey)
-	point := append([]byte{4}, append(pub.X.FillBytes(make([]byte, 32)), pub.Y.FillBytes(make([]byte, 32))...)...)
+	point, err := key.Public().(*ecdsa.PublicKey).Bytes() // uncompressed: 0x04 ‖ X ‖ Y
+	if err != nil {
+		t.Fatal(err)
+	}
 	jwks := f.keys.JWKS()
 	good := f.issue(t, "api_v3")
 	parts := strings.Split(good, ".")
 	badSig := parts[0] + "." + parts[1] + "."
 	out := map[string]string{
-		"alg none":                         biJWS(biWith(hdr, "alg", "none"), cl, func(string) []byte { return nil }),
-		"alg None":                         biJWS(biWith(hdr, "alg", "None"), cl, func(string) []byte { return nil }),
-		"alg none, no kid":                 biJWS(biWith(hdr, "alg", "none", "kid", nil), cl, func(string) []byte { return nil }),
-		"alg none, real signature":         biJWS(biWith(hdr, "alg", "none"), cl, sign),
-		"HS256 keyed with the public DER":  biJWS(biWith(hdr, "alg", "HS256"), cl, biHMAC(pubDER)),
-		"HS256 keyed with the public PEM":  biJWS(biWith(hdr, "alg", "HS256"), cl, biHMAC(pubPEM)),
-		"HS256 keyed with the EC point":    biJWS(biWith(hdr, "alg", "HS256"), cl, biHMAC(point)),
-		"HS256 keyed with the JWKS":        biJWS(biWith(hdr, "alg", "HS256"), cl, biHMAC(jwks)),
-		"HS256 keyed with the kid":         biJWS(biWith(hdr, "alg", "HS256"), cl, biHMAC([]byte(key.Kid))),
-		"HS256 keyed with nothing":         biJWS(biWith(hdr, "alg", "HS256"), cl, biHMAC(nil)),
-		"ES384 with our kid":               biJWS(biWith(hdr, "alg", "ES384"), cl, sign),
-		"RS256 with our kid":               biJWS(biWith(hdr, "alg", "RS256"), cl, sign),
-		"alg lowercase es256":              biJWS(biWith(hdr, "alg", "es256"), cl, sign),
-		"unknown kid, signed by another":   biJWS(biWith(hdr, "kid", other.Kid), cl, biSigner(other)),
-		"our kid, signed by another key":   biJWS(hdr, cl, biSigner(other)),
-		"no kid":                           biJWS(biWith(hdr, "kid", nil), cl, sign),
-		"kid of 5 KB":                      biJWS(biWith(hdr, "kid", strings.Repeat("k", 5000)), cl, sign),
-		"typ JWT":                          biJWS(biWith(hdr, "typ", "JWT"), cl, sign),
-		"no typ":                           biJWS(biWith(hdr, "typ", nil), cl, sign),
-		"crit header":                      biJWS(biWith(hdr, "crit", []string{"exp"}), cl, sign),
-		"jku header pointing elsewhere":    biJWS(biWith(hdr, "kid", "attacker", "jku", "https://evil.example/jwks"), cl, biSigner(other)),
-		"expired beyond skew":              biJWS(hdr, biWith(cl, "exp", now.Add(-skew-time.Second).Unix()), sign),
-		"expired long ago":                 biJWS(hdr, biWith(cl, "iat", now.Add(-48*time.Hour).Unix(), "exp", now.Add(-24*time.Hour).Unix()), sign),
-		"no exp":                           biJWS(hdr, biWith(cl, "exp", nil), sign),
-		"exp as a string":                  biJWS(hdr, biWith(cl, "exp", fmt.Sprint(now.Add(time.Hour).Unix())), sign),
-		"exp as a float beyond int64":      biJWS(hdr, biWith(cl, "exp", 1e300), sign),
-		"not yet valid beyond skew":        biJWS(hdr, biWith(cl, "nbf", now.Add(skew+time.Minute).Unix()), sign),
-		"issued in the future beyond skew": biJWS(hdr, biWith(cl, "iat", now.Add(skew+time.Minute).Unix()), sign),
-		"another issuer":                   biJWS(hdr, biWith(cl, "iss", "https://evil.example"), sign),
-		"issuer with a trailing slash":     biJWS(hdr, biWith(cl, "iss", testIssuer+"/"), sign),
-		"issuer case changed":              biJWS(hdr, biWith(cl, "iss", strings.ToUpper(testIssuer)), sign),
-		"no issuer":                        biJWS(hdr, biWith(cl, "iss", nil), sign),
-		"no jti":                           biJWS(hdr, biWith(cl, "jti", nil), sign),
-		"no sub":                           biJWS(hdr, biWith(cl, "sub", nil), sign),
-		"no client_id":                     biJWS(hdr, biWith(cl, "client_id", nil), sign),
-		"unknown client":                   biJWS(hdr, biWith(cl, "client_id", "ghost"), sign),
-		"disabled client":                  biJWS(hdr, biWith(cl, "client_id", "off"), sign),
-		"malformed scope claim":            biJWS(hdr, biWith(cl, "scope", `api"v3`), sign),
-		"another server's token, same iss": biJWS(biWith(hdr, "kid", other.Kid), cl, biSigner(other)),
+		"alg none":                         testutil.ForgeJWS(testutil.With(hdr, "alg", "none"), cl, func(string) []byte { return nil }),
+		"alg None":                         testutil.ForgeJWS(testutil.With(hdr, "alg", "None"), cl, func(string) []byte { return nil }),
+		"alg none, no kid":                 testutil.ForgeJWS(testutil.With(hdr, "alg", "none", "kid", nil), cl, func(string) []byte { return nil }),
+		"alg none, real signature":         testutil.ForgeJWS(testutil.With(hdr, "alg", "none"), cl, sign),
+		"HS256 keyed with the public DER":  testutil.ForgeJWS(testutil.With(hdr, "alg", "HS256"), cl, testutil.HMACSigner(pubDER)),
+		"HS256 keyed with the public PEM":  testutil.ForgeJWS(testutil.With(hdr, "alg", "HS256"), cl, testutil.HMACSigner(pubPEM)),
+		"HS256 keyed with the EC point":    testutil.ForgeJWS(testutil.With(hdr, "alg", "HS256"), cl, testutil.HMACSigner(point)),
+		"HS256 keyed with the JWKS":        testutil.ForgeJWS(testutil.With(hdr, "alg", "HS256"), cl, testutil.HMACSigner(jwks)),
+		"HS256 keyed with the kid":         testutil.ForgeJWS(testutil.With(hdr, "alg", "HS256"), cl, testutil.HMACSigner([]byte(key.Kid))),
+		"HS256 keyed with nothing":         testutil.ForgeJWS(testutil.With(hdr, "alg", "HS256"), cl, testutil.HMACSigner(nil)),
+		"ES384 with our kid":               testutil.ForgeJWS(testutil.With(hdr, "alg", "ES384"), cl, sign),
+		"RS256 with our kid":               testutil.ForgeJWS(testutil.With(hdr, "alg", "RS256"), cl, sign),
+		"alg lowercase es256":              testutil.ForgeJWS(testutil.With(hdr, "alg", "es256"), cl, sign),
+		"unknown kid, signed by another":   testutil.ForgeJWS(testutil.With(hdr, "kid", other.Kid), cl, testutil.ES256Signer(other.Private.(*ecdsa.PrivateKey))),
+		"our kid, signed by another key":   testutil.ForgeJWS(hdr, cl, testutil.ES256Signer(other.Private.(*ecdsa.PrivateKey))),
+		"no kid":                           testutil.ForgeJWS(testutil.With(hdr, "kid", nil), cl, sign),
+		"kid of 5 KB":                      testutil.ForgeJWS(testutil.With(hdr, "kid", strings.Repeat("k", 5000)), cl, sign),
+		"typ JWT":                          testutil.ForgeJWS(testutil.With(hdr, "typ", "JWT"), cl, sign),
+		"no typ":                           testutil.ForgeJWS(testutil.With(hdr, "typ", nil), cl, sign),
+		"crit header":                      testutil.ForgeJWS(testutil.With(hdr, "crit", []string{"exp"}), cl, sign),
+		"jku header pointing elsewhere":    testutil.ForgeJWS(testutil.With(hdr, "kid", "attacker", "jku", "https://evil.example/jwks"), cl, testutil.ES256Signer(other.Private.(*ecdsa.PrivateKey))),
+		"expired beyond skew":              testutil.ForgeJWS(hdr, testutil.With(cl, "exp", now.Add(-skew-time.Second).Unix()), sign),
+		"expired long ago":                 testutil.ForgeJWS(hdr, testutil.With(cl, "iat", now.Add(-48*time.Hour).Unix(), "exp", now.Add(-24*time.Hour).Unix()), sign),
+		"no exp":                           testutil.ForgeJWS(hdr, testutil.With(cl, "exp", nil), sign),
+		"exp as a string":                  testutil.ForgeJWS(hdr, testutil.With(cl, "exp", fmt.Sprint(now.Add(time.Hour).Unix())), sign),
+		"exp as a float beyond int64":      testutil.ForgeJWS(hdr, testutil.With(cl, "exp", 1e300), sign),
+		"not yet valid beyond skew":        testutil.ForgeJWS(hdr, testutil.With(cl, "nbf", now.Add(skew+time.Minute).Unix()), sign),
+		"issued in the future beyond skew": testutil.ForgeJWS(hdr, testutil.With(cl, "iat", now.Add(skew+time.Minute).Unix()), sign),
+		"another issuer":                   testutil.ForgeJWS(hdr, testutil.With(cl, "iss", "https://evil.example"), sign),
+		"issuer with a trailing slash":     testutil.ForgeJWS(hdr, testutil.With(cl, "iss", testIssuer+"/"), sign),
+		"issuer case changed":              testutil.ForgeJWS(hdr, testutil.With(cl, "iss", strings.ToUpper(testIssuer)), sign),
+		"no issuer":                        testutil.ForgeJWS(hdr, testutil.With(cl, "iss", nil), sign),
+		"no jti":                           testutil.ForgeJWS(hdr, testutil.With(cl, "jti", nil), sign),
+		"no sub":                           testutil.ForgeJWS(hdr, testutil.With(cl, "sub", nil), sign),
+		"no client_id":                     testutil.ForgeJWS(hdr, testutil.With(cl, "client_id", nil), sign),
+		"unknown client":                   testutil.ForgeJWS(hdr, testutil.With(cl, "client_id", "ghost"), sign),
+		"disabled client":                  testutil.ForgeJWS(hdr, testutil.With(cl, "client_id", "off"), sign),
+		"malformed scope claim":            testutil.ForgeJWS(hdr, testutil.With(cl, "scope", `api"v3`), sign),
+		"another server's token, same iss": testutil.ForgeJWS(testutil.With(hdr, "kid", other.Kid), cl, testutil.ES256Signer(other.Private.(*ecdsa.PrivateKey))),
 		"altered claims, original sig":     parts[0] + "." + base64.RawURLEncoding.EncodeToString([]byte(`{"iss":"`+testIssuer+`","sub":"root"}`)) + "." + parts[2],
 		"empty signature":                  badSig,
 		"two parts":                        parts[0] + "." + parts[1],
@@ -497,33 +456,14 @@ func biBadTokens(t *testing.T, f *fixture) map[string]string {
 	for i := 1; i < len(good); i += len(good) / 12 {
 		out[fmt.Sprintf("truncated to %d of %d", i, len(good))] = good[:i]
 	}
-	for i, alt := range biSpellings(parts[0]) {
+	for i, alt := range testutil.Base64Spellings(parts[0]) {
 		out[fmt.Sprintf("header padding bits %d", i)] = alt + "." + parts[1] + "." + parts[2]
 	}
-	for i, alt := range biSpellings(parts[1]) {
+	for i, alt := range testutil.Base64Spellings(parts[1]) {
 		out[fmt.Sprintf("claims padding bits %d", i)] = parts[0] + "." + alt + "." + parts[2]
 	}
-	for i, alt := range biSpellings(parts[2]) {
+	for i, alt := range testutil.Base64Spellings(parts[2]) {
 		out[fmt.Sprintf("signature padding bits %d", i)] = parts[0] + "." + parts[1] + "." + alt
-	}
-	return out
-}
-
-// biSpellings returns the other spellings of an unpadded base64url string:
-// the last character changed in its unused low bits, decoding (leniently)
-// to the same bytes.
-func biSpellings(s string) []string {
-	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-	want, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil || s == "" {
-		return nil
-	}
-	var out []string
-	for _, c := range alphabet {
-		alt := s[:len(s)-1] + string(c)
-		if got, err := base64.RawURLEncoding.DecodeString(alt); alt != s && err == nil && bytes.Equal(got, want) {
-			out = append(out, alt)
-		}
 	}
 	return out
 }
@@ -795,11 +735,11 @@ func biOpaqueSpellings(tok, prefix string) []string {
 	body := tok[len(prefix) : len(tok)-opaqueSumLen]
 	sum := tok[len(tok)-opaqueSumLen:]
 	var out []string
-	for _, alt := range biSpellings(body) {
+	for _, alt := range testutil.Base64Spellings(body) {
 		b := prefix + alt
 		out = append(out, b+opaqueChecksum(b), b+sum)
 	}
-	for _, alt := range biSpellings(sum) {
+	for _, alt := range testutil.Base64Spellings(sum) {
 		out = append(out, prefix+body+alt)
 	}
 	return out
@@ -809,7 +749,7 @@ func biJWTSpellings(tok string) []string {
 	p := strings.Split(tok, ".")
 	var out []string
 	for i := range p {
-		for _, alt := range biSpellings(p[i]) {
+		for _, alt := range testutil.Base64Spellings(p[i]) {
 			q := append([]string(nil), p...)
 			q[i] = alt
 			out = append(out, strings.Join(q, "."))

@@ -42,7 +42,7 @@ func ParseBasicAuth(header string) (id, secret string, ok bool, err error) {
 // client_secret_post, or — for public clients only — a bare client_id
 // (CONFORMANCE T2). Every failure is invalid_client; unknown clients pay the
 // same secret comparison as known ones.
-func AuthenticateClient(ctx context.Context, clients Clients, r *http.Request, p Params) (*Client, *Error) {
+func AuthenticateClient(ctx context.Context, clients *Registry, r *http.Request, p Params) (*Client, *Error) {
 	var id, secret string
 	var hasSecret, viaBasic bool
 	if authz := r.Header.Values("Authorization"); len(authz) > 0 {
@@ -85,7 +85,7 @@ func AuthenticateClient(ctx context.Context, clients Clients, r *http.Request, p
 		return nil, ErrTemporarilyUnavailable.WithDescription("the client registry is unavailable")
 	}
 	if c == nil {
-		decoyFor(clients).Matches(secret) // same cost as a known client with a wrong secret
+		clients.decoySecret().Matches(secret) // same cost as a known client with a wrong secret
 		return nil, fail("client authentication failed")
 	}
 	switch {
@@ -127,7 +127,7 @@ func (s *Server) authenticateClient(r *http.Request, p Params) (*Client, *Error)
 			return nil, e
 		}
 	}
-	c, err := AuthenticateClient(r.Context(), s.cfg.Clients, r, p)
+	c, err := AuthenticateClient(r.Context(), s.registry, r, p)
 	if err != nil && err.Code == ErrInvalidClient.Code {
 		s.clientFailures.Fail(idKey)
 		s.ipFailures.Fail(ipKey)
@@ -135,12 +135,4 @@ func (s *Server) authenticateClient(r *http.Request, p Params) (*Client, *Error)
 	return c, err
 }
 
-// decoyFor is the hash an unknown client's secret is compared against: as
-// costly as the registry's costliest secret (bcrypt, when configured), so an
-// unknown id cannot be told from a wrong secret by time.
-func decoyFor(clients Clients) SecretHash {
-	if d, ok := clients.(interface{ decoySecret() SecretHash }); ok {
-		return d.decoySecret()
-	}
-	return decoy
-}
+

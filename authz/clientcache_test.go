@@ -2,7 +2,6 @@ package authz
 
 import (
 	"context"
-	"crypto/rand"
 	"net/url"
 	"sync/atomic"
 	"testing"
@@ -15,20 +14,20 @@ import (
 
 // countingRecords counts client lookups reaching a real store.
 type countingRecords struct {
-	tokenstore.ClientRecords
+	tokenstore.Store
 	gets atomic.Int64
 }
 
-func (c *countingRecords) GetClient(ctx context.Context, id string) (tokenstore.ClientRecord, error) {
+func (c *countingRecords) GetClient(ctx context.Context, id string) (tokenstore.Client, error) {
 	c.gets.Add(1)
-	return c.ClientRecords.GetClient(ctx, id)
+	return c.Store.GetClient(ctx, id)
 }
 
 // dynToken creates dynamic client id through reg and gets a
 // client_credentials token for it from f's token endpoint.
 func dynToken(t *testing.T, f *fixture, reg *Registry, id string) string {
 	t.Helper()
-	view, secret, err := reg.Create(t.Context(), ClientView{ID: id, Grants: []string{GrantClientCredentials}, Scopes: []string{"api_v3"}})
+	view, secret, err := reg.Create(t.Context(), tokenstore.Client{ID: id, Grants: []string{GrantClientCredentials}, Scopes: []string{"api_v3"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,14 +43,13 @@ func dynToken(t *testing.T, f *fixture, reg *Registry, id string) string {
 // With the verified-token cache on, a dynamic client is looked up once, not
 // on every request, and a change through the registry applies at once.
 func TestDynamicClientCachedAndChangesApplyAtOnce(t *testing.T) {
-	var reg *Registry
 	var recs *countingRecords
 	f := newFixture(t, func(c *Config) {
-		recs = &countingRecords{ClientRecords: c.Store.(*recordingStore).Store.(tokenstore.ClientRecords)}
-		reg = &Registry{Static: c.Clients.(StaticClients), Records: recs, Catalog: c.Scopes, Rand: rand.Reader, Now: c.Now}
-		c.Clients = reg
+		recs = &countingRecords{Store: c.Store}
+		c.Store = recs
 		c.VerifyCacheSize = 100
 	})
+	reg := f.srv.Registry()
 	tok := dynToken(t, f, reg, "dyn")
 	v := f.srv.Verifier()
 	before := recs.gets.Load()
@@ -64,14 +62,14 @@ func TestDynamicClientCachedAndChangesApplyAtOnce(t *testing.T) {
 		t.Fatalf("5 checks looked the client up %d times, want 1", n)
 	}
 	disabled := true
-	if _, err := reg.Update(t.Context(), "dyn", ClientPatch{Disabled: &disabled}); err != nil {
+	if _, err := reg.Update(t.Context(), "dyn", disable(disabled)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := v.Authenticate(t.Context(), tok); err == nil || err.Reason != "client_inactive" {
 		t.Fatalf("token of a client just disabled: %v", err)
 	}
 	enabled := false
-	if _, err := reg.Update(t.Context(), "dyn", ClientPatch{Disabled: &enabled}); err != nil {
+	if _, err := reg.Update(t.Context(), "dyn", disable(enabled)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := v.Authenticate(t.Context(), tok); err != nil {
@@ -89,27 +87,17 @@ func TestDynamicClientCachedAndChangesApplyAtOnce(t *testing.T) {
 // registry stops the other's cached tokens within the feed's latency.
 func TestDynamicClientChangeReachesOtherInstances(t *testing.T) {
 	srv := redistest.Start(t)
-	open := func() *redisstore.Store {
-		s, err := redisstore.Open(t.Context(), redisstore.Config{Addrs: []string{srv.Addr}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = s.Close() })
-		return s
-	}
+	open := func() *redisstore.Store { return openRedis(t, srv) }
 	instance := func(st *redisstore.Store, keys *KeySet) (*fixture, *Registry) {
-		var reg *Registry
 		f := newFixture(t, func(c *Config) {
 			if keys != nil {
 				c.Keys = keys
 			}
 			c.Store = st
 			c.Now = time.Now
-			reg = &Registry{Static: c.Clients.(StaticClients), Records: st, Catalog: c.Scopes, Rand: rand.Reader, Now: time.Now}
-			c.Clients = reg
-			c.VerifyCacheSize, c.RevocationFeed = 100, true
+			c.VerifyCacheSize = 100
 		})
-		return f, reg
+		return f, f.srv.Registry()
 	}
 	a, regA := instance(open(), nil)
 	bStore := open()
@@ -140,7 +128,7 @@ func TestDynamicClientChangeReachesOtherInstances(t *testing.T) {
 		t.Fatalf("B verifies A's token: %v", err)
 	}
 	disabled := true
-	if _, err := regA.Update(t.Context(), "dyn-shared", ClientPatch{Disabled: &disabled}); err != nil {
+	if _, err := regA.Update(t.Context(), "dyn-shared", disable(disabled)); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(2 * time.Second)

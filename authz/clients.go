@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/oauthgate/caddy-oauthgate/tokenstore"
 )
 
 // Grant type names as they appear on the wire and in configuration.
@@ -21,7 +23,9 @@ const (
 	GrantClientCredentials = "client_credentials"
 )
 
-// Client is a registered OAuth client. Its secret is held only as a hash.
+// Client is a registered OAuth client as the server uses it: made from its
+// settings (tokenstore.Client, the one client object) by NewClient, with
+// its secret held only as a parsed hash.
 type Client struct {
 	ID           string
 	Name         string
@@ -93,6 +97,58 @@ func (h SecretHash) Matches(secret string) bool {
 	}
 	sum := sha256.Sum256([]byte(secret))
 	return subtle.ConstantTimeCompare(sum[:], ref) == 1 && h.sha != nil
+}
+
+// NewClient makes the client that settings describe: the one place where
+// the client object's fields become a client — the name defaulting to the
+// id, the secret hashed (Secret, at least 16 characters) or parsed
+// (SecretHash), lifetimes converted, and registered clients' creation time
+// kept so a client re-created under the same id refuses its predecessor's
+// tokens. Validate then checks it against the catalog.
+func NewClient(s tokenstore.Client) (*Client, error) {
+	c := &Client{ID: s.ID, Name: s.Name, Public: s.Public, RedirectURIs: s.RedirectURIs, Grants: s.Grants,
+		Scopes: s.Scopes, DefaultScopes: s.DefaultScopes, User: s.User, Audience: s.Audience,
+		AccessTokenTTL: time.Duration(s.AccessTokenTTL), RefreshTokenTTL: time.Duration(s.RefreshTokenTTL),
+		Disabled: s.Disabled, NotBefore: s.CreatedAt}
+	if c.Name == "" {
+		c.Name = c.ID
+	}
+	switch {
+	case s.Secret != "" && s.SecretHash != "":
+		return nil, fmt.Errorf("client %q: set either secret or secret_hash, not both", s.ID)
+	case s.Secret != "":
+		if len(s.Secret) < 16 {
+			return nil, fmt.Errorf("client %q: the secret is shorter than 16 characters; use a long random secret", s.ID)
+		}
+		if strings.TrimSpace(s.Secret) != s.Secret {
+			return nil, fmt.Errorf("client %q: the secret has leading or trailing whitespace", s.ID)
+		}
+		c.SetSecret(HashSecret(s.Secret))
+	case s.SecretHash != "":
+		h, err := ParseSecretHash(s.SecretHash)
+		if err != nil {
+			return nil, fmt.Errorf("client %q: secret_hash: %v", s.ID, err)
+		}
+		c.SetSecret(h)
+	}
+	return c, nil
+}
+
+// Settings returns the client object describing c, as it may be shown:
+// without a secret or its hash.
+func (c *Client) Settings() tokenstore.Client {
+	return tokenstore.Client{ID: c.ID, Name: c.Name, RedirectURIs: c.RedirectURIs, Grants: c.Grants, Scopes: c.Scopes,
+		DefaultScopes: c.DefaultScopes, Public: c.Public, User: c.User, Audience: c.Audience,
+		AccessTokenTTL: tokenstore.Duration(c.AccessTokenTTL), RefreshTokenTTL: tokenstore.Duration(c.RefreshTokenTTL),
+		Disabled: c.Disabled, CreatedAt: c.NotBefore}
+}
+
+// String is the stored form of a secret hash: hex SHA-256, or the bcrypt hash.
+func (h SecretHash) String() string {
+	if h.bcrypt != nil {
+		return string(h.bcrypt)
+	}
+	return hex.EncodeToString(h.sha)
 }
 
 // SetSecret stores the hash of a client's secret.

@@ -3,7 +3,6 @@ package authz
 
 import (
 	"context"
-	"crypto/rand"
 	"net/url"
 	"strconv"
 	"testing"
@@ -44,28 +43,18 @@ func (s *signalling) NoteRevoked(id string) {
 // accepting cached tokens it could no longer hear revocations of.
 func TestTwoInstancesNeverForgetARevocation(t *testing.T) {
 	srv := redistest.Start(t)
-	open := func() *redisstore.Store {
-		s, err := redisstore.Open(t.Context(), redisstore.Config{Addrs: []string{srv.Addr}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = s.Close() })
-		return s
-	}
+	open := func() *redisstore.Store { return openRedis(t, srv) }
 	stA, stB := open(), open()
 	instance := func(st *redisstore.Store, keys *KeySet) (*fixture, *Registry) {
-		var reg *Registry
 		f := biFixture(t, func(c *Config) {
 			if keys != nil {
 				c.Keys = keys
 			}
 			c.Store, c.Now = st, time.Now
 			c.AccessTokenTTL, c.RefreshTokenTTL = 48*time.Hour, 48*time.Hour
-			reg = &Registry{Static: c.Clients.(StaticClients), Records: st, Catalog: c.Scopes, Rand: rand.Reader, Now: time.Now}
-			c.Clients = reg
-			c.VerifyCacheSize, c.RevocationFeed = 1000, true
+			c.VerifyCacheSize = 1000
 		})
-		return f, reg
+		return f, f.srv.Registry()
 	}
 	a, regA := instance(stA, nil)
 	b, _ := instance(stB, a.keys)
@@ -110,7 +99,7 @@ func TestTwoInstancesNeverForgetARevocation(t *testing.T) {
 		t.Fatal(rec.Code)
 	}
 	disabled := true
-	if _, err := regA.Update(t.Context(), "dyn-flood", ClientPatch{Disabled: &disabled}); err != nil {
+	if _, err := regA.Update(t.Context(), "dyn-flood", disable(disabled)); err != nil {
 		t.Fatal(err)
 	}
 

@@ -12,8 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oauthgate/caddy-oauthgate/internal/redistest"
 	"github.com/oauthgate/caddy-oauthgate/tokenstore"
 	"github.com/oauthgate/caddy-oauthgate/tokenstore/memory"
+	redisstore "github.com/oauthgate/caddy-oauthgate/tokenstore/redis"
 )
 
 const (
@@ -55,6 +57,13 @@ func (r *recordingStore) GetAccess(ctx context.Context, k tokenstore.Key) (token
 	r.gets++
 	r.mu.Unlock()
 	return r.Store.GetAccess(ctx, k)
+}
+
+func (r *recordingStore) GetAccessChecked(ctx context.Context, k tokenstore.Key, ids ...string) (tokenstore.Grant, bool, error) {
+	r.mu.Lock()
+	r.gets++
+	r.mu.Unlock()
+	return r.Store.GetAccessChecked(ctx, k, ids...)
 }
 
 type fixture struct {
@@ -105,6 +114,7 @@ func newFixture(t testing.TB, opts ...fixtureOpt) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	srv.FollowRevocations(t.Context())
 	return &fixture{srv: srv, clock: clk, store: store, clients: clients, keys: cfg.Keys}
 }
 
@@ -173,3 +183,20 @@ func (f *fixture) issue(t testing.TB, scope string) string {
 }
 
 func b64std(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+
+// openRedis opens a Redis store (one instance's) on srv, closed at the end
+// of the test.
+func openRedis(t *testing.T, srv *redistest.Server) *redisstore.Store {
+	t.Helper()
+	s, err := redisstore.Open(t.Context(), redisstore.Config{Addrs: []string{srv.Addr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// disable is a registry change setting a client's disabled flag.
+func disable(v bool) func(*tokenstore.Client) error {
+	return func(c *tokenstore.Client) error { c.Disabled = v; return nil }
+}

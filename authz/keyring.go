@@ -22,6 +22,9 @@ type StoredKey struct {
 	Created time.Time `json:"created"`
 	// Retired is when a newer key took over signing; zero for the newest.
 	Retired time.Time `json:"retired,omitzero"`
+	// VerifyUntil is when the last token this key signed expires: Retired
+	// plus the retention in force then (see Server.KeyRetention).
+	VerifyUntil time.Time `json:"verify_until,omitzero"`
 }
 
 // ParseKeyring reads a stored keyring.
@@ -39,8 +42,9 @@ func ParseKeyring(data []byte) (*Keyring, error) {
 // Marshal writes the keyring for storage.
 func (kr *Keyring) Marshal() ([]byte, error) { return json.MarshalIndent(kr, "", "  ") }
 
-// Rotate puts a new key of alg in front, retires the previous one at now,
-// and drops keys retired more than retention ago.
+// Rotate puts a new key of alg in front, retires the previous one at now
+// to verify for retention more (the longest lifetime a token it signed can
+// have), and drops keys no token needs any more.
 func (kr *Keyring) Rotate(alg string, now time.Time, retention time.Duration) (*SigningKey, error) {
 	k, err := GenerateKey(alg)
 	if err != nil {
@@ -51,11 +55,11 @@ func (kr *Keyring) Rotate(alg string, now time.Time, retention time.Duration) (*
 		return nil, err
 	}
 	if len(kr.Keys) > 0 && kr.Keys[0].Retired.IsZero() {
-		kr.Keys[0].Retired = now
+		kr.Keys[0].Retired, kr.Keys[0].VerifyUntil = now, now.Add(retention)
 	}
 	kept := []StoredKey{{Alg: k.Alg, PEM: string(pemBytes), Created: now}}
 	for _, sk := range kr.Keys {
-		if now.Sub(sk.Retired) < retention {
+		if now.Before(sk.VerifyUntil) {
 			kept = append(kept, sk)
 		}
 	}
@@ -64,11 +68,11 @@ func (kr *Keyring) Rotate(alg string, now time.Time, retention time.Duration) (*
 }
 
 // KeySet returns the keys still in use at now: the newest, which signs,
-// and those retired less than retention ago.
-func (kr *Keyring) KeySet(now time.Time, retention time.Duration) (*KeySet, error) {
+// and the retired ones some unexpired token may still carry.
+func (kr *Keyring) KeySet(now time.Time) (*KeySet, error) {
 	var keys []*SigningKey
 	for i, sk := range kr.Keys {
-		if i > 0 && !now.Before(sk.Retired.Add(retention)) {
+		if i > 0 && !now.Before(sk.VerifyUntil) {
 			continue
 		}
 		priv, err := ParsePrivateKeyPEM([]byte(sk.PEM))

@@ -30,7 +30,7 @@ type tripStore struct {
 
 func (s *tripStore) GetAccessChecked(ctx context.Context, k tokenstore.Key, ids ...string) (tokenstore.Grant, bool, error) {
 	s.checked.Add(1)
-	return tokenstore.GetAccessChecked(ctx, s.Store, k, ids...)
+	return s.Store.GetAccessChecked(ctx, k, ids...)
 }
 
 func (s *tripStore) GetAccess(ctx context.Context, k tokenstore.Key) (tokenstore.Grant, error) {
@@ -45,7 +45,7 @@ func (s *tripStore) IsRevoked(ctx context.Context, id string) (bool, error) {
 
 func (s *tripStore) IsRevokedAny(ctx context.Context, ids ...string) (bool, error) {
 	s.other.Add(1)
-	return tokenstore.IsRevokedAny(ctx, s.Store, ids...)
+	return s.Store.IsRevokedAny(ctx, ids...)
 }
 
 func (s *tripStore) reset() { s.checked.Store(0); s.other.Store(0) }

@@ -2,8 +2,6 @@ package authz
 
 import (
 	"context"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -87,124 +85,46 @@ func (r *Registry) Client(ctx context.Context, id string) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return fromRecord(rec)
+	return NewClient(rec)
 }
 
-func fromRecord(rec tokenstore.ClientRecord) (*Client, error) {
-	c := &Client{ID: rec.ID, Name: rec.Name, Public: rec.Public, RedirectURIs: rec.RedirectURIs, Grants: rec.Grants,
-		Scopes: rec.Scopes, DefaultScopes: rec.DefaultScopes, User: rec.User, Audience: rec.Audience,
-		AccessTokenTTL: rec.AccessTokenTTL, RefreshTokenTTL: rec.RefreshTokenTTL, Disabled: rec.Disabled,
-		NotBefore: rec.CreatedAt}
-	if rec.SecretSHA256 != "" {
-		h, err := ParseSecretHash(rec.SecretSHA256)
-		if err != nil {
-			return nil, fmt.Errorf("client %s: stored secret hash: %v", rec.ID, err)
-		}
-		c.SetSecret(h)
-	}
-	return c, nil
-}
-
-// Duration is a lifetime written as "1h30m" (or nanoseconds) in the client object.
-type Duration time.Duration
-
-// MarshalJSON writes the duration as a string.
-func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
-
-// UnmarshalJSON reads "1h30m" or a number of nanoseconds.
-func (d *Duration) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err == nil {
-		v, err := time.ParseDuration(s)
-		if err != nil {
-			return err
-		}
-		*d = Duration(v)
-		return nil
-	}
-	var n int64
-	if err := json.Unmarshal(b, &n); err != nil {
-		return errors.New(`a duration is a string such as "1h" or a number of nanoseconds`)
-	}
-	*d = Duration(n)
-	return nil
-}
-
-// ClientView is the client object of the admin API and CLI: never a secret.
-type ClientView struct {
-	ID              string    `json:"id"`
-	Name            string    `json:"name,omitempty"`
-	RedirectURIs    []string  `json:"redirect_uris,omitempty"`
-	Grants          []string  `json:"grants,omitempty"`
-	Scopes          []string  `json:"scopes,omitempty"`
-	DefaultScopes   []string  `json:"default_scopes,omitempty"`
-	Public          bool      `json:"public,omitempty"`
-	User            string    `json:"user,omitempty"`
-	Audience        []string  `json:"audience,omitempty"`
-	AccessTokenTTL  Duration  `json:"access_token_ttl,omitempty"`
-	RefreshTokenTTL Duration  `json:"refresh_token_ttl,omitempty"`
-	Disabled        bool      `json:"disabled"`
-	Static          bool      `json:"static,omitempty"`
-	CreatedAt       time.Time `json:"created_at,omitzero"`
-}
-
-func viewOf(c *Client, static bool) ClientView {
-	return ClientView{ID: c.ID, Name: c.Name, RedirectURIs: c.RedirectURIs, Grants: c.Grants, Scopes: c.Scopes,
-		DefaultScopes: c.DefaultScopes, Public: c.Public, User: c.User, Audience: c.Audience,
-		AccessTokenTTL: Duration(c.AccessTokenTTL), RefreshTokenTTL: Duration(c.RefreshTokenTTL),
-		Disabled: c.Disabled, Static: static, CreatedAt: c.NotBefore}
-}
-
-// ClientPatch changes a dynamic client; nil fields stay as they are.
-type ClientPatch struct {
-	Name            *string   `json:"name,omitempty"`
-	RedirectURIs    *[]string `json:"redirect_uris,omitempty"`
-	Grants          *[]string `json:"grants,omitempty"`
-	Scopes          *[]string `json:"scopes,omitempty"`
-	DefaultScopes   *[]string `json:"default_scopes,omitempty"`
-	User            *string   `json:"user,omitempty"`
-	Audience        *[]string `json:"audience,omitempty"`
-	AccessTokenTTL  *Duration `json:"access_token_ttl,omitempty"`
-	RefreshTokenTTL *Duration `json:"refresh_token_ttl,omitempty"`
-	Disabled        *bool     `json:"disabled,omitempty"`
-}
-
-// List returns static clients (read-only) then dynamic ones, each by id.
-func (r *Registry) List(ctx context.Context) ([]ClientView, error) {
-	var out []ClientView
+// List returns the client objects of the static clients (read-only) then
+// of the dynamic ones, each by id, as they may be shown.
+func (r *Registry) List(ctx context.Context) ([]tokenstore.Client, error) {
+	var out []tokenstore.Client
 	for _, c := range r.Static {
-		out = append(out, viewOf(c, true))
+		out = append(out, shown(c.Settings(), true))
 	}
-	slices.SortFunc(out, func(a, b ClientView) int { return strings.Compare(a.ID, b.ID) })
+	slices.SortFunc(out, func(a, b tokenstore.Client) int { return strings.Compare(a.ID, b.ID) })
 	if r.Records != nil {
 		recs, err := r.Records.ListClients(ctx)
 		if err != nil {
 			return nil, err
 		}
 		for _, rec := range recs {
-			c, err := fromRecord(rec)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, viewOf(c, false))
+			out = append(out, shown(rec, false))
 		}
 	}
 	return out, nil
 }
 
-// Get returns one client's view.
-func (r *Registry) Get(ctx context.Context, id string) (ClientView, error) {
+// shown is a client object as the admin API and CLI show it.
+func shown(c tokenstore.Client, static bool) tokenstore.Client {
+	c = c.Shown()
+	c.Static = static
+	return c
+}
+
+// Get returns one client's object, as it may be shown.
+func (r *Registry) Get(ctx context.Context, id string) (tokenstore.Client, error) {
 	if c, ok := r.Static[id]; ok {
-		return viewOf(c, true), nil
+		return shown(c.Settings(), true), nil
 	}
-	c, err := r.Client(ctx, id)
-	if errors.Is(err, ErrUnknownClient) {
-		return ClientView{}, ErrClientNotFound
-	}
+	rec, err := r.dynamic(ctx, id)
 	if err != nil {
-		return ClientView{}, err
+		return tokenstore.Client{}, err
 	}
-	return viewOf(c, false), nil
+	return shown(rec, false), nil
 }
 
 // validID keeps generated and chosen ids to URL- and header-safe characters.
@@ -228,61 +148,64 @@ func (r *Registry) newSecret() (string, string, error) {
 		return "", "", err
 	}
 	secret := "ogs_" + b64.EncodeToString(b[:])
-	h := HashSecret(secret)
-	return secret, hex.EncodeToString(h.sha), nil
+	return secret, HashSecret(secret).String(), nil
 }
 
-// Create registers a dynamic client from v (Static, CreatedAt ignored) and
-// returns it with its secret, shown this once (confidential clients only).
-func (r *Registry) Create(ctx context.Context, v ClientView) (ClientView, string, error) {
+// Create registers a dynamic client from its client object (Static and
+// the times are ignored) and returns it as shown, with the secret when one
+// was generated — shown this once. A confidential client's secret is
+// generated unless the object gives one (secret, kept as its SHA-256) or a
+// secret_hash.
+func (r *Registry) Create(ctx context.Context, in tokenstore.Client) (tokenstore.Client, string, error) {
 	if r.Records == nil {
-		return ClientView{}, "", ErrNoClientStore
+		return tokenstore.Client{}, "", ErrNoClientStore
 	}
-	if v.ID == "" {
+	if in.ID == "" {
 		id, err := newID(r.Rand)
 		if err != nil {
-			return ClientView{}, "", err
+			return tokenstore.Client{}, "", err
 		}
-		v.ID = id
+		in.ID = id
 	}
-	if !validID(v.ID) {
-		return ClientView{}, "", fmt.Errorf("client id %q: use 1–64 of A–Z a–z 0–9 - _ . ~", v.ID)
+	if !validID(in.ID) {
+		return tokenstore.Client{}, "", fmt.Errorf("client id %q: use 1–64 of A–Z a–z 0–9 - _ . ~", in.ID)
 	}
-	if _, ok := r.Static[v.ID]; ok {
-		return ClientView{}, "", ErrClientExists
+	if _, ok := r.Static[in.ID]; ok {
+		return tokenstore.Client{}, "", ErrClientExists
 	}
+	rec := in
 	now := r.Now().UTC().Truncate(time.Second)
-	rec := tokenstore.ClientRecord{ID: v.ID, Name: v.Name, RedirectURIs: v.RedirectURIs, Grants: v.Grants, Scopes: v.Scopes,
-		DefaultScopes: v.DefaultScopes, Public: v.Public, User: v.User, Audience: v.Audience,
-		AccessTokenTTL: time.Duration(v.AccessTokenTTL), RefreshTokenTTL: time.Duration(v.RefreshTokenTTL),
-		Disabled: v.Disabled, CreatedAt: now, UpdatedAt: now}
+	rec.Static, rec.CreatedAt, rec.UpdatedAt = false, now, now
 	if rec.Name == "" {
 		rec.Name = rec.ID
 	}
-	var secret string
-	if !rec.Public {
+	var generated string
+	if !rec.Public && rec.Secret == "" && rec.SecretHash == "" {
 		var err error
-		if secret, rec.SecretSHA256, err = r.newSecret(); err != nil {
-			return ClientView{}, "", err
+		if generated, rec.SecretHash, err = r.newSecret(); err != nil {
+			return tokenstore.Client{}, "", err
 		}
 	}
 	c, err := r.check(rec)
 	if err != nil {
-		return ClientView{}, "", err
+		return tokenstore.Client{}, "", err
+	}
+	if rec.Secret != "" { // only its hash is kept
+		rec.Secret, rec.SecretHash = "", c.secret.String()
 	}
 	if err := r.Records.CreateClient(ctx, rec); err != nil {
 		if errors.Is(err, tokenstore.ErrExists) {
-			return ClientView{}, "", ErrClientExists
+			return tokenstore.Client{}, "", ErrClientExists
 		}
-		return ClientView{}, "", err
+		return tokenstore.Client{}, "", err
 	}
-	r.changed(ctx, v.ID)
-	return viewOf(c, false), secret, nil
+	r.changed(ctx, rec.ID)
+	return shown(rec, false), generated, nil
 }
 
-// check validates a record as a client against the catalog.
-func (r *Registry) check(rec tokenstore.ClientRecord) (*Client, error) {
-	c, err := fromRecord(rec)
+// check validates a client object as a client against the catalog.
+func (r *Registry) check(rec tokenstore.Client) (*Client, error) {
+	c, err := NewClient(rec)
 	if err != nil {
 		return nil, err
 	}
@@ -293,12 +216,12 @@ func (r *Registry) check(rec tokenstore.ClientRecord) (*Client, error) {
 }
 
 // dynamic loads a dynamic client's record, refusing static ones.
-func (r *Registry) dynamic(ctx context.Context, id string) (tokenstore.ClientRecord, error) {
+func (r *Registry) dynamic(ctx context.Context, id string) (tokenstore.Client, error) {
 	if _, ok := r.Static[id]; ok {
-		return tokenstore.ClientRecord{}, ErrStaticClient
+		return tokenstore.Client{}, ErrStaticClient
 	}
 	if r.Records == nil {
-		return tokenstore.ClientRecord{}, ErrClientNotFound
+		return tokenstore.Client{}, ErrClientNotFound
 	}
 	rec, err := r.Records.GetClient(ctx, id)
 	if errors.Is(err, tokenstore.ErrNotFound) {
@@ -307,47 +230,38 @@ func (r *Registry) dynamic(ctx context.Context, id string) (tokenstore.ClientRec
 	return rec, err
 }
 
-// Update applies a patch to a dynamic client.
-func (r *Registry) Update(ctx context.Context, id string, p ClientPatch) (ClientView, error) {
-	rec, err := r.dynamic(ctx, id)
+// Update changes a dynamic client: change edits its client object (the
+// admin API decodes a PATCH body onto it, so what the body names is
+// replaced and the rest stays). The id, the secret and the creation time
+// cannot change here; a new secret comes from RotateSecret.
+func (r *Registry) Update(ctx context.Context, id string, change func(*tokenstore.Client) error) (tokenstore.Client, error) {
+	before, err := r.dynamic(ctx, id)
 	if err != nil {
-		return ClientView{}, err
+		return tokenstore.Client{}, err
 	}
-	set := func(dst *[]string, src *[]string) {
-		if src != nil {
-			*dst = *src
-		}
+	rec := before
+	rec.RedirectURIs, rec.Grants, rec.Scopes = slices.Clone(rec.RedirectURIs), slices.Clone(rec.Grants), slices.Clone(rec.Scopes)
+	rec.DefaultScopes, rec.Audience = slices.Clone(rec.DefaultScopes), slices.Clone(rec.Audience)
+	if err := change(&rec); err != nil {
+		return tokenstore.Client{}, err
 	}
-	if p.Name != nil {
-		rec.Name = *p.Name
+	switch {
+	case rec.ID != id:
+		return tokenstore.Client{}, errors.New("a client's id cannot change")
+	case rec.Secret != "" || rec.SecretHash != before.SecretHash:
+		return tokenstore.Client{}, errors.New("a client's secret cannot be patched: rotate it (POST /oauthgate/clients/{id}/secret)")
+	case rec.Public != before.Public:
+		return tokenstore.Client{}, errors.New("a client cannot become public or confidential: create a new one")
 	}
-	if p.User != nil {
-		rec.User = *p.User
-	}
-	if p.Disabled != nil {
-		rec.Disabled = *p.Disabled
-	}
-	if p.AccessTokenTTL != nil {
-		rec.AccessTokenTTL = time.Duration(*p.AccessTokenTTL)
-	}
-	if p.RefreshTokenTTL != nil {
-		rec.RefreshTokenTTL = time.Duration(*p.RefreshTokenTTL)
-	}
-	set(&rec.RedirectURIs, p.RedirectURIs)
-	set(&rec.Grants, p.Grants)
-	set(&rec.Scopes, p.Scopes)
-	set(&rec.DefaultScopes, p.DefaultScopes)
-	set(&rec.Audience, p.Audience)
-	rec.UpdatedAt = r.Now().UTC()
-	c, err := r.check(rec)
-	if err != nil {
-		return ClientView{}, err
+	rec.Static, rec.CreatedAt, rec.UpdatedAt = false, before.CreatedAt, r.Now().UTC()
+	if _, err := r.check(rec); err != nil {
+		return tokenstore.Client{}, err
 	}
 	if err := r.Records.UpdateClient(ctx, rec); err != nil {
-		return ClientView{}, err
+		return tokenstore.Client{}, err
 	}
 	r.changed(ctx, id)
-	return viewOf(c, false), nil
+	return shown(rec, false), nil
 }
 
 // RotateSecret replaces a confidential dynamic client's secret and returns
@@ -364,7 +278,7 @@ func (r *Registry) RotateSecret(ctx context.Context, id string) (string, error) 
 	if err != nil {
 		return "", err
 	}
-	rec.SecretSHA256, rec.UpdatedAt = sum, r.Now().UTC()
+	rec.SecretHash, rec.UpdatedAt = sum, r.Now().UTC()
 	if err := r.Records.UpdateClient(ctx, rec); err != nil {
 		return "", err
 	}

@@ -24,14 +24,14 @@ func TestDecoyMatchesTheCostliestSecret(t *testing.T) {
 	c := &Client{ID: "legacy", Grants: []string{GrantClientCredentials}}
 	c.SetSecret(sh)
 	r := &Registry{Static: StaticClients{"legacy": c}}
-	d := decoyFor(r)
+	d := r.decoySecret()
 	if d.bcrypt == nil {
 		t.Fatal("decoy is not bcrypt although a client secret is")
 	}
 	if cost, _ := bcrypt.Cost(d.bcrypt); cost != 6 {
 		t.Fatalf("decoy cost %d, want 6", cost)
 	}
-	if plain := decoyFor(&Registry{Static: StaticClients{}}); plain.sha == nil {
+	if plain := (&Registry{Static: StaticClients{}}).decoySecret(); plain.sha == nil {
 		t.Fatal("without bcrypt secrets the decoy is SHA-256")
 	}
 }
@@ -48,13 +48,9 @@ func TestJSONBodyInvalidUTF8(t *testing.T) {
 // A dynamic client deleted and created again under the same id does not
 // revive its predecessor's refresh tokens, not even in introspection.
 func TestRecreatedClientRefreshTokenInactive(t *testing.T) {
-	var reg *Registry
-	f, _ := flowFixture(t, func(c *Config) {
-		reg = &Registry{Static: c.Clients.(StaticClients), Records: c.Store.(*recordingStore).Store.(tokenstore.ClientRecords),
-			Catalog: c.Scopes, Rand: rand.Reader, Now: c.Now}
-		c.Clients = reg
-	})
-	view, _, err := reg.Create(t.Context(), ClientView{ID: "dyn", Grants: []string{GrantAuthorizationCode, GrantRefreshToken},
+	f, _ := flowFixture(t)
+	reg := f.srv.Registry()
+	view, _, err := reg.Create(t.Context(), tokenstore.Client{ID: "dyn", Grants: []string{GrantAuthorizationCode, GrantRefreshToken},
 		Scopes: []string{"api_v3"}, RedirectURIs: []string{"https://dyn.example/cb"}})
 	if err != nil {
 		t.Fatal(err)
@@ -77,7 +73,7 @@ func TestRecreatedClientRefreshTokenInactive(t *testing.T) {
 		t.Fatal(err)
 	}
 	reg.Now = f.clock.Now
-	if _, _, err := reg.Create(t.Context(), ClientView{ID: "dyn", Grants: []string{GrantAuthorizationCode, GrantRefreshToken},
+	if _, _, err := reg.Create(t.Context(), tokenstore.Client{ID: "dyn", Grants: []string{GrantAuthorizationCode, GrantRefreshToken},
 		Scopes: []string{"api_v3"}, RedirectURIs: []string{"https://dyn.example/cb"}}); err != nil {
 		t.Fatal(err)
 	}

@@ -107,10 +107,18 @@ func (s *Server) serveRevoke(w http.ResponseWriter, r *http.Request) {
 			WriteError(w, storeError(err, "could not revoke the token"))
 			return
 		}
-		s.cfg.Observe(Event{Kind: "revoked", ClientID: c.ID, Subject: info.grant.Subject, Reason: kindOf(info)})
+		s.cfg.Observe(Event{Kind: EventRevoked, ClientID: c.ID, Subject: info.grant.Subject, Reason: kindOf(info), Revoked: info.kind()})
 	}
 	noStore(w)
 	w.WriteHeader(http.StatusOK)
+}
+
+// kind is what revoking info ends, for the metric.
+func (info tokenInfo) kind() RevokedKind {
+	if info.refresh {
+		return RevokedRefreshToken
+	}
+	return RevokedAccessToken
 }
 
 func kindOf(info tokenInfo) string {
@@ -145,68 +153,6 @@ func (s *Server) revoke(ctx context.Context, c *Client, tok string, info tokenIn
 	return nil
 }
 
-// Introspection is the RFC 7662 §2.2 response.
-type Introspection struct {
-	Active    bool     `json:"active"`
-	Scope     string   `json:"scope,omitempty"`
-	ClientID  string   `json:"client_id,omitempty"`
-	Subject   string   `json:"sub,omitempty"`
-	ExpiresAt int64    `json:"exp,omitempty"`
-	IssuedAt  int64    `json:"iat,omitempty"`
-	Issuer    string   `json:"iss,omitempty"`
-	Audience  audience `json:"aud,omitempty"`
-	TokenType string   `json:"token_type,omitempty"`
-	ID        string   `json:"jti,omitempty"`
-}
-
-// serveIntrospect is RFC 7662 (CONFORMANCE V2): the caller is an
-// authenticated client; anything not valid is {"active": false}.
-func (s *Server) serveIntrospect(w http.ResponseWriter, r *http.Request) {
-	c, tok, ok := s.clientPOST(w, r)
-	if !ok {
-		return
-	}
-	if c.Public {
-		WriteError(w, ErrInvalidClient.WithDescription("introspection needs an authenticated (confidential) client"))
-		return
-	}
-	ctx := r.Context()
-	out := Introspection{}
-	if strings.HasPrefix(tok, PrefixRefresh) {
-		info, found, err := s.lookup(ctx, tok)
-		if err != nil {
-			WriteError(w, storeError(err, "could not introspect the token"))
-			return
-		}
-		if found && s.activeRefresh(ctx, info.grant) {
-			out = s.introspection(info.grant, "refresh_token")
-		}
-	} else if id, verr := s.verifier.Verify(ctx, tok); verr == nil {
-		out = s.introspection(tokenstore.Grant{ClientID: id.ClientID, Subject: id.Subject, Scopes: id.Scopes,
-			Audience: id.Audience, IssuedAt: id.IssuedAt, ExpiresAt: id.ExpiresAt, ID: id.ID}, "Bearer")
-	} else if verr.Is(ErrTemporarilyUnavailable) {
-		WriteError(w, verr)
-		return
-	}
-	writeJSON(w, http.StatusOK, out)
-}
-
-// activeRefresh: a stored refresh token whose family is not revoked and
-// whose client is still active.
-func (s *Server) activeRefresh(ctx context.Context, g tokenstore.Grant) bool {
-	if revoked, err := s.cfg.Store.IsRevoked(ctx, g.FamilyID); err != nil || revoked {
-		return false
-	}
-	c, err := s.cfg.Clients.Client(ctx, g.ClientID)
-	return err == nil && !c.Disabled && !g.IssuedAt.Before(c.NotBefore)
-}
-
-func (s *Server) introspection(g tokenstore.Grant, typ string) Introspection {
-	return Introspection{Active: true, Scope: JoinScopes(g.Scopes), ClientID: g.ClientID, Subject: g.Subject,
-		ExpiresAt: g.ExpiresAt.Unix(), IssuedAt: g.IssuedAt.Unix(), Issuer: s.cfg.Issuer, Audience: g.Audience,
-		TokenType: typ, ID: g.ID}
-}
-
 // RevokeAny revokes a token whoever it was issued to: for operators (admin
 // API, CLI). found is false for unknown or invalid tokens.
 func (s *Server) RevokeAny(ctx context.Context, tok string) (found bool, err error) {
@@ -214,22 +160,20 @@ func (s *Server) RevokeAny(ctx context.Context, tok string) (found bool, err err
 	if err != nil || !found {
 		return false, err
 	}
-	c, cerr := s.cfg.Clients.Client(ctx, info.grant.ClientID)
+	c, cerr := s.registry.Client(ctx, info.grant.ClientID)
 	if cerr != nil {
 		c = &Client{ID: info.grant.ClientID} // a deleted client: its own lifetimes are gone
 	}
 	if err := s.revoke(ctx, c, tok, info); err != nil {
 		return true, err
 	}
-	s.cfg.Observe(Event{Kind: "revoked", ClientID: c.ID, Subject: info.grant.Subject, Reason: "by operator: " + kindOf(info)})
+	s.cfg.Observe(Event{Kind: EventRevoked, ClientID: c.ID, Subject: info.grant.Subject, Reason: "by operator: " + kindOf(info),
+		Revoked: info.kind(), ByOperator: true})
 	return true, nil
 }
 
 // Registry returns the server's client registry when it is one.
-func (s *Server) Registry() *Registry {
-	r, _ := s.cfg.Clients.(*Registry)
-	return r
-}
+func (s *Server) Registry() *Registry { return s.registry }
 
 // Scopes returns the scope catalog.
 func (s *Server) Scopes() *Catalog { return s.cfg.Scopes }

@@ -34,17 +34,44 @@ const (
 	DefaultSkew            = 30 * time.Second
 )
 
+// EventKind is what an Event reports.
+type EventKind string
+
+// The kinds of Event.
+const (
+	EventIssued        EventKind = "issued"         // an access token
+	EventRefused       EventKind = "refused"        // a token or authorization request
+	EventLoginFailed   EventKind = "login_failed"   // the built-in login form
+	EventCodeIssued    EventKind = "code_issued"    // an authorization code
+	EventRevoked       EventKind = "revoked"        // one token, by its client or an operator
+	EventFamilyRevoked EventKind = "family_revoked" // a reused code or refresh token
+)
+
+// RevokedKind is what a revocation ended.
+type RevokedKind string
+
+// The kinds of RevokedKind, as the revocation metric labels them.
+const (
+	RevokedAccessToken  RevokedKind = "access_token"
+	RevokedRefreshToken RevokedKind = "refresh_token"
+	RevokedFamily       RevokedKind = "family"
+)
+
 // Event is something the server did that operators want to see: a token
 // issued or a request refused. It never carries a token, code or secret.
 type Event struct {
-	Kind      string // "issued" or "refused"
+	Kind      EventKind
 	Grant     string
 	ClientID  string
 	Subject   string
 	Scopes    []string
-	Error     string // an RFC 6749 error code, for "refused"
-	Reason    string
+	Error     string // an RFC 6749 error code, for EventRefused
+	Reason    string // words for logs, never parsed
 	ExpiresIn time.Duration
+	// Revoked says what EventRevoked and EventFamilyRevoked ended;
+	// ByOperator that the admin API or CLI did it.
+	Revoked    RevokedKind
+	ByOperator bool
 }
 
 // Config is everything the OAuth core needs; caddymodule builds it.
@@ -53,8 +80,9 @@ type Config struct {
 	Format TokenFormat
 	Keys   *KeySet
 	Scopes *Catalog
-	// Clients resolves client ids; a StaticClients in the simplest case.
-	Clients Clients
+	// Clients are the configured clients; the dynamic ones (admin API, CLI)
+	// are kept in Store. Both are served by the server's Registry.
+	Clients StaticClients
 	Store   tokenstore.Store
 	// AccessTokenTTL and RefreshTokenTTL apply to clients without their own.
 	AccessTokenTTL  time.Duration
@@ -85,13 +113,9 @@ type Config struct {
 	// LenientRevocation: see Verifier.LenientRevocation.
 	LenientRevocation bool
 	// VerifyCacheSize bounds the verified-token cache (0: the default,
-	// DefaultVerifyCacheSize; negative: no cache).
+	// DefaultVerifyCacheSize; negative: no cache). The cache answers once
+	// FollowRevocations has the store's feed up.
 	VerifyCacheSize int
-	// RevocationFeed says that Store is shared with other instances and
-	// publishes their revocations: the verified-token cache then answers
-	// only between Verifier.FeedUp and FeedDown, never while revocations
-	// made elsewhere might not reach it.
-	RevocationFeed bool
 	// ClientIP returns the caller's address for throttling (default: RemoteAddr's host).
 	ClientIP func(*http.Request) string
 	// ClientAuthLimit and IPAuthLimit are the failed client authentications
@@ -105,6 +129,7 @@ type Config struct {
 // Server serves the OAuth endpoints and owns the token verifier.
 type Server struct {
 	cfg      Config
+	registry *Registry
 	minter   *Minter
 	verifier *Verifier
 	grants   map[string]grantHandler
@@ -144,8 +169,8 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.Format != FormatJWT && cfg.Format != FormatOpaque {
 		return nil, fmt.Errorf("token_format %q: use jwt or opaque", cfg.Format)
 	}
-	if cfg.Keys == nil || cfg.Store == nil || cfg.Scopes == nil || cfg.Clients == nil {
-		return nil, errors.New("keys, store, scopes and clients are required")
+	if cfg.Keys == nil || cfg.Store == nil || cfg.Scopes == nil {
+		return nil, errors.New("keys, store and scopes are required")
 	}
 	if cfg.AccessTokenTTL <= 0 {
 		cfg.AccessTokenTTL = DefaultAccessTokenTTL
@@ -197,9 +222,11 @@ func NewServer(cfg Config) (*Server, error) {
 		cfg:    cfg,
 		keys:   keys,
 		minter: &Minter{Issuer: cfg.Issuer, Format: cfg.Format, Keys: keys, Store: cfg.Store, Rand: cfg.Rand},
-		verifier: &Verifier{Issuer: cfg.Issuer, Keys: keys, Store: cfg.Store, Clients: cfg.Clients,
-			Skew: cfg.Skew, Now: cfg.Now, LenientRevocation: cfg.LenientRevocation},
 	}
+	s.registry = &Registry{Static: cfg.Clients, Records: cfg.Store, Catalog: cfg.Scopes, Rand: cfg.Rand, Now: cfg.Now,
+		OnChange: s.clientChanged}
+	s.verifier = &Verifier{Issuer: cfg.Issuer, Keys: keys, Store: cfg.Store, Clients: s.registry,
+		Skew: cfg.Skew, Now: cfg.Now, LenientRevocation: cfg.LenientRevocation}
 	s.grants = map[string]grantHandler{
 		GrantClientCredentials: s.clientCredentials,
 		GrantAuthorizationCode: s.authorizationCode,
@@ -210,10 +237,7 @@ func NewServer(cfg Config) (*Server, error) {
 		cfg.VerifyCacheSize = DefaultVerifyCacheSize
 	}
 	if cfg.VerifyCacheSize > 0 {
-		s.verifier.cache = newVerifyCache(cfg.VerifyCacheSize, !cfg.RevocationFeed)
-	}
-	if reg, ok := cfg.Clients.(*Registry); ok && reg.OnChange == nil {
-		reg.OnChange = s.clientChanged
+		s.verifier.cache = newVerifyCache(cfg.VerifyCacheSize)
 	}
 	s.clientFailures = NewThrottle(cfg.ClientAuthLimit, cfg.AuthWindow, cfg.Now)
 	s.ipFailures = NewThrottle(cfg.IPAuthLimit, cfg.AuthWindow, cfg.Now)
@@ -232,6 +256,34 @@ func (s *Server) clientChanged(ctx context.Context, id string) {
 	s.verifier.NoteRevoked(ClientChanged(id))
 	if s.cfg.Store != nil {
 		_ = s.cfg.Store.Revoke(ctx, ClientChanged(id), s.cfg.Now().Add(clientCacheTTL))
+	}
+}
+
+// KeyRetention is how long a key retired now must keep verifying: the
+// longest access-token lifetime any client has — configured or dynamic —
+// plus the clock skew.
+func (s *Server) KeyRetention(ctx context.Context) (time.Duration, error) {
+	longest := s.cfg.AccessTokenTTL
+	for _, c := range s.registry.Static {
+		longest = max(longest, c.AccessTokenTTL)
+	}
+	recs, err := s.registry.Records.ListClients(ctx)
+	if err != nil {
+		return 0, err
+	}
+	for _, r := range recs {
+		longest = max(longest, time.Duration(r.AccessTokenTTL))
+	}
+	return longest + s.cfg.Skew, nil
+}
+
+// FollowRevocations keeps the verified-token cache in step with the
+// revocations made through every instance sharing the store, until ctx is
+// done (tokenstore.RevocationFeed); until the feed is up the cache does not
+// answer. Without a cache there is nothing to follow.
+func (s *Server) FollowRevocations(ctx context.Context) {
+	if s.verifier.cache != nil {
+		s.cfg.Store.FollowRevocations(ctx, s.verifier)
 	}
 }
 

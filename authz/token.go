@@ -69,7 +69,7 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) refuse(w http.ResponseWriter, grant string, c *Client, e *Error) {
-	ev := Event{Kind: "refused", Grant: grant, Error: e.Code, Reason: e.Description}
+	ev := Event{Kind: EventRefused, Grant: grant, Error: e.Code, Reason: e.Description}
 	if c != nil {
 		ev.ClientID = c.ID
 	}
@@ -177,7 +177,7 @@ func (s *Server) issueTokens(r *http.Request, grant string, c *Client, g tokenst
 		}
 		resp.RefreshCount = strconv.Itoa(count)
 	}
-	s.cfg.Observe(Event{Kind: "issued", Grant: grant, ClientID: c.ID, Subject: g.Subject,
+	s.cfg.Observe(Event{Kind: EventIssued, Grant: grant, ClientID: c.ID, Subject: g.Subject,
 		Scopes: g.Scopes, ExpiresIn: g.ExpiresAt.Sub(g.IssuedAt)})
 	return resp, nil
 }
@@ -200,7 +200,7 @@ func (s *Server) revokeFamily(ctx context.Context, c *Client, family, reason str
 	longest := max(s.cfg.RefreshTokenTTL, s.cfg.AccessTokenTTL, c.RefreshTokenTTL, c.AccessTokenTTL)
 	err := s.cfg.Store.Revoke(ctx, family, s.cfg.Now().Add(longest+s.cfg.Skew))
 	s.verifier.NoteRevoked(family)
-	s.cfg.Observe(Event{Kind: "family_revoked", ClientID: c.ID, Reason: reason, Error: errString(err)})
+	s.cfg.Observe(Event{Kind: EventFamilyRevoked, ClientID: c.ID, Reason: reason, Error: errString(err), Revoked: RevokedFamily})
 }
 
 func errString(err error) string {

@@ -510,7 +510,8 @@ func NewGatewayVerifier(t *Trust, skew time.Duration, cacheSize int) *Verifier {
 		cacheSize = DefaultVerifyCacheSize
 	}
 	if cacheSize > 0 {
-		v.cache = newVerifyCache(cacheSize, true)
+		v.cache = newVerifyCache(cacheSize)
+		v.cache.setLive(true) // no store, no revocation feed to wait for
 	}
 	return v
 }

@@ -8,7 +8,7 @@ import (
 )
 
 // verifyOpaque reads the token's record and checks its deny-list entries
-// in one round trip where the store can (tokenstore.AccessChecker): the
+// in one round trip (tokenstore.AccessChecker): the
 // token names its own id (derived from it) and its family (carried in it),
 // and a record whose ids are not those is refused.
 func (v *Verifier) verifyOpaque(ctx context.Context, tok string) (*Identity, *Error) {
@@ -16,7 +16,7 @@ func (v *Verifier) verifyOpaque(ctx context.Context, tok string) (*Identity, *Er
 		return nil, ErrInvalidToken.WithDescription("the access token is invalid").WithReason("malformed")
 	}
 	id, family := opaqueAccessID(tok), opaqueFamily(tok)
-	g, revoked, err := tokenstore.GetAccessChecked(ctx, v.Store, tokenstore.KeyOf(tok), id, family)
+	g, revoked, err := v.Store.GetAccessChecked(ctx, tokenstore.KeyOf(tok), id, family)
 	if errors.Is(err, tokenstore.ErrNotFound) {
 		return nil, ErrInvalidToken.WithDescription("the access token is invalid, expired or revoked").WithReason("unknown")
 	}
@@ -40,9 +40,9 @@ func errRevoked() *Error {
 }
 
 // checkRevoked asks the deny-list about the token's id and its family's,
-// in one round trip where the store can (tokenstore.RevokedAny).
+// in one round trip (tokenstore.RevokedAny).
 func (v *Verifier) checkRevoked(ctx context.Context, id, family string) *Error {
-	revoked, err := tokenstore.IsRevokedAny(ctx, v.Store, id, family)
+	revoked, err := v.Store.IsRevokedAny(ctx, id, family)
 	if err != nil {
 		return ErrTemporarilyUnavailable.WithDescription("the token store is unavailable").WithReason("store_unavailable")
 	}

@@ -58,7 +58,8 @@ type cachedToken struct {
 	key        cacheKey
 }
 
-func newVerifyCache(size int, live bool) *verifyCache {
+// newVerifyCache returns a cache that answers once setLive(true).
+func newVerifyCache(size int) *verifyCache {
 	c := &verifyCache{
 		byID:     map[string]*cachedToken{},
 		byFamily: map[string]map[*cachedToken]struct{}{},
@@ -81,7 +82,6 @@ func newVerifyCache(size int, live bool) *verifyCache {
 			c.mu.Unlock()
 		},
 	})
-	c.live.Store(live)
 	return c
 }
 

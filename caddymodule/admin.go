@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/oauthgate/caddy-oauthgate/authz"
+	"github.com/oauthgate/caddy-oauthgate/tokenstore"
 )
 
 func init() {
@@ -115,11 +117,12 @@ func registryError(err error) error {
 	return apiError(http.StatusBadRequest, err)
 }
 
-// created is the answer to a create or rotate: the client and, once, its secret.
+// created is the answer to a create or rotate: the client object and, once,
+// its generated secret.
 type created struct {
 	ClientID     string `json:"client_id"`
 	ClientSecret string `json:"client_secret,omitempty"`
-	authz.ClientView
+	tokenstore.Client
 }
 
 func (a AdminAPI) clients(w http.ResponseWriter, r *http.Request, app *App, rest []string) error {
@@ -137,7 +140,7 @@ func (a AdminAPI) clients(w http.ResponseWriter, r *http.Request, app *App, rest
 			}
 			return writeAPI(w, http.StatusOK, list)
 		}
-		var v authz.ClientView
+		var v tokenstore.Client
 		if err := decodeBody(r, &v); err != nil {
 			return err
 		}
@@ -146,7 +149,7 @@ func (a AdminAPI) clients(w http.ResponseWriter, r *http.Request, app *App, rest
 			return registryError(err)
 		}
 		app.logger.Info("client created", zapClient(view.ID))
-		return writeAPI(w, http.StatusCreated, created{ClientID: view.ID, ClientSecret: secret, ClientView: view})
+		return writeAPI(w, http.StatusCreated, created{ClientID: view.ID, ClientSecret: secret, Client: view})
 	case len(rest) == 1:
 		id := rest[0]
 		if err := method(r, http.MethodGet, http.MethodPatch, http.MethodDelete); err != nil {
@@ -160,11 +163,20 @@ func (a AdminAPI) clients(w http.ResponseWriter, r *http.Request, app *App, rest
 			}
 			return writeAPI(w, http.StatusOK, view)
 		case http.MethodPatch:
-			var p authz.ClientPatch
-			if err := decodeBody(r, &p); err != nil {
-				return err
+			body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+			if err != nil {
+				return apiError(http.StatusBadRequest, err)
 			}
-			view, err := reg.Update(ctx, id, p)
+			// The body is the client object's fields to replace: decoded
+			// onto the current object, what it names changes.
+			view, err := reg.Update(ctx, id, func(c *tokenstore.Client) error {
+				dec := json.NewDecoder(bytes.NewReader(body))
+				dec.DisallowUnknownFields()
+				if err := dec.Decode(c); err != nil {
+					return fmt.Errorf("request body: %v", err)
+				}
+				return nil
+			})
 			if err != nil {
 				return registryError(err)
 			}
@@ -191,7 +203,7 @@ func (a AdminAPI) clients(w http.ResponseWriter, r *http.Request, app *App, rest
 			return registryError(err)
 		}
 		app.logger.Info("client secret rotated", zapClient(rest[0]))
-		return writeAPI(w, http.StatusOK, created{ClientID: view.ID, ClientSecret: secret, ClientView: view})
+		return writeAPI(w, http.StatusOK, created{ClientID: view.ID, ClientSecret: secret, Client: view})
 	}
 	return apiError(http.StatusNotFound, fmt.Errorf("no such oauthgate admin endpoint: %s", r.URL.Path))
 }

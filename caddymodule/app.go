@@ -4,7 +4,6 @@
 package caddymodule
 
 import (
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -103,8 +102,10 @@ type App struct {
 	// Scopes is the scope catalog.
 	Scopes []ScopeConfig `json:"scopes,omitempty"`
 
-	// Clients are the statically configured OAuth clients.
-	Clients []ClientConfig `json:"clients,omitempty"`
+	// Clients are the statically configured OAuth clients, each the one
+	// client object (tokenstore.Client) that the admin API and the CLI
+	// also read and write.
+	Clients []tokenstore.Client `json:"clients,omitempty"`
 
 	server  *authz.Server
 	store   tokenstore.Store
@@ -201,25 +202,22 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("oauthgate: store: %v", err)
 	}
-	a.store = mod.(StoreModule).TokenStore()
 	if a.metrics, err = newMetrics(ctx.GetMetricsRegistry()); err != nil {
 		return fmt.Errorf("oauthgate: metrics: %v", err)
 	}
+	// Only the measured store is kept: every operation, from any part of
+	// the app, is timed and counted.
+	a.store = measuredStore{s: mod.(StoreModule).TokenStore(), m: a.metrics, log: a.logger}
 	if ev, err := ctx.App("events"); err == nil {
 		a.events = ev.(*caddyevents.App)
-	}
-	_, feed := a.store.(tokenstore.RevocationFeed)
-	registry := &authz.Registry{Static: clients, Catalog: cat, Now: time.Now, Rand: rand.Reader}
-	if recs, ok := a.store.(tokenstore.ClientRecords); ok {
-		registry.Records = recs
 	}
 	a.server, err = authz.NewServer(authz.Config{
 		Issuer:            a.Issuer,
 		Format:            format,
 		Keys:              keys,
 		Scopes:            cat,
-		Clients:           registry,
-		Store:             measuredStore{s: a.store, m: a.metrics},
+		Clients:           clients,
+		Store:             a.store,
 		AccessTokenTTL:    time.Duration(a.AccessTokenTTL),
 		RefreshTokenTTL:   time.Duration(a.RefreshTokenTTL),
 		CodeTTL:           time.Duration(a.CodeTTL),
@@ -235,7 +233,6 @@ func (a *App) Provision(ctx caddy.Context) error {
 		Observe:           a.observe,
 		ClientIP:          clientIP,
 		VerifyCacheSize:   a.cacheSize(),
-		RevocationFeed:    feed,
 	})
 	if err != nil {
 		return fmt.Errorf("oauthgate: %v", err)
@@ -299,7 +296,7 @@ func (a *App) catalogAndClients() (*authz.Catalog, authz.StaticClients, error) {
 	repl := caddy.NewReplacer()
 	clients := make(authz.StaticClients, len(a.Clients))
 	for i := range a.Clients {
-		c, err := a.Clients[i].build(repl)
+		c, err := buildClient(a.Clients[i], repl)
 		if err != nil {
 			return nil, nil, fmt.Errorf("oauthgate: %v", err)
 		}
@@ -324,15 +321,15 @@ func (a *App) observe(ev authz.Event) {
 	}
 	data := map[string]any{"client_id": ev.ClientID, "subject": ev.Subject}
 	switch ev.Kind {
-	case "issued":
+	case authz.EventIssued:
 		a.metrics.issued.WithLabelValues(ev.Grant, string(a.format)).Inc()
 		a.logger.Debug("token issued", append(fields, zap.String("grant", ev.Grant),
 			zap.String("scope", strings.Join(ev.Scopes, " ")), zap.Duration("expires_in", ev.ExpiresIn))...)
 		data["grant"], data["scope"] = ev.Grant, strings.Join(ev.Scopes, " ")
 		a.emit("token_issued", data)
-	case "refused", "login_failed":
+	case authz.EventRefused, authz.EventLoginFailed:
 		code := ev.Error
-		if ev.Kind == "login_failed" {
+		if ev.Kind == authz.EventLoginFailed {
 			code = "login_failed"
 		}
 		a.metrics.refused.WithLabelValues(code).Inc()
@@ -340,20 +337,17 @@ func (a *App) observe(ev authz.Event) {
 			zap.String("error", code), zap.String("reason", ev.Reason))...)
 		data["error"], data["reason"] = code, ev.Reason
 		a.emit("token_refused", data)
-	case "revoked", "family_revoked":
-		kind := "family"
-		if ev.Kind == "revoked" {
-			kind = strings.Fields(strings.TrimPrefix(ev.Reason, "by operator: "))[0]
-		}
+	case authz.EventRevoked, authz.EventFamilyRevoked:
+		kind := string(ev.Revoked)
 		a.metrics.revocations.WithLabelValues(kind).Inc()
 		log := a.logger.Info
-		if ev.Kind == "family_revoked" {
+		if ev.Kind == authz.EventFamilyRevoked {
 			log = a.logger.Warn // reuse of a code or refresh token: possibly a stolen credential
 		}
 		log("token revoked", append(fields, zap.String("kind", kind), zap.String("reason", ev.Reason))...)
 		data["kind"], data["reason"] = kind, ev.Reason
 		a.emit("token_revoked", data)
-	case "code_issued":
+	case authz.EventCodeIssued:
 		a.logger.Debug("authorization code issued", fields...)
 	}
 }
@@ -363,9 +357,7 @@ func (a *App) observe(ev authz.Event) {
 // denies as it is published, and while the feed is down the cache does
 // not answer (see tokenstore.RevocationFeed).
 func (a *App) followRevocations() {
-	if feed, ok := a.store.(tokenstore.RevocationFeed); ok && a.cacheSize() > 0 {
-		feed.FollowRevocations(a.ctx, a.server.Verifier())
-	}
+	a.server.FollowRevocations(a.ctx)
 }
 
 // cacheSize is the verified-token cache's bound for authz.Config (0: the

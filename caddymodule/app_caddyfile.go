@@ -7,25 +7,49 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+
+	"github.com/oauthgate/caddy-oauthgate/tokenstore"
 )
 
 func init() {
 	httpcaddyfile.RegisterGlobalOption("oauthgate", parseAppOption)
 }
 
-// parseAppOption parses the `oauthgate { … }` global option:
+// parseAppOption parses the `oauthgate { … }` global option (README's
+// configuration reference explains each):
 //
 //	oauthgate {
 //		issuer <url>
-//		store <module> { … }
+//		store <module> { … }                 # memory (default) or redis
 //		token_format jwt|opaque
-//		signing_key <alg> <file>            # repeatable; first signs
+//		signing_key <alg> <file>             # repeatable; first signs
 //		access_token_ttl <duration>
+//		refresh_token_ttl <duration>
+//		code_ttl <duration>
+//		session_ttl <duration>
+//		key_refresh <duration>
 //		clock_skew <duration>
+//		pkce public_clients|all_clients [allow_plain]
+//		response_fields standard|extended
+//		revocation_check strict|lenient
+//		verify_cache <n>|off
 //		audience <aud…>
 //		scope <name> ["description"] [default]
-//		client <id> { … }
-//		trust <issuer> { … }              # trust_caddyfile.go
+//		users { <name> <bcrypt hash> … }
+//		client <id> {
+//			name <name>
+//			secret <placeholder> | secret_hash <sha256 hex|bcrypt> | public
+//			redirect_uri <uri…>
+//			grants <grant…>
+//			scopes <scope…>
+//			default_scopes <scope…>
+//			user <subject>
+//			audience <aud…>
+//			access_token_ttl <duration>
+//			refresh_token_ttl <duration>
+//			disabled
+//		}
+//		trust <issuer> { … }                # trust_caddyfile.go
 //	}
 func parseAppOption(d *caddyfile.Dispenser, existing any) (any, error) {
 	if existing != nil {
@@ -195,8 +219,8 @@ func parseDuration(d *caddyfile.Dispenser) (caddy.Duration, error) {
 }
 
 // parseClient parses a `client <id> { … }` block.
-func parseClient(d *caddyfile.Dispenser) (ClientConfig, error) {
-	var cc ClientConfig
+func parseClient(d *caddyfile.Dispenser) (tokenstore.Client, error) {
+	var cc tokenstore.Client
 	if !d.NextArg() {
 		return cc, d.Errf("usage: client <id> { … }")
 	}
@@ -236,9 +260,9 @@ func parseClient(d *caddyfile.Dispenser) (ClientConfig, error) {
 				return cc, err
 			}
 			if dir == "access_token_ttl" {
-				cc.AccessTokenTTL = dur
+				cc.AccessTokenTTL = tokenstore.Duration(dur)
 			} else {
-				cc.RefreshTokenTTL = dur
+				cc.RefreshTokenTTL = tokenstore.Duration(dur)
 			}
 		default:
 			return cc, d.Errf("unrecognized client option %q (client %s)", dir, strconv.Quote(cc.ID))

@@ -2,14 +2,11 @@ package caddymodule
 
 import (
 	"bufio"
-	"bytes"
 	"crypto/ecdsa"
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -22,6 +19,7 @@ import (
 	"time"
 
 	"github.com/oauthgate/caddy-oauthgate/authz"
+	"github.com/oauthgate/caddy-oauthgate/internal/testutil"
 )
 
 // The bad-input catalogue through Caddy: the protect handler and the OAuth
@@ -46,60 +44,6 @@ func biKey(t *testing.T) (*authz.SigningKey, string) {
 		t.Fatal(err)
 	}
 	return k, p
-}
-
-func biES256(k *authz.SigningKey) func(string) []byte {
-	return func(in string) []byte {
-		sum := sha256.Sum256([]byte(in))
-		r, s, err := ecdsa.Sign(rand.Reader, k.Private.(*ecdsa.PrivateKey), sum[:])
-		if err != nil {
-			panic(err)
-		}
-		out := make([]byte, 64)
-		r.FillBytes(out[:32])
-		s.FillBytes(out[32:])
-		return out
-	}
-}
-
-func biJWS(hdr, claims map[string]any, sign func(string) []byte) string {
-	h, _ := json.Marshal(hdr)
-	c, _ := json.Marshal(claims)
-	in := base64.RawURLEncoding.EncodeToString(h) + "." + base64.RawURLEncoding.EncodeToString(c)
-	return in + "." + base64.RawURLEncoding.EncodeToString(sign(in))
-}
-
-func biWith(m map[string]any, kv ...any) map[string]any {
-	out := make(map[string]any, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	for i := 0; i < len(kv); i += 2 {
-		if kv[i+1] == nil {
-			delete(out, kv[i].(string))
-		} else {
-			out[kv[i].(string)] = kv[i+1]
-		}
-	}
-	return out
-}
-
-// biSpellings: the other base64url spellings of s's last character (same
-// bytes, other padding bits).
-func biSpellings(s string) []string {
-	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-	want, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil || s == "" {
-		return nil
-	}
-	var out []string
-	for _, c := range alphabet {
-		alt := s[:len(s)-1] + string(c)
-		if got, err := base64.RawURLEncoding.DecodeString(alt); alt != s && err == nil && bytes.Equal(got, want) {
-			out = append(out, alt)
-		}
-	}
-	return out
 }
 
 // biRaw sends a raw HTTP/1.1 request and returns the answer's status code.
@@ -162,7 +106,7 @@ func TestBadInputThroughCaddy(t *testing.T) {
 	hdr := map[string]any{"alg": "ES256", "typ": "at+jwt", "kid": key.Kid}
 	cl := map[string]any{"iss": g.base, "sub": "svc-reporting", "aud": "backend", "client_id": "reporting",
 		"scope": "api_v3", "jti": "through-caddy", "iat": now.Unix(), "exp": now.Add(time.Hour).Unix()}
-	sign := biES256(key)
+	sign := testutil.ES256Signer(key.Private.(*ecdsa.PrivateKey))
 	other, _ := authz.GenerateKey(authz.AlgES256)
 	pubDER, _ := x509.MarshalPKIXPublicKey(key.Public())
 	hs256 := func(in string) []byte { m := hmac.New(sha256.New, pubDER); m.Write([]byte(in)); return m.Sum(nil) }
@@ -175,19 +119,19 @@ func TestBadInputThroughCaddy(t *testing.T) {
 	rparts := strings.Split(revoked, ".")
 
 	invalid := map[string]string{
-		"alg none":                         biJWS(biWith(hdr, "alg", "none"), cl, func(string) []byte { return nil }),
-		"HS256 keyed with the public key":  biJWS(biWith(hdr, "alg", "HS256"), cl, hs256),
-		"unknown kid":                      biJWS(biWith(hdr, "kid", other.Kid), cl, biES256(other)),
-		"our kid, another key":             biJWS(hdr, cl, biES256(other)),
-		"no kid":                           biJWS(biWith(hdr, "kid", nil), cl, sign),
-		"typ JWT":                          biJWS(biWith(hdr, "typ", "JWT"), cl, sign),
-		"expired beyond the 30s skew":      biJWS(hdr, biWith(cl, "exp", now.Add(-31*time.Second).Unix()), sign),
-		"not yet valid beyond the skew":    biJWS(hdr, biWith(cl, "nbf", now.Add(2*time.Minute).Unix()), sign),
-		"issued in the future":             biJWS(hdr, biWith(cl, "iat", now.Add(2*time.Minute).Unix()), sign),
-		"another issuer":                   biJWS(hdr, biWith(cl, "iss", "https://evil.example"), sign),
-		"another audience, forged":         biJWS(hdr, biWith(cl, "aud", "frontend"), sign),
+		"alg none":                         testutil.ForgeJWS(testutil.With(hdr, "alg", "none"), cl, func(string) []byte { return nil }),
+		"HS256 keyed with the public key":  testutil.ForgeJWS(testutil.With(hdr, "alg", "HS256"), cl, hs256),
+		"unknown kid":                      testutil.ForgeJWS(testutil.With(hdr, "kid", other.Kid), cl, testutil.ES256Signer(other.Private.(*ecdsa.PrivateKey))),
+		"our kid, another key":             testutil.ForgeJWS(hdr, cl, testutil.ES256Signer(other.Private.(*ecdsa.PrivateKey))),
+		"no kid":                           testutil.ForgeJWS(testutil.With(hdr, "kid", nil), cl, sign),
+		"typ JWT":                          testutil.ForgeJWS(testutil.With(hdr, "typ", "JWT"), cl, sign),
+		"expired beyond the 30s skew":      testutil.ForgeJWS(hdr, testutil.With(cl, "exp", now.Add(-31*time.Second).Unix()), sign),
+		"not yet valid beyond the skew":    testutil.ForgeJWS(hdr, testutil.With(cl, "nbf", now.Add(2*time.Minute).Unix()), sign),
+		"issued in the future":             testutil.ForgeJWS(hdr, testutil.With(cl, "iat", now.Add(2*time.Minute).Unix()), sign),
+		"another issuer":                   testutil.ForgeJWS(hdr, testutil.With(cl, "iss", "https://evil.example"), sign),
+		"another audience, forged":         testutil.ForgeJWS(hdr, testutil.With(cl, "aud", "frontend"), sign),
 		"another audience, issued (oro)":   oro,
-		"disabled client":                  biJWS(hdr, biWith(cl, "client_id", "sleeper"), sign),
+		"disabled client":                  testutil.ForgeJWS(hdr, testutil.With(cl, "client_id", "sleeper"), sign),
 		"revoked":                          revoked,
 		"truncated":                        good[:len(good)-7],
 		"header and claims only":           parts[0] + "." + parts[1],
@@ -197,10 +141,10 @@ func TestBadInputThroughCaddy(t *testing.T) {
 		"signature with padding":           good + "==",
 		"signature in std base64 alphabet": parts[0] + "." + parts[1] + "." + strings.NewReplacer("-", "+", "_", "/").Replace(parts[2]) + "/",
 	}
-	for i, alt := range biSpellings(parts[2]) {
+	for i, alt := range testutil.Base64Spellings(parts[2]) {
 		invalid[fmt.Sprintf("signature padding bits %d", i)] = parts[0] + "." + parts[1] + "." + alt
 	}
-	for i, alt := range biSpellings(rparts[2]) {
+	for i, alt := range testutil.Base64Spellings(rparts[2]) {
 		invalid[fmt.Sprintf("revoked, another spelling %d", i)] = rparts[0] + "." + rparts[1] + "." + alt
 	}
 

@@ -92,7 +92,7 @@ func TestCaddyfileErrors(t *testing.T) {
 		d := caddyfile.NewTestDispenser(in)
 		var err error
 		if strings.HasPrefix(in, "oauthgate_server") {
-			err = new(Server).UnmarshalCaddyfile(d)
+			err = new(ServerHandler).UnmarshalCaddyfile(d)
 		} else {
 			err = new(Protect).UnmarshalCaddyfile(d)
 		}

@@ -13,9 +13,8 @@ import (
 	"text/tabwriter"
 
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
+	"github.com/oauthgate/caddy-oauthgate/tokenstore"
 	"github.com/spf13/cobra"
-
-	"github.com/oauthgate/caddy-oauthgate/authz"
 )
 
 func init() {
@@ -54,7 +53,7 @@ func buildCommand(cmd *cobra.Command) {
 	cmd.PersistentFlags().BoolVar(&c.json, "json", false, "print JSON")
 
 	client := &cobra.Command{Use: "client", Short: "Manage OAuth clients"}
-	var v authz.ClientView
+	var v tokenstore.Client
 	var ttl, rttl string
 	create := &cobra.Command{Use: "create", Short: "Register a client; prints its secret once", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -138,7 +137,7 @@ func buildCommand(cmd *cobra.Command) {
 	cmd.AddCommand(client, token, keys, explain)
 }
 
-func parseTTL(s string, d *authz.Duration) error {
+func parseTTL(s string, d *tokenstore.Duration) error {
 	if s == "" {
 		return nil
 	}
@@ -178,11 +177,11 @@ func (c *cli) show(body []byte, err error) error {
 	}
 	tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
 	defer tw.Flush()
-	var list []clientRow
+	var list []tokenstore.Client
 	if json.Unmarshal(body, &list) == nil && bytes.HasPrefix(bytes.TrimSpace(body), []byte("[")) {
 		fmt.Fprintln(tw, "ID\tNAME\tGRANTS\tSCOPES\tSTATUS\tSOURCE")
 		for _, r := range list {
-			r.row(tw)
+			clientRow(tw, r)
 		}
 		return nil
 	}
@@ -205,16 +204,8 @@ func (c *cli) show(body []byte, err error) error {
 	return nil
 }
 
-type clientRow struct {
-	ID       string   `json:"id"`
-	Name     string   `json:"name"`
-	Grants   []string `json:"grants"`
-	Scopes   []string `json:"scopes"`
-	Disabled bool     `json:"disabled"`
-	Static   bool     `json:"static"`
-}
-
-func (r clientRow) row(w io.Writer) {
+// clientRow prints one client of a list as a table row.
+func clientRow(w io.Writer, r tokenstore.Client) {
 	status, source := "enabled", "admin API"
 	if r.Disabled {
 		status = "disabled"

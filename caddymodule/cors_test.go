@@ -1,7 +1,6 @@
 package caddymodule
 
 import (
-	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -24,10 +23,7 @@ func preflight(t *testing.T, target, origin, method, headers string) *http.Respo
 // CONFORMANCE R8: preflights are answered before any token check, without
 // reaching the upstream; CORS headers are on 401 and 403 answers too.
 func TestCORSOnProtectedRoutes_C1(t *testing.T) {
-	setSecrets(t)
-	g := newGateway(t)
-	up := newUpstream(t)
-	g.load(baseApp(g.base, ""), fmt.Sprintf(`
+	g, up := protectedGateway(t, "", `
 	oauthgate_server
 	route /api/* {
 		oauthgate_protect api_v3 {
@@ -39,12 +35,12 @@ func TestCORSOnProtectedRoutes_C1(t *testing.T) {
 				expose X-Request-Id
 			}
 		}
-		reverse_proxy %s
+		reverse_proxy {upstream}
 	}
 	route /plain/* {
 		oauthgate_protect api_v3
-		reverse_proxy %s
-	}`, up.addr(), up.addr()))
+		reverse_proxy {upstream}
+	}`)
 	tok := getToken(t, g, "reporting", reportingSecret, "api_v3")
 
 	// Off by default: no CORS headers at all, and a preflight is just a request.

@@ -101,11 +101,20 @@ func (e *explainer) line(format string, args ...any) {
 	fmt.Fprintf(e.out, "%s%s\n", strings.Repeat("  ", e.depth+1), fmt.Sprintf(format, args...))
 }
 
-// walk follows the routes; it reports whether a handler answered.
+// walk follows the routes; it reports whether a handler answered. Routes of
+// one group (a `handle` block, for instance) exclude each other: only the
+// first that matches runs, as in Caddy's own RouteList.
 func (e *explainer) walk(routes caddyhttp.RouteList) bool {
+	groups := map[string]bool{}
 	for i, route := range routes {
-		if !route.MatcherSets.AnyMatch(e.req) {
+		if route.Group != "" && groups[route.Group] {
 			continue
+		}
+		if ok, err := route.MatcherSets.AnyMatchWithError(e.req); err != nil || !ok {
+			continue
+		}
+		if route.Group != "" {
+			groups[route.Group] = true
 		}
 		for _, h := range route.Handlers {
 			switch h := h.(type) {
@@ -121,7 +130,7 @@ func (e *explainer) walk(routes caddyhttp.RouteList) bool {
 				if !e.protect(i, h) {
 					return true
 				}
-			case *Server:
+			case *ServerHandler:
 				if h.oauth != nil && (e.req.URL.Path == authz.PathAuthorize || h.oauth.Handler(e.req.URL.Path) != nil) ||
 					strings.HasPrefix(e.req.URL.Path, pathResourceMetadata) && h.app.serveResourceMetadata(httptest.NewRecorder(), e.req) {
 					e.line("route %d: answered by oauthgate_server (%s)", i+1, e.req.URL.Path)

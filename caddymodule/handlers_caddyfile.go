@@ -1,8 +1,6 @@
 package caddymodule
 
 import (
-	"strconv"
-
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -20,7 +18,7 @@ func init() {
 
 // parseServer parses `oauthgate_server`.
 func parseServer(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
-	s := new(Server)
+	s := new(ServerHandler)
 	return s, s.UnmarshalCaddyfile(h.Dispenser)
 }
 
@@ -31,7 +29,7 @@ func parseServer(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 //		templates <dir>
 //		cors { … }
 //	}
-func (s *Server) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+func (s *ServerHandler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // directive name
 	if d.NextArg() {
 		return d.ArgErr()
@@ -157,35 +155,8 @@ func (p *Protect) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	return nil
 }
 
-// UnmarshalCaddyfile sets up the memory store:
-//
-//	store memory {
-//		max_entries <n>
-//	}
-func (m *MemoryStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	d.Next() // module name
-	for d.NextBlock(0) {
-		switch d.Val() {
-		case "max_entries":
-			var s string
-			if !d.AllArgs(&s) {
-				return d.ArgErr()
-			}
-			n, err := strconv.Atoi(s)
-			if err != nil || n <= 0 {
-				return d.Errf("max_entries must be a positive integer, not %q", s)
-			}
-			m.MaxEntries = n
-		default:
-			return d.Errf("unrecognized memory store option %q", d.Val())
-		}
-	}
-	return nil
-}
-
 // Interface guards
 var (
-	_ caddyfile.Unmarshaler = (*Server)(nil)
+	_ caddyfile.Unmarshaler = (*ServerHandler)(nil)
 	_ caddyfile.Unmarshaler = (*Protect)(nil)
-	_ caddyfile.Unmarshaler = (*MemoryStore)(nil)
 )

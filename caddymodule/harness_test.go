@@ -124,6 +124,19 @@ func newUpstream(t *testing.T) *upstream {
 	return u
 }
 
+// protectedGateway is the set-up most integration tests share: the test
+// secrets, a gateway whose oauthgate app has appExtra in its block, an
+// upstream that records requests, and a site body in which {upstream} is
+// the upstream's address.
+func protectedGateway(t *testing.T, appExtra, site string) (*gateway, *upstream) {
+	t.Helper()
+	setSecrets(t)
+	g := newGateway(t)
+	up := newUpstream(t)
+	g.load(baseApp(g.base, appExtra), strings.ReplaceAll(site, "{upstream}", up.addr()))
+	return g, up
+}
+
 func (u *upstream) count() int { u.mu.Lock(); defer u.mu.Unlock(); return len(u.reqs) }
 
 func (u *upstream) last(t *testing.T) *http.Request {

@@ -121,23 +121,20 @@ func TestClientCredentialsThroughReverseProxy(t *testing.T) {
 // back-end routes.
 // CONFORMANCE R4
 func TestSeed002OroClientCredentials(t *testing.T) {
-	setSecrets(t)
-	g := newGateway(t)
-	up := newUpstream(t)
-	g.load(baseApp(g.base, ""), fmt.Sprintf(`
+	g, _ := protectedGateway(t, "", `
 	oauthgate_server
 	route /admin/api/* {
 		oauthgate_protect {
 			audience backend
 		}
-		reverse_proxy %s
+		reverse_proxy {upstream}
 	}
 	route /api/* {
 		oauthgate_protect {
 			audience frontend
 		}
-		reverse_proxy %s
-	}`, up.addr(), up.addr()))
+		reverse_proxy {upstream}
+	}`)
 	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {"oro"}, "client_secret": {oroSecret}, "scopes": {"api_v3"}}
 	resp, body := call(t, "POST", g.base+"/oauth/token", map[string]string{"Content-Type": "application/x-www-form-urlencoded"}, form.Encode())
 	var m map[string]any
@@ -176,17 +173,14 @@ func TestSeed003GrantTypeInQuery(t *testing.T) {
 // Seed 001 (Workfront): JSON body with HTTP Basic, and the token sent to the
 // API in a `sessionID` header.
 func TestSeed001JSONBodyAndSessionIDHeader(t *testing.T) {
-	setSecrets(t)
-	g := newGateway(t)
-	up := newUpstream(t)
-	g.load(baseApp(g.base, ""), fmt.Sprintf(`
+	g, up := protectedGateway(t, "", `
 	oauthgate_server
 	route /attask/api/* {
 		oauthgate_protect api_v3 {
 			token_header sessionID
 		}
-		reverse_proxy %s
-	}`, up.addr()))
+		reverse_proxy {upstream}
+	}`)
 	req, _ := http.NewRequest("POST", g.base+"/oauth/token", strings.NewReader(`{"grant_type": "client_credentials"}`))
 	req.Header.Set("Content-Type", "application/json")
 	req.SetBasicAuth("reporting", reportingSecret)
@@ -227,17 +221,14 @@ func getToken(t *testing.T, g *gateway, id, secret, scope string) string {
 // 403 insufficient_scope with the scope, 400 invalid_request; the upstream
 // is never reached.
 func TestProtectRefusals_R2(t *testing.T) {
-	setSecrets(t)
-	g := newGateway(t)
-	up := newUpstream(t)
-	g.load(baseApp(g.base, ""), fmt.Sprintf(`
+	g, up := protectedGateway(t, "", `
 	oauthgate_server
 	route /api/* {
 		oauthgate_protect api_v3 bcf_v2_1 {
 			realm "example api"
 		}
-		reverse_proxy %s
-	}`, up.addr()))
+		reverse_proxy {upstream}
+	}`)
 	narrow := getToken(t, g, "reporting", reportingSecret, "api_v3")
 	tests := []struct {
 		name      string
@@ -274,23 +265,20 @@ func TestProtectRefusals_R2(t *testing.T) {
 // CONFORMANCE R3: different scopes per method via an ordinary Caddy
 // matcher, and any-of.
 func TestScopesPerMethodAndAnyOf_R3(t *testing.T) {
-	setSecrets(t)
-	g := newGateway(t)
-	up := newUpstream(t)
-	g.load(baseApp(g.base, ""), fmt.Sprintf(`
+	g, _ := protectedGateway(t, "", `
 	oauthgate_server
 	route /api/* {
 		@writes method POST PUT DELETE
 		oauthgate_protect @writes api_write
 		oauthgate_protect api_v3
-		reverse_proxy %s
+		reverse_proxy {upstream}
 	}
 	route /bcf/* {
 		oauthgate_protect bcf_v2_1 api_write {
 			any
 		}
-		reverse_proxy %s
-	}`, up.addr(), up.addr()))
+		reverse_proxy {upstream}
+	}`)
 	reader := getToken(t, g, "reporting", reportingSecret, "api_v3")
 	writer := getToken(t, g, "reporting", reportingSecret, "api_v3 api_write")
 	cases := []struct {
@@ -315,22 +303,19 @@ func TestScopesPerMethodAndAnyOf_R3(t *testing.T) {
 // CONFORMANCE R5: pass_authorization, a custom header prefix, and the
 // placeholders later handlers and the access log read.
 func TestIdentityHeadersAndPlaceholders_R5(t *testing.T) {
-	setSecrets(t)
-	g := newGateway(t)
-	up := newUpstream(t)
-	g.load(baseApp(g.base, ""), fmt.Sprintf(`
+	g, up := protectedGateway(t, "", `
 	oauthgate_server
 	route /pass/* {
 		oauthgate_protect {
 			pass_authorization
 			header_prefix X-User-
 		}
-		reverse_proxy %s
+		reverse_proxy {upstream}
 	}
 	route /who {
 		oauthgate_protect
 		respond "{http.auth.user.id}|{oauth.client_id}|{oauth.scope}"
-	}`, up.addr()))
+	}`)
 	tok := getToken(t, g, "reporting", reportingSecret, "api_v3 bcf_v2_1")
 	call(t, "GET", g.base+"/pass/x", map[string]string{"Authorization": "Bearer " + tok, "X-User-Subject": "forged"}, "")
 	got := up.last(t)
@@ -384,16 +369,13 @@ func TestServerPassesOtherPaths(t *testing.T) {
 // changes that request only — not the next request with the same token,
 // whose identity comes from the verified-token cache.
 func TestIdentityHeaderEditsStayInTheirRequest(t *testing.T) {
-	setSecrets(t)
-	g := newGateway(t)
-	up := newUpstream(t)
-	g.load(baseApp(g.base, "verify_cache 100"), fmt.Sprintf(`
+	g, up := protectedGateway(t, "verify_cache 100", `
 	oauthgate_server
 	route /api/* {
 		oauthgate_protect
 		request_header /api/rewrite X-OAuth-Scope api_v3 REWRITTEN
-		reverse_proxy %s
-	}`, up.addr()))
+		reverse_proxy {upstream}
+	}`)
 	tok := getToken(t, g, "reporting", reportingSecret, "api_v3 bcf_v2_1")
 	for _, path := range []string{"/api/rewrite", "/api/other", "/api/rewrite", "/api/other"} {
 		call(t, "GET", g.base+path, map[string]string{"Authorization": "Bearer " + tok}, "")

@@ -89,29 +89,12 @@ func newSessionKey() ([]byte, error) {
 	return k, err
 }
 
-// keyRetention is how long a retired key keeps verifying: the longest
-// access-token lifetime configured, plus the clock skew.
-func (a *App) keyRetention() time.Duration {
-	longest := time.Duration(a.AccessTokenTTL)
-	if longest <= 0 {
-		longest = authz.DefaultAccessTokenTTL
-	}
-	for _, c := range a.Clients {
-		longest = max(longest, time.Duration(c.AccessTokenTTL))
-	}
-	skew := time.Duration(a.ClockSkew)
-	if skew <= 0 {
-		skew = authz.DefaultSkew
-	}
-	return longest + skew
-}
-
 // storedKeys loads the keyring from storage, creating it with one ES256 key
 // on first start.
 func (a *App) storedKeys(ctx context.Context) (*authz.KeySet, error) {
 	data, err := loadOrCreate(ctx, a.storage, keyringPath, func() ([]byte, error) {
 		kr := &authz.Keyring{}
-		if _, err := kr.Rotate(authz.AlgES256, time.Now(), a.keyRetention()); err != nil {
+		if _, err := kr.Rotate(authz.AlgES256, time.Now(), 0); err != nil { // nothing to retire yet
 			return nil, err
 		}
 		return kr.Marshal()
@@ -123,7 +106,7 @@ func (a *App) storedKeys(ctx context.Context) (*authz.KeySet, error) {
 	if err != nil {
 		return nil, err
 	}
-	return kr.KeySet(time.Now(), a.keyRetention())
+	return kr.KeySet(time.Now())
 }
 
 // RotateKey puts a new generated key in front of the keyring in storage and
@@ -145,7 +128,11 @@ func (a *App) RotateKey(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	k, err := kr.Rotate(authz.AlgES256, time.Now(), a.keyRetention())
+	retention, err := a.server.KeyRetention(ctx)
+	if err != nil {
+		return "", fmt.Errorf("reading the clients' token lifetimes: %w", err)
+	}
+	k, err := kr.Rotate(authz.AlgES256, time.Now(), retention)
 	if err != nil {
 		return "", err
 	}
@@ -155,7 +142,7 @@ func (a *App) RotateKey(ctx context.Context) (string, error) {
 	if err := a.storage.Store(ctx, keyringPath, data); err != nil {
 		return "", err
 	}
-	set, err := kr.KeySet(time.Now(), a.keyRetention())
+	set, err := kr.KeySet(time.Now())
 	if err != nil {
 		return "", err
 	}
@@ -175,7 +162,7 @@ func (a *App) refreshKeys(ctx context.Context) {
 	kr, err := authz.ParseKeyring(data)
 	if err == nil {
 		var set *authz.KeySet
-		if set, err = kr.KeySet(time.Now(), a.keyRetention()); err == nil {
+		if set, err = kr.KeySet(time.Now()); err == nil {
 			if string(set.JWKS()) != string(a.server.Keys().JWKS()) {
 				a.server.SetKeys(set)
 				a.logger.Info("signing keys reloaded from storage", zap.String("signing_kid", set.Signer().Kid))

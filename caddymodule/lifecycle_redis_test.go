@@ -11,6 +11,7 @@ import (
 	"github.com/oauthgate/caddy-oauthgate/authz"
 	"github.com/oauthgate/caddy-oauthgate/internal/redistest"
 	"github.com/oauthgate/caddy-oauthgate/internal/testutil"
+	"github.com/oauthgate/caddy-oauthgate/tokenstore"
 )
 
 // Revocation, introspection and dynamic clients against the real Redis
@@ -86,6 +87,6 @@ func activeAppForTest(t *testing.T) *App {
 	return app
 }
 
-func registryView(id string) authz.ClientView {
-	return authz.ClientView{ID: id, Grants: []string{authz.GrantClientCredentials}, Scopes: []string{"api_v3"}, DefaultScopes: []string{"api_v3"}}
+func registryView(id string) tokenstore.Client {
+	return tokenstore.Client{ID: id, Grants: []string{authz.GrantClientCredentials}, Scopes: []string{"api_v3"}, DefaultScopes: []string{"api_v3"}}
 }

@@ -3,7 +3,6 @@ package caddymodule
 import (
 	"context"
 	"encoding/base64"
-	"fmt"
 	"net/url"
 	"regexp"
 	"strconv"
@@ -156,18 +155,15 @@ func basicAuth(id, secret string) string {
 // report_only decides as usual, lets everything through with
 // X-OAuth-Decision, and never lets forged identity headers pass.
 func TestReportOnly(t *testing.T) {
-	setSecrets(t)
-	g := newGateway(t)
-	up := newUpstream(t)
-	g.load(baseApp(g.base, ""), fmt.Sprintf(`
+	g, up := protectedGateway(t, "", `
 	metrics /metrics
 	oauthgate_server
 	route /api/* {
 		oauthgate_protect bcf_v2_1 {
 			report_only
 		}
-		reverse_proxy %s
-	}`, up.addr()))
+		reverse_proxy {upstream}
+	}`)
 	resp, _ := call(t, "GET", g.base+"/api/x", map[string]string{"X-OAuth-Subject": "admin", "X-OAuth-Decision": "allow"}, "")
 	got := up.last(t)
 	if resp.StatusCode != 200 || got.Header.Get("X-OAuth-Subject") != "" ||

@@ -63,6 +63,7 @@ type Protect struct {
 	ResourceName string `json:"resource_name,omitempty"`
 
 	app      *App
+	logger   *zap.Logger
 	allowed  prometheus.Counter
 	verifier *authz.Verifier
 	policy   authz.Policy
@@ -95,6 +96,7 @@ func (p *Protect) Provision(ctx caddy.Context) error {
 		return err
 	}
 	p.app = app
+	p.logger = ctx.Logger()
 	p.allowed = app.metrics.decisions.WithLabelValues("allowed", "ok")
 	p.verifier = app.verifier()
 	if p.CORS != nil {
@@ -156,13 +158,15 @@ func (p *Protect) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if reason == "" {
 		reason = e.Code
 	}
+	// Per request only at Debug: the decisions metric counts every refusal
+	// by reason, and a store outage is logged once by the app (feed lost).
 	if e.Is(authz.ErrTemporarilyUnavailable) {
-		p.app.logger.Error("oauthgate_protect: the token store or a trusted issuer is unavailable; refusing (fail closed)",
+		p.logger.Debug("the token store or a trusted issuer is unavailable; refusing (fail closed)",
 			zap.String("reason", e.Description), zap.String("issuer", p.app.issuerLabel(e.Issuer)))
 	}
 	if p.ReportOnly {
 		p.app.metrics.decisions.WithLabelValues("report_only", reason).Inc()
-		p.app.logger.Info("oauthgate_protect (report_only): would refuse", zap.Int("status", status),
+		p.logger.Debug("report_only: would refuse", zap.Int("status", status),
 			zap.String("error", e.Code), zap.String("reason", reason), zap.String("path", r.URL.Path),
 			zap.String("issuer", p.app.issuerLabel(e.Issuer)))
 		p.stripIdentity(r)

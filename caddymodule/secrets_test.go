@@ -127,8 +127,8 @@ func TestMemoryStoreIsDefault_S1(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := v.(*App).store.(interface{ Sweep() int }); !ok {
-		t.Fatalf("default store is %T, want the memory store", v.(*App).store)
+	if _, ok := v.(*App).store.(measuredStore).s.(interface{ Sweep() int }); !ok {
+		t.Fatalf("default store is %T, want the memory store", v.(*App).store.(measuredStore).s)
 	}
 	if tok := getToken(t, g, "reporting", reportingSecret, ""); !strings.HasPrefix(tok, "oga_") {
 		t.Fatal("no opaque token from the default store")

@@ -13,13 +13,16 @@ import (
 )
 
 func init() {
-	caddy.RegisterModule(Server{})
+	caddy.RegisterModule(ServerHandler{})
 }
 
-// Server is the `oauthgate_server` handler: it serves the authorization
-// server's endpoints (/oauth/token, /oauth/jwks, the RFC 8414 metadata) and
-// passes every other request to the next handler.
-type Server struct {
+// ServerHandler is the `oauthgate_server` handler: it serves the
+// authorization server's endpoints — /oauth/authorize, /oauth/token,
+// /oauth/revoke, /oauth/introspect, /oauth/jwks and the RFC 8414 metadata at
+// /.well-known/oauth-authorization-server and
+// /.well-known/openid-configuration — and passes every other request to the
+// next handler. (authz.Server is the OAuth core it serves them from.)
+type ServerHandler struct {
 	// Login selects how users sign in at /oauth/authorize: "form" (default,
 	// the built-in login page against the app's users) or "identity" (trust
 	// a preceding Caddy auth handler; see Identity).
@@ -42,15 +45,15 @@ type Server struct {
 }
 
 // CaddyModule returns the Caddy module information.
-func (Server) CaddyModule() caddy.ModuleInfo {
+func (ServerHandler) CaddyModule() caddy.ModuleInfo {
 	return caddy.ModuleInfo{
 		ID:  "http.handlers.oauthgate_server",
-		New: func() caddy.Module { return new(Server) },
+		New: func() caddy.Module { return new(ServerHandler) },
 	}
 }
 
 // Provision reaches the oauthgate app.
-func (s *Server) Provision(ctx caddy.Context) error {
+func (s *ServerHandler) Provision(ctx caddy.Context) error {
 	app, err := oauthgateApp(ctx)
 	if err != nil {
 		return err
@@ -102,7 +105,7 @@ func clientIP(r *http.Request) string {
 }
 
 // ServeHTTP implements caddyhttp.MiddlewareHandler.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+func (s *ServerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	if strings.HasPrefix(r.URL.Path, pathResourceMetadata) && (s.CORS.apply(w, r) || s.app.serveResourceMetadata(w, r)) {
 		return nil
 	}
@@ -136,6 +139,6 @@ func oauthgateApp(ctx caddy.Context) (*App, error) {
 
 // Interface guards
 var (
-	_ caddy.Provisioner           = (*Server)(nil)
-	_ caddyhttp.MiddlewareHandler = (*Server)(nil)
+	_ caddy.Provisioner           = (*ServerHandler)(nil)
+	_ caddyhttp.MiddlewareHandler = (*ServerHandler)(nil)
 )

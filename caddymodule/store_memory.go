@@ -11,11 +11,6 @@ func init() {
 	caddy.RegisterModule(MemoryStore{})
 }
 
-// StoreModule is implemented by modules in the oauthgate.stores namespace.
-type StoreModule interface {
-	TokenStore() tokenstore.Store
-}
-
 // memoryPool keeps the memory store across config reloads (CONFORMANCE S5):
 // a reload provisions the new config before cleaning up the old one, so the
 // reference count never drops to zero and nothing issued is lost.

@@ -5,14 +5,17 @@ import (
 	"errors"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/oauthgate/caddy-oauthgate/tokenstore"
 )
 
 // measuredStore times every store operation and counts its failures
 // (CONFORMANCE O1). Not-found, reused and exists are answers, not failures.
 type measuredStore struct {
-	s tokenstore.Store
-	m *metrics
+	s   tokenstore.Store
+	m   *metrics
+	log *zap.Logger // for the revocation feed's changes; nil: not logged
 }
 
 func (ms measuredStore) observe(op string, start time.Time, err error) {
@@ -92,19 +95,67 @@ func (ms measuredStore) IsRevoked(ctx context.Context, id string) (ok bool, err 
 	return ms.s.IsRevoked(ctx, id)
 }
 
-// IsRevokedAny passes tokenstore.RevokedAny through as one observation; a
-// store without it is asked once per id.
 func (ms measuredStore) IsRevokedAny(ctx context.Context, ids ...string) (ok bool, err error) {
 	defer func(t time.Time) { ms.observe("is_revoked_any", t, err) }(time.Now())
-	return tokenstore.IsRevokedAny(ctx, ms.s, ids...)
+	return ms.s.IsRevokedAny(ctx, ids...)
 }
 
-// GetAccessChecked passes tokenstore.AccessChecker through as one
-// observation, so the verifier's one round trip stays one; a store without
-// it is asked GetAccess, then IsRevokedAny.
 func (ms measuredStore) GetAccessChecked(ctx context.Context, k tokenstore.Key, ids ...string) (g tokenstore.Grant, revoked bool, err error) {
 	defer func(t time.Time) { ms.observe("get_access_checked", t, err) }(time.Now())
-	return tokenstore.GetAccessChecked(ctx, ms.s, k, ids...)
+	return ms.s.GetAccessChecked(ctx, k, ids...)
+}
+
+func (ms measuredStore) CreateClient(ctx context.Context, c tokenstore.Client) (err error) {
+	defer func(t time.Time) { ms.observe("create_client", t, err) }(time.Now())
+	return ms.s.CreateClient(ctx, c)
+}
+
+func (ms measuredStore) UpdateClient(ctx context.Context, c tokenstore.Client) (err error) {
+	defer func(t time.Time) { ms.observe("update_client", t, err) }(time.Now())
+	return ms.s.UpdateClient(ctx, c)
+}
+
+func (ms measuredStore) GetClient(ctx context.Context, id string) (c tokenstore.Client, err error) {
+	defer func(t time.Time) { ms.observe("get_client", t, err) }(time.Now())
+	return ms.s.GetClient(ctx, id)
+}
+
+func (ms measuredStore) ListClients(ctx context.Context) (cs []tokenstore.Client, err error) {
+	defer func(t time.Time) { ms.observe("list_clients", t, err) }(time.Now())
+	return ms.s.ListClients(ctx)
+}
+
+func (ms measuredStore) DeleteClient(ctx context.Context, id string) (err error) {
+	defer func(t time.Time) { ms.observe("delete_client", t, err) }(time.Now())
+	return ms.s.DeleteClient(ctx, id)
+}
+
+// FollowRevocations counts and logs the feed's losses, so an operator sees
+// when the verified-token cache stopped answering, and why requests then
+// cost a store round trip (or 503 while the store is down).
+func (ms measuredStore) FollowRevocations(ctx context.Context, f tokenstore.RevocationFollower) {
+	ms.s.FollowRevocations(ctx, measuredFollower{f, ms.m, ms.log})
+}
+
+type measuredFollower struct {
+	tokenstore.RevocationFollower
+	m   *metrics
+	log *zap.Logger
+}
+
+func (f measuredFollower) FeedDown() {
+	f.m.storeErrors.WithLabelValues("revocation_feed").Inc()
+	if f.log != nil {
+		f.log.Warn("lost the store's revocation feed: the verified-token cache is off, every token is checked against the store until the feed is back")
+	}
+	f.RevocationFollower.FeedDown()
+}
+
+func (f measuredFollower) FeedUp() {
+	if f.log != nil {
+		f.log.Info("following the store's revocation feed: the verified-token cache is on")
+	}
+	f.RevocationFollower.FeedUp()
 }
 
 func (ms measuredStore) Ping(ctx context.Context) (err error) {
@@ -114,7 +165,5 @@ func (ms measuredStore) Ping(ctx context.Context) (err error) {
 
 // Interface guards
 var (
-	_ tokenstore.Store         = measuredStore{}
-	_ tokenstore.RevokedAny    = measuredStore{}
-	_ tokenstore.AccessChecker = measuredStore{}
+	_ tokenstore.Store = measuredStore{}
 )

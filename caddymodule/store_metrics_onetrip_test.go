@@ -63,7 +63,7 @@ func TestMeasuredStoreAccessChecked(t *testing.T) {
 	pipelines := &pipelineCount{}
 	rs.Client().AddHook(pipelines)
 
-	for name, s := range map[string]tokenstore.Store{"Redis": rs, "Memory": mem, "OnlyStore": onlyStore{mem}} {
+	for name, s := range map[string]tokenstore.Store{"Redis": rs, "Memory": mem} {
 		t.Run(name, func(t *testing.T) {
 			reg := prometheus.NewRegistry()
 			m, err := newMetrics(reg)

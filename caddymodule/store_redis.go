@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -16,9 +17,13 @@ import (
 
 func init() {
 	caddy.RegisterModule(RedisStore{})
-	// go-redis logs connection trouble on its own; send it to Caddy's log.
-	goredis.SetLogger(redisLogger{})
 }
+
+// redisLogOnce installs redisLogger when the first Redis store is
+// provisioned. go-redis has one logger for the whole process (its
+// connection pools log through a package variable), so it cannot be set
+// per store; a process without a Redis store keeps go-redis's default.
+var redisLogOnce sync.Once
 
 // redisPool shares one client per connection identity across config
 // reloads (CONFORMANCE S5): a reload with the same settings keeps its
@@ -90,6 +95,7 @@ func (RedisStore) CaddyModule() caddy.ModuleInfo {
 // Provision expands placeholders and takes the client for these settings
 // from the pool, connecting (and checking Redis answers) only if it is new.
 func (r *RedisStore) Provision(ctx caddy.Context) error {
+	redisLogOnce.Do(func() { goredis.SetLogger(redisLogger{}) })
 	cfg, err := r.config(caddy.NewReplacer())
 	if err != nil {
 		return fmt.Errorf("store redis: %v", err)

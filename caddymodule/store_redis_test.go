@@ -40,9 +40,9 @@ func activeRedisStore(t *testing.T) *redisstore.Store {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, ok := app.(*App).store.(*redisstore.Store)
+	s, ok := app.(*App).store.(measuredStore).s.(*redisstore.Store)
 	if !ok {
-		t.Fatalf("the store is %T, not the Redis store", app.(*App).store)
+		t.Fatalf("the store is %T, not the Redis store", app.(*App).store.(measuredStore).s)
 	}
 	return s
 }

@@ -114,76 +114,38 @@ type Revocations interface {
 	IsRevoked(ctx context.Context, id string) (bool, error)
 }
 
-// RevokedAny is implemented by stores that check several ids against the
-// deny-list in one round trip: true when any of them is revoked. Empty ids
-// are ignored, so a token's id and family id can be passed as they are;
-// with none left the answer is false without asking the backend. Callers
-// holding only a Revocations use the function IsRevokedAny.
+// RevokedAny checks several ids against the deny-list in one round trip:
+// true when any of them is revoked. Empty ids are ignored, so a token's id
+// and family id can be passed as they are; with none left the answer is
+// false without asking the backend.
 type RevokedAny interface {
 	IsRevokedAny(ctx context.Context, ids ...string) (bool, error)
 }
 
-// IsRevokedAny asks r in one call when it implements RevokedAny, else one
-// IsRevoked per non-empty id, stopping at the first revoked one or error.
-func IsRevokedAny(ctx context.Context, r Revocations, ids ...string) (bool, error) {
-	if ra, ok := r.(RevokedAny); ok {
-		return ra.IsRevokedAny(ctx, ids...)
-	}
-	for _, id := range ids {
-		if id == "" {
-			continue
-		}
-		revoked, err := r.IsRevoked(ctx, id)
-		if err != nil {
-			return false, err
-		}
-		if revoked {
-			return true, nil
-		}
-	}
-	return false, nil
-}
-
-// AccessChecker is implemented by stores that read an access-token record
-// and check ids against the deny-list in one round trip: the ids an opaque
-// token itself names, known before its record is read.
+// AccessChecker reads an access-token record and checks ids against the
+// deny-list in one round trip: the ids an opaque token itself names, known
+// before its record is read.
 //
 // GetAccessChecked returns GetAccess's grant and error, and whether any of
 // ids is revoked (RevokedAny's answer: empty ids ignored). revoked is only
 // meaningful with a nil error; ErrNotFound takes precedence over it. Only
 // the ids given are checked: a caller must compare them with the grant's
-// own ID and FamilyID and check any that differ.
+// own ID and FamilyID.
 type AccessChecker interface {
 	GetAccessChecked(ctx context.Context, k Key, ids ...string) (g Grant, revoked bool, err error)
 }
 
-// GetAccessChecked asks s in one call when it implements AccessChecker,
-// else GetAccess and, for a record found, IsRevokedAny.
-func GetAccessChecked(ctx context.Context, s Store, k Key, ids ...string) (Grant, bool, error) {
-	if ac, ok := s.(AccessChecker); ok {
-		return ac.GetAccessChecked(ctx, k, ids...)
-	}
-	g, err := s.GetAccess(ctx, k)
-	if err != nil {
-		return Grant{}, false, err
-	}
-	revoked, err := IsRevokedAny(ctx, s, ids...)
-	if err != nil {
-		return Grant{}, false, err
-	}
-	return g, revoked, nil
-}
-
-// RevocationFeed is implemented by stores that several instances share: it
-// tells each of them about every revocation made through any, so caches in
-// front of the store can drop what was revoked elsewhere.
+// RevocationFeed tells the caches in front of a store about revocations
+// made through other instances sharing it, so they can drop what was
+// revoked elsewhere.
 //
 // FollowRevocations returns at once and follows the feed in the background
 // until ctx is done. The feed starts down; f.FeedUp is called each time it
 // is (again) subscribed, before any revocation delivered through that
 // subscription, and f.FeedDown as soon as it is lost — what is revoked
 // while it is down is never delivered, so a cache must not answer then.
-// Calls are made on one goroutine, in order.
+// Calls are made on one goroutine, in order. A store no other instance
+// shares (memory) is always up: it calls f.FeedUp once, before returning.
 type RevocationFeed interface {
 	FollowRevocations(ctx context.Context, f RevocationFollower)
 }
@@ -198,10 +160,14 @@ type RevocationFollower interface {
 // Store is what the OAuth core needs from a backend.
 type Store interface {
 	AccessTokens
+	AccessChecker
 	Codes
 	RefreshTokens
 	Consents
 	Revocations
+	RevokedAny
+	RevocationFeed
+	ClientRecords
 	// Ping reports whether the backend answers; memory stores always do.
 	Ping(ctx context.Context) error
 }

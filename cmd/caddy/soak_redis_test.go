@@ -1,12 +1,10 @@
 package main
 
 import (
-	"crypto/sha256"
 	"fmt"
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -31,41 +29,8 @@ func TestSoakRedis(t *testing.T) {
 	srv := redistest.Start(t)
 	const workers = 4
 	r := startCaddy(t, func(api, admin int) string {
-		return fmt.Sprintf(`{
-	admin 127.0.0.1:%d
-	auto_https off
-	log {
-		level WARN
-	}
-	oauthgate {
-		issuer http://127.0.0.1:%d
-		token_format opaque
-		store redis {
-			url %s
-		}
-		access_token_ttl %s
-		scope api_v3 "API" default
-		scope other "Other API"
-		client soak {
-			secret_hash %x
-			grants client_credentials
-			scopes api_v3 other
-			default_scopes api_v3
-		}
-	}
-}
-http://127.0.0.1:%d {
-	oauthgate_server
-	route /api/* {
-		oauthgate_protect api_v3
-		respond "ok"
-	}
-	route /other/* {
-		oauthgate_protect other
-		respond "other"
-	}
-}
-`, admin, api, srv.URL(), duration+time.Hour, sha256.Sum256([]byte(soakSecret)), api)
+		return soakConfig(admin, api, fmt.Sprintf("token_format opaque\n\t\tstore redis {\n\t\t\turl %s\n\t\t}\n\t\taccess_token_ttl %s",
+			srv.URL(), duration+time.Hour))
 	})
 	probe := soakProbe{admin: r.admin, client: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}}
 	transport := &http.Transport{MaxIdleConnsPerHost: workers}
@@ -78,18 +43,8 @@ http://127.0.0.1:%d {
 	time.Sleep(300 * time.Millisecond)
 	baseG := probe.goroutines(t)
 
-	deadline := time.Now().Add(duration)
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for n := w; time.Now().Before(deadline); n++ {
-				client.iteration(n)
-			}
-		}()
-	}
-	wg.Wait()
+	wait, _ := client.load(workers, time.Now().Add(duration))
+	wait()
 	transport.CloseIdleConnections()
 
 	stats.mu.Lock()

@@ -191,38 +191,7 @@ func TestSoak(t *testing.T) {
 	}
 	const workers = 4
 	r := startCaddy(t, func(api, admin int) string {
-		return fmt.Sprintf(`{
-	admin 127.0.0.1:%d
-	auto_https off
-	log {
-		level WARN
-	}
-	oauthgate {
-		issuer http://127.0.0.1:%d
-		access_token_ttl 1m
-		clock_skew 5s
-		scope api_v3 "API" default
-		scope other "Other API"
-		client soak {
-			secret_hash %x
-			grants client_credentials
-			scopes api_v3 other
-			default_scopes api_v3
-		}
-	}
-}
-http://127.0.0.1:%d {
-	oauthgate_server
-	route /api/* {
-		oauthgate_protect api_v3
-		respond "ok {http.auth.user.id}"
-	}
-	route /other/* {
-		oauthgate_protect other
-		respond "other"
-	}
-}
-`, admin, api, sha256.Sum256([]byte(soakSecret)), api)
+		return soakConfig(admin, api, "access_token_ttl 1m\n\t\tclock_skew 5s")
 	})
 	probe := soakProbe{admin: r.admin, client: &http.Client{Timeout: 30 * time.Second,
 		Transport: &http.Transport{DisableKeepAlives: true}}}
@@ -239,23 +208,11 @@ http://127.0.0.1:%d {
 	baseG, baseHeap := probe.goroutines(t), probe.heap(t)
 
 	start := time.Now()
-	deadline := start.Add(duration)
-	var wg sync.WaitGroup
-	iterations := make([]int, workers)
-	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for n := w; time.Now().Before(deadline); n++ {
-				client.iteration(n)
-				iterations[w]++
-			}
-		}()
-	}
+	wait, iterations := client.load(workers, start.Add(duration))
 	// Midway, the process is busy but must not pile up goroutines.
 	time.Sleep(duration / 2)
 	midG := probe.goroutines(t)
-	wg.Wait()
+	wait()
 	elapsed := time.Since(start)
 	total := 0
 	for _, n := range iterations {
@@ -305,4 +262,59 @@ http://127.0.0.1:%d {
 	if strings.Contains(logs, "panic") || strings.Contains(logs, `"level":"error"`) {
 		t.Errorf("errors in the log:\n%s", logs)
 	}
+}
+
+// soakConfig is the gateway both soak tests run: a client_credentials
+// client and two protected routes; appExtra adds lines to the oauthgate
+// block (lifetimes, the store).
+func soakConfig(admin, api int, appExtra string) string {
+	return fmt.Sprintf(`{
+	admin 127.0.0.1:%d
+	auto_https off
+	log {
+		level WARN
+	}
+	oauthgate {
+		issuer http://127.0.0.1:%d
+		%s
+		scope api_v3 "API" default
+		scope other "Other API"
+		client soak {
+			secret_hash %x
+			grants client_credentials
+			scopes api_v3 other
+			default_scopes api_v3
+		}
+	}
+}
+http://127.0.0.1:%d {
+	oauthgate_server
+	route /api/* {
+		oauthgate_protect api_v3
+		respond "ok {http.auth.user.id}"
+	}
+	route /other/* {
+		oauthgate_protect other
+		respond "other"
+	}
+}
+`, admin, api, appExtra, sha256.Sum256([]byte(soakSecret)), api)
+}
+
+// load runs workers goroutines of iterations until deadline; wait waits
+// for them, and iterations[w] counts worker w's once it has returned.
+func (c *soakClient) load(workers int, deadline time.Time) (wait func(), iterations []int) {
+	var wg sync.WaitGroup
+	iterations = make([]int, workers)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := w; time.Now().Before(deadline); n++ {
+				c.iteration(n)
+				iterations[w]++
+			}
+		}()
+	}
+	return wg.Wait, iterations
 }

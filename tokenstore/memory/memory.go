@@ -54,7 +54,7 @@ type Store struct {
 	refresh  map[tokenstore.Key]once
 	consents map[consentKey]consent
 	revoked  map[string]revocation
-	clients  map[string]tokenstore.ClientRecord
+	clients  map[string]tokenstore.Client
 
 	// fullUntil: a sweep found the store full of live entries; until then
 	// puts are refused without sweeping again (a full store would otherwise
@@ -84,7 +84,7 @@ func New(opts Options) *Store {
 		refresh:  make(map[tokenstore.Key]once),
 		consents: make(map[consentKey]consent),
 		revoked:  make(map[string]revocation),
-		clients:  make(map[string]tokenstore.ClientRecord),
+		clients:  make(map[string]tokenstore.Client),
 		stop:     make(chan struct{}),
 		done:     make(chan struct{}),
 	}
@@ -353,16 +353,37 @@ func (s *Store) IsRevokedAny(_ context.Context, ids ...string) (bool, error) {
 	now := s.opts.Now()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	for _, id := range ids {
-		if r, ok := s.revoked[id]; ok && id != "" && now.Before(r.until) {
-			return true, nil
-		}
-	}
-	return false, nil
+	return s.revokedLocked(now, ids), nil
 }
 
+func (s *Store) revokedLocked(now time.Time, ids []string) bool {
+	for _, id := range ids {
+		if r, ok := s.revoked[id]; ok && id != "" && now.Before(r.until) {
+			return true
+		}
+	}
+	return false
+}
+
+// GetAccessChecked implements tokenstore.AccessChecker.
+func (s *Store) GetAccessChecked(_ context.Context, k tokenstore.Key, ids ...string) (tokenstore.Grant, bool, error) {
+	now := s.opts.Now()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	g, ok := s.access.get(k)
+	if !ok || !now.Before(g.ExpiresAt) {
+		return tokenstore.Grant{}, false, tokenstore.ErrNotFound
+	}
+	return g, s.revokedLocked(now, ids), nil
+}
+
+// FollowRevocations implements tokenstore.RevocationFeed: a memory store
+// is this instance's alone, so every revocation is made here and the feed
+// is always up.
+func (s *Store) FollowRevocations(_ context.Context, f tokenstore.RevocationFollower) { f.FeedUp() }
+
 // CreateClient implements tokenstore.ClientRecords.
-func (s *Store) CreateClient(_ context.Context, c tokenstore.ClientRecord) error {
+func (s *Store) CreateClient(_ context.Context, c tokenstore.Client) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.clients[c.ID]; ok {
@@ -373,7 +394,7 @@ func (s *Store) CreateClient(_ context.Context, c tokenstore.ClientRecord) error
 }
 
 // UpdateClient implements tokenstore.ClientRecords.
-func (s *Store) UpdateClient(_ context.Context, c tokenstore.ClientRecord) error {
+func (s *Store) UpdateClient(_ context.Context, c tokenstore.Client) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.clients[c.ID]; !ok {
@@ -384,25 +405,25 @@ func (s *Store) UpdateClient(_ context.Context, c tokenstore.ClientRecord) error
 }
 
 // GetClient implements tokenstore.ClientRecords.
-func (s *Store) GetClient(_ context.Context, id string) (tokenstore.ClientRecord, error) {
+func (s *Store) GetClient(_ context.Context, id string) (tokenstore.Client, error) {
 	s.mu.RLock()
 	c, ok := s.clients[id]
 	s.mu.RUnlock()
 	if !ok {
-		return tokenstore.ClientRecord{}, tokenstore.ErrNotFound
+		return tokenstore.Client{}, tokenstore.ErrNotFound
 	}
 	return cloneClient(c), nil
 }
 
 // ListClients implements tokenstore.ClientRecords.
-func (s *Store) ListClients(context.Context) ([]tokenstore.ClientRecord, error) {
+func (s *Store) ListClients(context.Context) ([]tokenstore.Client, error) {
 	s.mu.RLock()
-	out := make([]tokenstore.ClientRecord, 0, len(s.clients))
+	out := make([]tokenstore.Client, 0, len(s.clients))
 	for _, c := range s.clients {
 		out = append(out, cloneClient(c))
 	}
 	s.mu.RUnlock()
-	slices.SortFunc(out, func(a, b tokenstore.ClientRecord) int { return strings.Compare(a.ID, b.ID) })
+	slices.SortFunc(out, func(a, b tokenstore.Client) int { return strings.Compare(a.ID, b.ID) })
 	return out, nil
 }
 
@@ -418,7 +439,7 @@ func (s *Store) DeleteClient(_ context.Context, id string) error {
 }
 
 // cloneClient copies the slices so callers never share them with the store.
-func cloneClient(c tokenstore.ClientRecord) tokenstore.ClientRecord {
+func cloneClient(c tokenstore.Client) tokenstore.Client {
 	c.RedirectURIs, c.Grants, c.Scopes = slices.Clone(c.RedirectURIs), slices.Clone(c.Grants), slices.Clone(c.Scopes)
 	c.DefaultScopes, c.Audience = slices.Clone(c.DefaultScopes), slices.Clone(c.Audience)
 	return c
@@ -429,7 +450,5 @@ func (s *Store) Ping(context.Context) error { return nil }
 
 // Interface guards
 var (
-	_ tokenstore.Store         = (*Store)(nil)
-	_ tokenstore.RevokedAny    = (*Store)(nil)
-	_ tokenstore.ClientRecords = (*Store)(nil)
+	_ tokenstore.Store = (*Store)(nil)
 )

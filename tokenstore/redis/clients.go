@@ -20,7 +20,7 @@ import (
 func (s *Store) clientsKey() string { return s.prefix + "clients" }
 
 // CreateClient implements tokenstore.ClientRecords.
-func (s *Store) CreateClient(ctx context.Context, c tokenstore.ClientRecord) error {
+func (s *Store) CreateClient(ctx context.Context, c tokenstore.Client) error {
 	val, err := json.Marshal(c)
 	if err != nil {
 		return err
@@ -38,7 +38,7 @@ func (s *Store) CreateClient(ctx context.Context, c tokenstore.ClientRecord) err
 }
 
 // UpdateClient implements tokenstore.ClientRecords.
-func (s *Store) UpdateClient(ctx context.Context, c tokenstore.ClientRecord) error {
+func (s *Store) UpdateClient(ctx context.Context, c tokenstore.Client) error {
 	val, err := json.Marshal(c)
 	if err != nil {
 		return err
@@ -56,28 +56,28 @@ func (s *Store) UpdateClient(ctx context.Context, c tokenstore.ClientRecord) err
 }
 
 // GetClient implements tokenstore.ClientRecords.
-func (s *Store) GetClient(ctx context.Context, id string) (tokenstore.ClientRecord, error) {
+func (s *Store) GetClient(ctx context.Context, id string) (tokenstore.Client, error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	val, err := s.rdb.HGet(ctx, s.clientsKey(), id).Bytes()
 	if errors.Is(err, goredis.Nil) {
-		return tokenstore.ClientRecord{}, tokenstore.ErrNotFound
+		return tokenstore.Client{}, tokenstore.ErrNotFound
 	}
 	if err != nil {
-		return tokenstore.ClientRecord{}, unavailable("get client", err)
+		return tokenstore.Client{}, unavailable("get client", err)
 	}
 	return decodeClient(val)
 }
 
 // ListClients implements tokenstore.ClientRecords.
-func (s *Store) ListClients(ctx context.Context) ([]tokenstore.ClientRecord, error) {
+func (s *Store) ListClients(ctx context.Context) ([]tokenstore.Client, error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	all, err := s.rdb.HGetAll(ctx, s.clientsKey()).Result()
 	if err != nil {
 		return nil, unavailable("list clients", err)
 	}
-	out := make([]tokenstore.ClientRecord, 0, len(all))
+	out := make([]tokenstore.Client, 0, len(all))
 	for _, val := range all {
 		c, err := decodeClient([]byte(val))
 		if err != nil {
@@ -85,7 +85,7 @@ func (s *Store) ListClients(ctx context.Context) ([]tokenstore.ClientRecord, err
 		}
 		out = append(out, c)
 	}
-	slices.SortFunc(out, func(a, b tokenstore.ClientRecord) int { return strings.Compare(a.ID, b.ID) })
+	slices.SortFunc(out, func(a, b tokenstore.Client) int { return strings.Compare(a.ID, b.ID) })
 	return out, nil
 }
 
@@ -103,8 +103,8 @@ func (s *Store) DeleteClient(ctx context.Context, id string) error {
 	return nil
 }
 
-func decodeClient(val []byte) (tokenstore.ClientRecord, error) {
-	var c tokenstore.ClientRecord
+func decodeClient(val []byte) (tokenstore.Client, error) {
+	var c tokenstore.Client
 	if err := json.Unmarshal(val, &c); err != nil {
 		return c, fmt.Errorf("redis store: undecodable client record: %w", tokenstore.ErrUnavailable)
 	}

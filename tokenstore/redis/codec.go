@@ -10,8 +10,8 @@ import (
 )
 
 // A grant is stored in a compact binary form, because an opaque access token
-// costs Redis its key, its value and their bookkeeping, and JSON with RFC
-// 3339 times was half of that. Version 1:
+// costs Redis its key, its value and their bookkeeping, and the value is
+// the part we choose (bench/NOTES.md has the figures). Version 1:
 //
 //	0x01  flags  client  [subject]  scopes  audience  iat  exp  [family]  [id]  [rc]  [auth]
 //
@@ -92,8 +92,7 @@ func encodeGrant(g tokenstore.Grant) ([]byte, error) {
 }
 
 // rawID reports whether an id is the canonical unpadded base64url of 16
-// bytes (what oauthgate generates) and returns them: stored as is, they
-// take 16 bytes instead of 23.
+// bytes (what oauthgate generates) and returns them, to be stored raw.
 func rawID(s string) (raw [16]byte, ok bool) {
 	if len(s) != 22 {
 		return raw, false

@@ -14,11 +14,10 @@
 // Tokens and codes reach the store only as SHA-256 keys (tokenstore.Key);
 // consent and revocation keys are hashed too, so every key is a prefix, a
 // kind and a digest. Access tokens, the most numerous entries, get the
-// shortest key: the digest's 43 characters of unpadded base64url and no hash
-// tag, 60 bytes under the default prefix, which Redis keeps in a 64-byte
-// allocation (hex in braces took 96). A grant is the compact binary form of
-// codec.go, some 90 bytes where JSON took 190. Together a live access token
-// costs Redis about 270 bytes instead of 430 (TestMemoryPerAccessToken).
+// shortest key — the digest's unpadded base64url and no hash tag, so that
+// it fits Redis's 64-byte allocation class — and a grant in the compact
+// binary form of codec.go: Redis memory per live token is a target
+// (TestMemoryPerAccessToken; the figures are in bench/NOTES.md).
 //
 // Every command touches one key, so nothing crosses a hash slot on a
 // Cluster; the braces would keep the keys of one artifact in one slot, were
@@ -384,8 +383,5 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Interface guards
 var (
-	_ tokenstore.Store         = (*Store)(nil)
-	_ tokenstore.RevokedAny    = (*Store)(nil)
-	_ tokenstore.AccessChecker = (*Store)(nil)
-	_ tokenstore.ClientRecords = (*Store)(nil)
+	_ tokenstore.Store = (*Store)(nil)
 )

@@ -106,7 +106,9 @@ func (s *Store) FollowRevocations(ctx context.Context, f tokenstore.RevocationFo
 		}
 		defer down()
 		for ctx.Err() == nil {
-			s.followOnce(ctx, f, &up, down)
+			if closed := s.followOnce(ctx, f, &up, down); closed {
+				return
+			}
 			if ctx.Err() == nil {
 				select { // a short pause before a new connection
 				case <-ctx.Done():
@@ -117,23 +119,27 @@ func (s *Store) FollowRevocations(ctx context.Context, f tokenstore.RevocationFo
 	}()
 }
 
-// followOnce runs one subscription until it fails.
-func (s *Store) followOnce(ctx context.Context, f tokenstore.RevocationFollower, up *bool, down func()) {
+// followOnce runs one subscription until it fails; closed reports that the
+// store was closed, which ends the feed.
+func (s *Store) followOnce(ctx context.Context, f tokenstore.RevocationFollower, up *bool, down func()) (closed bool) {
 	ps := s.rdb.Subscribe(ctx, s.channel)
 	defer ps.Close()
 	defer down()
 	pinged := false
 	for ctx.Err() == nil {
 		m, err := ps.ReceiveTimeout(ctx, feedHeartbeat)
+		if errors.Is(err, goredis.ErrClosed) {
+			return true
+		}
 		if err != nil {
 			var ne net.Error
 			if !errors.As(err, &ne) || !ne.Timeout() || pinged || !*up {
 				// A broken connection, a ping left unanswered, or a
 				// subscription not confirmed in time.
-				return
+				return false
 			}
 			if ps.Ping(ctx) != nil {
-				return
+				return false
 			}
 			pinged = true
 			continue
@@ -149,4 +155,5 @@ func (s *Store) followOnce(ctx context.Context, f tokenstore.RevocationFollower,
 			}
 		}
 	}
+	return false
 }

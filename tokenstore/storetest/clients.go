@@ -15,8 +15,8 @@ func RunClients(t *testing.T, newStore func(t *testing.T) tokenstore.ClientRecor
 	ctx := context.Background()
 	s := newStore(t)
 	now := time.Now().UTC().Truncate(time.Second)
-	rec := tokenstore.ClientRecord{ID: "app-1", Name: "App", SecretSHA256: "ab", RedirectURIs: []string{"https://a/cb"},
-		Grants: []string{"authorization_code"}, Scopes: []string{"api_v3"}, AccessTokenTTL: time.Hour, CreatedAt: now, UpdatedAt: now}
+	rec := tokenstore.Client{ID: "app-1", Name: "App", SecretHash: "ab", RedirectURIs: []string{"https://a/cb"},
+		Grants: []string{"authorization_code"}, Scopes: []string{"api_v3"}, AccessTokenTTL: tokenstore.Duration(time.Hour), CreatedAt: now, UpdatedAt: now}
 	if err := s.CreateClient(ctx, rec); err != nil {
 		t.Fatalf("CreateClient: %v", err)
 	}
@@ -35,10 +35,10 @@ func RunClients(t *testing.T, newStore func(t *testing.T) tokenstore.ClientRecor
 	if got, _ := s.GetClient(ctx, "app-1"); !got.Disabled || got.Name != "Renamed" || got.Scopes[0] != "api_v3" {
 		t.Fatalf("after update: %+v", got)
 	}
-	if err := s.UpdateClient(ctx, tokenstore.ClientRecord{ID: "ghost"}); !errors.Is(err, tokenstore.ErrNotFound) {
+	if err := s.UpdateClient(ctx, tokenstore.Client{ID: "ghost"}); !errors.Is(err, tokenstore.ErrNotFound) {
 		t.Fatalf("UpdateClient of a missing id: %v", err)
 	}
-	_ = s.CreateClient(ctx, tokenstore.ClientRecord{ID: "a-0", CreatedAt: now})
+	_ = s.CreateClient(ctx, tokenstore.Client{ID: "a-0", CreatedAt: now})
 	list, err := s.ListClients(ctx)
 	if err != nil || len(list) != 2 || list[0].ID != "a-0" || list[1].ID != "app-1" {
 		t.Fatalf("ListClients = %+v, %v", list, err)

@@ -47,6 +47,7 @@ func Run(t *testing.T, f Factory) {
 	t.Run("Revocations", func(t *testing.T) { t.Parallel(); testRevocations(t, f(t)) })
 	t.Run("RevokedAny", func(t *testing.T) { t.Parallel(); testRevokedAny(t, f(t)) })
 	t.Run("AccessChecked", func(t *testing.T) { t.Parallel(); testAccessChecked(t, f(t)) })
+	t.Run("RevocationFeed", func(t *testing.T) { t.Parallel(); testRevocationFeed(t, f(t)) })
 	t.Run("Ping", func(t *testing.T) {
 		t.Parallel()
 		if err := f(t).Store.Ping(context.Background()); err != nil {
@@ -363,10 +364,7 @@ func testRevocations(t *testing.T, h Harness) {
 // testRevokedAny: one call answers whether any of a token's ids (its jti,
 // its family) is revoked, as IsRevoked would for each.
 func testRevokedAny(t *testing.T, h Harness) {
-	ra, ok := h.Store.(tokenstore.RevokedAny)
-	if !ok {
-		t.Skip("the store does not implement tokenstore.RevokedAny")
-	}
+	ra := h.Store
 	ctx := context.Background()
 	now := h.Now()
 	if err := h.Store.Revoke(ctx, "jti-revoked", now.Add(time.Hour)); err != nil {
@@ -442,7 +440,7 @@ func testAccessChecked(t *testing.T, h Harness) {
 		{"OnlyEmpty", []string{"", ""}, false},
 		{"None", nil, false},
 	} {
-		g, revoked, err := tokenstore.GetAccessChecked(ctx, h.Store, k, tc.ids...)
+		g, revoked, err := h.Store.GetAccessChecked(ctx, k, tc.ids...)
 		if err != nil || revoked != tc.want {
 			t.Errorf("%s: GetAccessChecked(%q) = revoked %v, %v; want %v", tc.name, tc.ids, revoked, err, tc.want)
 			continue
@@ -452,14 +450,14 @@ func testAccessChecked(t *testing.T, h Harness) {
 		}
 	}
 	for _, ids := range [][]string{{"jti-x", "fam-x"}, {"jti-revoked"}} {
-		if _, revoked, err := tokenstore.GetAccessChecked(ctx, h.Store, tokenstore.KeyOf("token-never-stored"), ids...); !errors.Is(err, tokenstore.ErrNotFound) || revoked {
+		if _, revoked, err := h.Store.GetAccessChecked(ctx, tokenstore.KeyOf("token-never-stored"), ids...); !errors.Is(err, tokenstore.ErrNotFound) || revoked {
 			t.Errorf("GetAccessChecked of an unknown key with ids %q = revoked %v, %v; want ErrNotFound", ids, revoked, err)
 		}
 	}
 	if err := h.Store.DeleteAccess(ctx, k); err != nil {
 		t.Fatalf("DeleteAccess: %v", err)
 	}
-	if _, _, err := tokenstore.GetAccessChecked(ctx, h.Store, k, want.ID); !errors.Is(err, tokenstore.ErrNotFound) {
+	if _, _, err := h.Store.GetAccessChecked(ctx, k, want.ID); !errors.Is(err, tokenstore.ErrNotFound) {
 		t.Errorf("GetAccessChecked after DeleteAccess: %v, want ErrNotFound", err)
 	}
 	if h.Down == nil {
@@ -470,7 +468,28 @@ func testAccessChecked(t *testing.T, h Harness) {
 		t.Fatalf("PutAccess: %v", err)
 	}
 	h.Down()
-	if _, revoked, err := tokenstore.GetAccessChecked(ctx, h.Store, k2, want.ID, want.FamilyID); !errors.Is(err, tokenstore.ErrUnavailable) || revoked {
+	if _, revoked, err := h.Store.GetAccessChecked(ctx, k2, want.ID, want.FamilyID); !errors.Is(err, tokenstore.ErrUnavailable) || revoked {
 		t.Errorf("GetAccessChecked with the store down = revoked %v, %v; want ErrUnavailable", revoked, err)
+	}
+}
+
+// feedFollower records that a revocation feed came up.
+type feedFollower struct{ up chan struct{} }
+
+func (f feedFollower) NoteRevoked(string) {}
+func (f feedFollower) FeedUp()   { f.up <- struct{}{} }
+func (f feedFollower) FeedDown() {}
+
+// testRevocationFeed: the feed comes up (what it delivers is each shared
+// store's own test: tokenstore/redis's subscribe tests).
+func testRevocationFeed(t *testing.T, h Harness) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	f := feedFollower{up: make(chan struct{}, 4)}
+	h.Store.FollowRevocations(ctx, f)
+	select {
+	case <-f.up:
+	case <-time.After(5 * time.Second):
+		t.Fatal("FollowRevocations: the feed did not come up within 5s")
 	}
 }
