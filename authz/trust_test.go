@@ -4,11 +4,8 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
-	"crypto/hmac"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -22,6 +19,8 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/lestrrat-go/jwx/v2/jwk"
 	"github.com/lestrrat-go/jwx/v2/jws"
+
+	"github.com/oauthgate/caddy-oauthgate/internal/testutil"
 )
 
 // testIdP is an issuer on a loopback HTTP server: discovery, a JWKS whose
@@ -133,15 +132,6 @@ func sign(t *testing.T, k jwk.Key, typ string, claims map[string]any) string {
 		t.Fatal(err)
 	}
 	return string(tok)
-}
-
-// rawJWS builds a JWS with any header and signature function (alg
-// confusion, none).
-func rawJWS(hdr, claims map[string]any, sig func(input string) []byte) string {
-	h, _ := json.Marshal(hdr)
-	c, _ := json.Marshal(claims)
-	in := base64.RawURLEncoding.EncodeToString(h) + "." + base64.RawURLEncoding.EncodeToString(c)
-	return in + "." + base64.RawURLEncoding.EncodeToString(sig(in))
 }
 
 type trustFixture struct {
@@ -319,13 +309,11 @@ func TestTrustAlgorithmConfusion(t *testing.T) {
 	pub, _ := rk.PublicKey()
 	pubJSON, _ := json.Marshal(pub)
 	for _, alg := range []string{"HS256", "none", "ES256", "PS256"} {
-		tok := rawJWS(map[string]any{"alg": alg, "kid": "rsa"}, f.claims(idp.URL), func(in string) []byte {
+		tok := testutil.ForgeJWS(map[string]any{"alg": alg, "kid": "rsa"}, f.claims(idp.URL), func(in string) []byte {
 			if alg == "none" {
 				return nil
 			}
-			m := hmac.New(sha256.New, pubJSON)
-			m.Write([]byte(in))
-			return m.Sum(nil)
+			return testutil.HMACSigner(pubJSON)(in)
 		})
 		if alg == "none" {
 			tok = strings.TrimSuffix(tok, ".") + "."
@@ -622,7 +610,7 @@ func FuzzTrustVerify(f *testing.F) {
 	defer idp.Close()
 	iss := idp.URL
 	f.Add("eyJhbGciOiJFUzI1NiJ9.eyJpc3MiOiJ4In0.c2ln")
-	f.Add(rawJWS(map[string]any{"alg": "none"}, map[string]any{"iss": iss, "aud": "a", "exp": 1 << 40}, func(string) []byte { return nil }))
+	f.Add(testutil.ForgeJWS(map[string]any{"alg": "none"}, map[string]any{"iss": iss, "aud": "a", "exp": 1 << 40}, func(string) []byte { return nil }))
 	f.Add("a.b.c.d.e")
 	f.Add("opaque")
 	tr, err := NewTrust(context.Background(), []TrustConfig{{Issuer: iss, JWKSURI: iss + "/jwks", Audience: []string{"a"}}}, TrustOptions{})
