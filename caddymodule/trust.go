@@ -100,6 +100,9 @@ func (a *App) provisionTrust(ctx caddy.Context) error {
 	repl := caddy.NewReplacer()
 	cfgs := make([]authz.TrustConfig, len(a.Trust))
 	for i, tc := range a.Trust {
+		if a.server != nil && tc.Issuer == a.server.Issuer() {
+			return fmt.Errorf("oauthgate: trust %s is this server's own issuer: its tokens are accepted already; remove the trust block", tc.Issuer)
+		}
 		c := authz.TrustConfig{Issuer: tc.Issuer, JWKSURI: tc.JWKSURI, Audience: tc.Audience,
 			Algorithms: tc.Algorithms, Claims: tc.Claims, Headers: tc.Headers}
 		if in := tc.Introspect; in != nil {
@@ -194,7 +197,7 @@ func (a *App) routeIssuers(names []string) ([]string, error) {
 	var out []string
 	for _, n := range names {
 		switch {
-		case n == "self" && a.server != nil:
+		case (n == "self" || n == a.Issuer) && a.server != nil:
 			out = append(out, a.server.Issuer())
 		case n == "self":
 			return nil, errors.New("oauthgate_protect: issuers self: this config has no `issuer` of its own")
