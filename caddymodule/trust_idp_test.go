@@ -263,6 +263,24 @@ func TestTrustedIssuersAgainstOIDCProvider(t *testing.T) {
 		t.Fatalf("opaque route's metadata: %s", body)
 	}
 
+	// The same, as a strict RFC 9728 client (oauth4webapi) follows it:
+	// challenge → resource metadata → every authorization server's metadata.
+	out, err := exec.Command("node", "../idp/prm.mjs", g.base+"/orders/1", ordersRes).CombinedOutput()
+	if err != nil {
+		t.Fatalf("oauth4webapi's resource discovery: %v\n%s", err, out)
+	}
+	var found struct {
+		ResourceMetadata     string `json:"resource_metadata"`
+		AuthorizationServers []struct {
+			Issuer        string `json:"issuer"`
+			TokenEndpoint string `json:"token_endpoint"`
+		} `json:"authorization_servers"`
+	}
+	if err := json.Unmarshal(out, &found); err != nil || found.ResourceMetadata != wantMD || len(found.AuthorizationServers) != 2 ||
+		found.AuthorizationServers[0].TokenEndpoint != idp.Issuer+"/token" || found.AuthorizationServers[1].Issuer != peer.URL {
+		t.Fatalf("oauth4webapi found: %s", out)
+	}
+
 	// X1, X4: a JWT of oidc-provider; forged identity headers are removed.
 	jwt1 := idp.token(t, ordersRes, "orders:read")
 	resp, body = get("/orders/1", jwt1, "X-Tenant", "evil", "X-OAuth-Issuer", "evil")
@@ -388,7 +406,7 @@ func TestTrustedIssuersAgainstOIDCProvider(t *testing.T) {
 	// Operations: calls and decisions by issuer, labels limited to configured issuers.
 	_, metrics := call(t, "GET", g.base+"/metrics", nil, "")
 	for _, want := range []string{
-		fmt.Sprintf(`oauthgate_trust_requests_total{issuer=%q,kind="introspect",outcome="ok"} 2`, idp.Issuer),
+		fmt.Sprintf(`oauthgate_trust_requests_total{issuer=%q,kind="introspect",outcome="ok"} 3`, idp.Issuer), // oauth4webapi's made-up token, the opaque token once, a made-up one
 		fmt.Sprintf(`oauthgate_trust_requests_total{issuer=%q,kind="introspect",outcome="error"} 1`, idp.Issuer),
 		fmt.Sprintf(`oauthgate_trust_requests_total{issuer=%q,kind="jwks",outcome="ok"} 2`, idp.Issuer), // the first load and the refetch after the rotation
 		fmt.Sprintf(`oauthgate_protect_issuer_decisions_total{issuer=%q,outcome="allowed"}`, peer.URL),
