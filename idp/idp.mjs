@@ -7,6 +7,7 @@
 // JSON line {"issuer": …} once it listens, and stops when its standard
 // input closes. POST /_test/rotate puts a new signing key in front (the
 // old one stays published), as a rotation at the provider does.
+// prm.mjs beside it is the strict RFC 9728 client of the same tests.
 import * as crypto from 'node:crypto';
 import * as http from 'node:http';
 import Provider, { errors } from 'oidc-provider';
