@@ -39,18 +39,27 @@ type AuthorizeOptions struct {
 	// ClientIP returns the client's address for throttling (default: RemoteAddr).
 	ClientIP func(*http.Request) string
 	Pages    *Pages
-	// Failed logins allowed per user and per client IP within LoginWindow
-	// (defaults 5, 20, 15 minutes).
+	// BrowserPath returns the path of r as the browser sent it, before any
+	// rewrite or handle_path (default: r.URL's path). The sign-in cookies are
+	// scoped to its directory, so they come back when /oauth/authorize is
+	// reached under another path.
+	BrowserPath func(r *http.Request) string
+	// Failed logins allowed per (user, client IP) and per client IP within
+	// LoginWindow before that pair or IP is refused for the rest of the
+	// window (defaults 5, 20, 15 minutes). A user alone is never locked:
+	// past 2 × UserLimit failures from anywhere, attempts are delayed
+	// (1 s, 2 s, … at most 30 s).
 	UserLimit, IPLimit int
 	LoginWindow        time.Duration
 }
 
 // authorizer serves /oauth/authorize (CONFORMANCE A1–A11).
 type authorizer struct {
-	s      *Server
-	opts   AuthorizeOptions
-	byUser *Throttle
-	byIP   *Throttle
+	s        *Server
+	opts     AuthorizeOptions
+	byUserIP *Throttle // locks: per (user, address)
+	byIP     *Throttle // locks: per address
+	byUser   *Throttle // delays only: per user, from anywhere
 }
 
 // AuthorizeHandler returns the authorization endpoint with opts.
@@ -68,6 +77,9 @@ func (s *Server) AuthorizeHandler(opts AuthorizeOptions) (http.Handler, error) {
 	if opts.ClientIP == nil {
 		opts.ClientIP = s.cfg.ClientIP
 	}
+	if opts.BrowserPath == nil {
+		opts.BrowserPath = func(r *http.Request) string { return r.URL.EscapedPath() }
+	}
 	if opts.UserLimit <= 0 {
 		opts.UserLimit = 5
 	}
@@ -79,8 +91,11 @@ func (s *Server) AuthorizeHandler(opts AuthorizeOptions) (http.Handler, error) {
 	}
 	return &authorizer{
 		s: s, opts: opts,
-		byUser: NewThrottle(opts.UserLimit, opts.LoginWindow, s.cfg.Now),
-		byIP:   NewThrottle(opts.IPLimit, opts.LoginWindow, s.cfg.Now),
+		byUserIP: NewThrottle(opts.UserLimit, opts.LoginWindow, s.cfg.Now),
+		byIP:     NewThrottle(opts.IPLimit, opts.LoginWindow, s.cfg.Now),
+		// Twice the per-address limit passes before the delays begin, so
+		// one stranger's failures cost the user nothing.
+		byUser: NewDelayThrottle(2*opts.UserLimit, opts.LoginWindow, maxAccountDelay, s.cfg.Now),
 	}, nil
 }
 
@@ -347,15 +362,21 @@ var (
 	errAccessDenied    = &Error{Code: "access_denied", Description: "the user denied the request", Status: http.StatusBadRequest}
 )
 
+// cookiePath scopes the sign-in cookies to where the browser sees this endpoint.
+func (a *authorizer) cookiePath(r *http.Request) string {
+	return cookiePath(a.opts.BrowserPath(r))
+}
+
 func (a *authorizer) loginPage(w http.ResponseWriter, r *http.Request, req *authRequest, status int, username, msg string) {
-	browser := browserID(w, r, a.s.cfg.Rand)
+	browser := browserID(w, r, a.cookiePath(r), a.s.cfg.Rand)
 	a.opts.Pages.render(w, status, "login.html", map[string]any{
 		"Title": "Sign in", "ClientName": req.client.Name, "Params": hidden(req.params),
 		"CSRF": a.s.signer.csrfToken(browser, "login"), "Username": username, "Error": msg,
 	})
 }
 
-// login handles the login form's POST, throttled per user and per IP.
+// login handles the login form's POST, throttled per (user, IP), per IP
+// and, with delays only, per user.
 func (a *authorizer) login(w http.ResponseWriter, r *http.Request, req *authRequest, in url.Values) (string, string, time.Time, bool) {
 	now := a.s.cfg.Now()
 	username, password := in.Get("oauthgate_username"), in.Get("oauthgate_password")
@@ -367,30 +388,41 @@ func (a *authorizer) login(w http.ResponseWriter, r *http.Request, req *authRequ
 		a.loginPage(w, r, req, http.StatusBadRequest, username, "The sign-in form expired. Please try again.")
 		return "", "", now, true
 	}
-	userKey, ipKey := "user\x00"+username, "ip\x00"+a.opts.ClientIP(r)
-	if wait, blocked := a.byUser.Blocked(userKey); blocked {
-		a.tooMany(w, wait)
-		return "", "", now, true
+	ip := a.opts.ClientIP(r)
+	pairKey, ipKey, userKey := "user\x00"+throttleName(username)+"\x00"+ip, "ip\x00"+ip, "user\x00"+throttleName(username)
+	for _, k := range []struct {
+		t   *Throttle
+		key string
+	}{{a.byUserIP, pairKey}, {a.byIP, ipKey}, {a.byUser, userKey}} {
+		if wait, blocked := k.t.Blocked(k.key); blocked {
+			a.tooMany(w, wait)
+			return "", "", now, true
+		}
 	}
-	if wait, blocked := a.byIP.Blocked(ipKey); blocked {
-		a.tooMany(w, wait)
-		return "", "", now, true
+	// Names and passwords too long to be real still pay the bcrypt
+	// comparison (of the decoy hash), so they are no cheaper to try.
+	name := username
+	if len(username) > 256 || len(password) > 1024 {
+		name = ""
 	}
-	if len(username) > 256 || len(password) > 1024 || !a.s.cfg.Users.Authenticate(username, password) {
-		a.byUser.Fail(userKey)
+	if ok := a.s.cfg.Users.Authenticate(name, password); !ok || name == "" {
+		a.byUserIP.Fail(pairKey)
 		a.byIP.Fail(ipKey)
-		a.s.cfg.Observe(Event{Kind: EventLoginFailed, ClientID: req.client.ID, Subject: username, Reason: "wrong username or password"})
+		a.byUser.Fail(userKey)
+		a.s.cfg.Observe(Event{Kind: EventLoginFailed, ClientID: req.client.ID, Subject: truncate(username, 256), Address: ip, Reason: "wrong username or password"})
 		a.loginPage(w, r, req, http.StatusUnauthorized, username, "Wrong username or password.")
 		return "", "", now, true
 	}
-	a.byUser.Reset(userKey)
+	// The user's own counter stays: a success must not wipe what others'
+	// guesses cost the account.
+	a.byUserIP.Reset(pairKey)
 	sid, err := newID(a.s.cfg.Rand)
 	if err != nil {
 		a.opts.Pages.errorPage(w, http.StatusInternalServerError, "Error", "Could not start a session.")
 		return "", "", now, true
 	}
 	sess := session{Subject: username, ID: sid, AuthTime: now.Unix(), Expires: now.Add(a.s.cfg.SessionTTL).Unix()}
-	setCookie(w, r, sessionCookie, a.s.signer.seal("session", sess), a.s.cfg.SessionTTL)
+	setCookie(w, r, a.cookiePath(r), sessionCookie, a.s.signer.seal("session", sess), a.s.cfg.SessionTTL)
 	return username, sid, now, false
 }
 
@@ -450,7 +482,7 @@ func (a *authorizer) consent(w http.ResponseWriter, r *http.Request, req *authRe
 }
 
 func (a *authorizer) consentPage(w http.ResponseWriter, r *http.Request, req *authRequest, subject, binding string, status int) {
-	browser := browserID(w, r, a.s.cfg.Rand)
+	browser := browserID(w, r, a.cookiePath(r), a.s.cfg.Rand)
 	scopes := make([]Scope, 0, len(req.scopes))
 	for _, name := range req.scopes {
 		sc, _ := a.s.cfg.Scopes.Lookup(name)
@@ -481,7 +513,11 @@ func (a *authorizer) issueCode(w http.ResponseWriter, r *http.Request, req *auth
 	g := tokenstore.Grant{ClientID: req.client.ID, Subject: subject, Scopes: req.scopes, IssuedAt: now,
 		ExpiresAt: now.Add(a.s.cfg.CodeTTL), FamilyID: fam, AuthTime: authTime}
 	if err := a.s.cfg.Store.PutCode(r.Context(), tokenstore.KeyOf(code), g, payload); err != nil {
-		a.redirectError(w, r, req, ErrTemporarilyUnavailable.WithDescription("the token store is unavailable"))
+		e := ErrTemporarilyUnavailable.WithDescription("the token store is unavailable")
+		if errors.Is(err, tokenstore.ErrFull) {
+			e = errStoreFull
+		}
+		a.redirectError(w, r, req, e)
 		return
 	}
 	a.s.cfg.Observe(Event{Kind: EventCodeIssued, Grant: GrantAuthorizationCode, ClientID: req.client.ID, Subject: subject, Scopes: req.scopes})

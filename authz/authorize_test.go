@@ -19,7 +19,7 @@ import (
 func flowFixture(t *testing.T, opts ...fixtureOpt) (*fixture, *httptest.Server) {
 	hash, _ := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
 	users, _ := NewStaticUsers(map[string]string{"alice": string(hash)})
-	f := newFixture(t, append(opts, func(c *Config) { c.Users = users })...)
+	f := newFixture(t, append([]fixtureOpt{func(c *Config) { c.Users = users }}, opts...)...)
 	app := &Client{ID: "app", Name: "App", Grants: []string{GrantAuthorizationCode, GrantRefreshToken},
 		Scopes: []string{"api_v3"}, RedirectURIs: []string{"https://app.example/cb"}}
 	app.SetSecret(HashSecret("app-secret-0123456789"))

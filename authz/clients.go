@@ -44,10 +44,12 @@ type Client struct {
 	RefreshTokenTTL time.Duration
 	Disabled        bool
 	// NotBefore: tokens issued before it are not this client's (a dynamic
-	// client deleted and created again under the same id).
+	// client deleted and created again under the same id). Whole seconds,
+	// like iat: the second of the client's creation (see Registry.Delete).
 	NotBefore time.Time
 
-	secret SecretHash
+	created time.Time // when a dynamic client was created, for its view
+	secret  SecretHash
 }
 
 // SecretHash is a stored client secret: SHA-256 for generated high-entropy
@@ -109,7 +111,7 @@ func NewClient(s tokenstore.Client) (*Client, error) {
 	c := &Client{ID: s.ID, Name: s.Name, Public: s.Public, RedirectURIs: s.RedirectURIs, Grants: s.Grants,
 		Scopes: s.Scopes, DefaultScopes: s.DefaultScopes, User: s.User, Audience: s.Audience,
 		AccessTokenTTL: time.Duration(s.AccessTokenTTL), RefreshTokenTTL: time.Duration(s.RefreshTokenTTL),
-		Disabled: s.Disabled, NotBefore: s.CreatedAt}
+		Disabled: s.Disabled, NotBefore: s.CreatedAt.Truncate(time.Second), created: s.CreatedAt}
 	if c.Name == "" {
 		c.Name = c.ID
 	}
@@ -140,7 +142,7 @@ func (c *Client) Settings() tokenstore.Client {
 	return tokenstore.Client{ID: c.ID, Name: c.Name, RedirectURIs: c.RedirectURIs, Grants: c.Grants, Scopes: c.Scopes,
 		DefaultScopes: c.DefaultScopes, Public: c.Public, User: c.User, Audience: c.Audience,
 		AccessTokenTTL: tokenstore.Duration(c.AccessTokenTTL), RefreshTokenTTL: tokenstore.Duration(c.RefreshTokenTTL),
-		Disabled: c.Disabled, CreatedAt: c.NotBefore}
+		Disabled: c.Disabled, CreatedAt: c.created}
 }
 
 // String is the stored form of a secret hash: hex SHA-256, or the bcrypt hash.
@@ -192,7 +194,11 @@ func (c *Client) Validate(cat *Catalog) error {
 	}
 	for _, u := range c.RedirectURIs {
 		if err := ValidRedirectURI(u); err != nil {
-			return fmt.Errorf("client %q: redirect_uri %q: must be absolute, without a fragment (or %s)", c.ID, u, OOBRedirect)
+			var e *Error
+			if errors.As(err, &e) {
+				err = errors.New(e.Description)
+			}
+			return fmt.Errorf("client %q: redirect_uri %q: %v", c.ID, u, err)
 		}
 	}
 	if c.AllowsGrant(GrantAuthorizationCode) && len(c.RedirectURIs) == 0 {

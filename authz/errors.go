@@ -28,6 +28,9 @@ type Error struct {
 	// basic marks a client-authentication failure through HTTP Basic, which
 	// must be answered with WWW-Authenticate: Basic (RFC 6749 §5.2).
 	basic bool
+	// disabled marks a disabled client that gave its right secret: refused,
+	// but not a guess, so not counted by the throttles.
+	disabled bool
 }
 
 func (e *Error) Error() string {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"net/url"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,7 +18,7 @@ import (
 type signalling struct {
 	*Verifier
 	up     chan struct{}
-	marker string
+	marker atomic.Pointer[string] // set by the test while the feed delivers
 	seen   chan struct{}
 }
 
@@ -28,7 +29,7 @@ func (s *signalling) FeedUp() {
 
 func (s *signalling) NoteRevoked(id string) {
 	s.Verifier.NoteRevoked(id)
-	if id == s.marker {
+	if m := s.marker.Load(); m != nil && id == *m {
 		s.seen <- struct{}{}
 	}
 }
@@ -107,12 +108,13 @@ func TestTwoInstancesNeverForgetARevocation(t *testing.T) {
 	// test does not take 200,000 round trips), then a marker: once B has
 	// seen it, it has seen them all.
 	const others = 200_000
-	fb.marker = "marker-" + strconv.FormatInt(time.Now().UnixNano(), 10)
+	marker := "marker-" + strconv.FormatInt(time.Now().UnixNano(), 10)
+	fb.marker.Store(&marker)
 	if out, err := srv.CLI("EVAL", "for i=1,tonumber(ARGV[1]) do redis.call('PUBLISH', KEYS[1], 'other-'..i) end return 1",
 		"1", "oauthgate:revocations", strconv.Itoa(others)); err != nil {
 		t.Fatalf("publishing the flood: %v %s", err, out)
 	}
-	if err := stA.Revoke(ctx, fb.marker, time.Now().Add(time.Minute)); err != nil {
+	if err := stA.Revoke(ctx, marker, time.Now().Add(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
 	select {

@@ -13,6 +13,10 @@ import (
 // CONFORMANCE T3): the code is redeemed once, by the client it was issued
 // to, with the same redirect URI and a matching PKCE verifier. A second
 // redemption revokes everything the first one issued.
+//
+// The code is read, checked and the new tokens stored before it is used up
+// (see issueTokens): a store failure on the way leaves it redeemable by the
+// retry the 503 advises, instead of turning that retry into a "reuse".
 func (s *Server) authorizationCode(ctx context.Context, r *http.Request, c *Client, p Params) (*TokenResponse, *Error) {
 	code := p["code"]
 	if code == "" {
@@ -21,10 +25,11 @@ func (s *Server) authorizationCode(ctx context.Context, r *http.Request, c *Clie
 	if !WellFormedOpaque(code, PrefixCode) {
 		return nil, ErrInvalidGrant.WithDescription("the code is invalid or expired")
 	}
-	g, raw, err := s.cfg.Store.TakeCode(ctx, tokenstore.KeyOf(code))
+	k := tokenstore.KeyOf(code)
+	g, raw, err := s.cfg.Store.GetCode(ctx, k)
 	switch {
 	case errors.Is(err, tokenstore.ErrReused):
-		s.revokeFamily(ctx, c, g.FamilyID, "authorization code reused")
+		s.revokeFamily(ctx, c, g, "authorization code reused")
 		return nil, ErrInvalidGrant.WithDescription("the code was already used; the tokens issued from it are revoked")
 	case errors.Is(err, tokenstore.ErrNotFound):
 		return nil, ErrInvalidGrant.WithDescription("the code is invalid or expired")
@@ -60,5 +65,18 @@ func (s *Server) authorizationCode(ctx context.Context, r *http.Request, c *Clie
 	if c.AllowsGrant(GrantRefreshToken) {
 		refresh = &tokenstore.Grant{Subject: g.Subject, Scopes: g.Scopes, AuthTime: g.AuthTime}
 	}
-	return s.issueTokens(r, GrantAuthorizationCode, c, access, refresh)
+	return s.issueTokens(r, GrantAuthorizationCode, c, access, refresh, func() *Error {
+		_, _, err := s.cfg.Store.TakeCode(ctx, k)
+		switch {
+		case errors.Is(err, tokenstore.ErrReused):
+			// Another request redeemed it since we read it: a replay.
+			s.revokeFamily(ctx, c, g, "authorization code reused")
+			return ErrInvalidGrant.WithDescription("the code was already used; the tokens issued from it are revoked")
+		case errors.Is(err, tokenstore.ErrNotFound):
+			return ErrInvalidGrant.WithDescription("the code is invalid or expired")
+		case err != nil:
+			return storeError(err, "could not redeem the code")
+		}
+		return nil
+	})
 }

@@ -22,5 +22,5 @@ func (s *Server) clientCredentials(_ context.Context, r *http.Request, c *Client
 	if sub == "" {
 		sub = c.ID
 	}
-	return s.issueTokens(r, GrantClientCredentials, c, tokenstore.Grant{Subject: sub, Scopes: scopes}, nil)
+	return s.issueTokens(r, GrantClientCredentials, c, tokenstore.Grant{Subject: sub, Scopes: scopes}, nil, nil)
 }

@@ -29,34 +29,33 @@ func (s *Server) refreshToken(ctx context.Context, r *http.Request, c *Client, p
 	}
 	k := tokenstore.KeyOf(rt)
 	// Look before redeeming, so that neither another client presenting a
-	// stolen token nor a request with a bad scope burns the owner's token.
-	if cur, err := s.cfg.Store.GetRefresh(ctx, k); err == nil {
-		if cur.ClientID != c.ID {
-			return nil, ErrInvalidGrant.WithDescription("the refresh token was issued to another client")
-		}
-		if e := narrowScopes(cur.Scopes, asked); e != nil {
-			return nil, e
-		}
-		// The family check comes before the redemption: concurrent replays
-		// revoke the family as they lose, and must not also fail the one
-		// request that won.
-		if revoked, err := s.cfg.Store.IsRevoked(ctx, cur.FamilyID); err != nil {
-			return nil, storeError(err, "could not check the refresh token")
-		} else if revoked {
-			return nil, ErrInvalidGrant.WithDescription("the refresh token has been revoked")
-		}
-	}
-	g, err := s.cfg.Store.TakeRefresh(ctx, k)
+	// stolen token nor a request with a bad scope burns the owner's token,
+	// and so that the new tokens are stored before the old one is used up
+	// (see issueTokens): a store failure leaves it usable for the retry.
+	g, err := s.cfg.Store.GetRefresh(ctx, k)
 	switch {
-	case errors.Is(err, tokenstore.ErrReused):
-		s.revokeFamily(ctx, c, g.FamilyID, "refresh token reused")
-		return nil, ErrInvalidGrant.WithDescription("the refresh token was already used; its token family is revoked")
 	case errors.Is(err, tokenstore.ErrNotFound):
-		return nil, ErrInvalidGrant.WithDescription("the refresh token is invalid or expired")
+		// Redeemed before (a replay) or unknown: only the redemption tells.
+		g, err := s.cfg.Store.TakeRefresh(ctx, k)
+		return nil, s.refreshRedeemed(ctx, c, g, err)
 	case err != nil:
-		return nil, storeError(err, "could not redeem the refresh token")
+		return nil, storeError(err, "could not read the refresh token")
 	}
-	if g.ClientID != c.ID || g.IssuedAt.Before(c.NotBefore) {
+	if g.ClientID != c.ID {
+		return nil, ErrInvalidGrant.WithDescription("the refresh token was issued to another client")
+	}
+	if e := narrowScopes(g.Scopes, asked); e != nil {
+		return nil, e
+	}
+	// The family check comes before the redemption: concurrent replays
+	// revoke the family as they lose, and must not also fail the one
+	// request that won.
+	if revoked, err := s.cfg.Store.IsRevoked(ctx, g.FamilyID); err != nil {
+		return nil, storeError(err, "could not check the refresh token")
+	} else if revoked {
+		return nil, ErrInvalidGrant.WithDescription("the refresh token has been revoked")
+	}
+	if g.IssuedAt.Before(c.NotBefore) {
 		return nil, ErrInvalidGrant.WithDescription("the refresh token was issued to another client")
 	}
 	if e := narrowScopes(g.Scopes, asked); e != nil {
@@ -70,7 +69,27 @@ func (s *Server) refreshToken(ctx context.Context, r *http.Request, c *Client, p
 	scopes = slices.DeleteFunc(slices.Clone(scopes), func(sc string) bool { return !c.AllowsScope(sc) })
 	access := tokenstore.Grant{Subject: g.Subject, Scopes: scopes, FamilyID: g.FamilyID, AuthTime: g.AuthTime}
 	next := &tokenstore.Grant{Subject: g.Subject, Scopes: g.Scopes, AuthTime: g.AuthTime, RefreshCount: g.RefreshCount + 1}
-	return s.issueTokens(r, GrantRefreshToken, c, access, next)
+	return s.issueTokens(r, GrantRefreshToken, c, access, next, func() *Error {
+		taken, err := s.cfg.Store.TakeRefresh(ctx, k)
+		return s.refreshRedeemed(ctx, c, taken, err)
+	})
+}
+
+// refreshRedeemed turns the outcome of a refresh token's redemption into
+// the grant's answer: nil when this request used it up.
+func (s *Server) refreshRedeemed(ctx context.Context, c *Client, g tokenstore.Grant, err error) *Error {
+	switch {
+	case errors.Is(err, tokenstore.ErrReused):
+		s.revokeFamily(ctx, c, g, "refresh token reused")
+		return ErrInvalidGrant.WithDescription("the refresh token was already used; its token family is revoked")
+	case errors.Is(err, tokenstore.ErrNotFound):
+		return ErrInvalidGrant.WithDescription("the refresh token is invalid or expired")
+	case err != nil:
+		return storeError(err, "could not redeem the refresh token")
+	case g.ClientID != c.ID:
+		return ErrInvalidGrant.WithDescription("the refresh token was issued to another client")
+	}
+	return nil
 }
 
 // narrowScopes checks that a refresh asks for no scope beyond the grant's.

@@ -31,13 +31,44 @@ func TestMetadata_V3(t *testing.T) {
 	if m["token_endpoint"] != "https://Auth.Example.com:8443/tenant/oauth/token" || m["jwks_uri"] != "https://Auth.Example.com:8443/tenant/oauth/jwks" {
 		t.Fatalf("endpoints %v %v", m["token_endpoint"], m["jwks_uri"])
 	}
-	for _, k := range []string{"scopes_supported", "response_types_supported", "grant_types_supported", "token_endpoint_auth_methods_supported"} {
+	for k, want := range map[string]string{
+		"authorization_endpoint": "/oauth/authorize", "revocation_endpoint": "/oauth/revoke",
+		"introspection_endpoint": "/oauth/introspect",
+	} {
+		if m[k] != "https://Auth.Example.com:8443/tenant"+want {
+			t.Fatalf("%s %v", k, m[k])
+		}
+	}
+	for k, v := range m {
+		if v == "" {
+			t.Fatalf("%s is an empty string", k)
+		}
+	}
+	for _, k := range []string{"scopes_supported", "response_types_supported", "grant_types_supported", "token_endpoint_auth_methods_supported",
+		"revocation_endpoint_auth_methods_supported", "introspection_endpoint_auth_methods_supported", "code_challenge_methods_supported"} {
 		if l, ok := m[k].([]any); !ok || len(l) == 0 {
 			t.Fatalf("%s missing or empty", k)
 		}
 	}
 	if got, _ := json.Marshal(m["scopes_supported"]); string(got) != `["api_v3","bcf_v2_1","admin"]` {
 		t.Fatalf("scopes_supported %s", got)
+	}
+	// The issuer's path: endpoints under it and bare (handle_path), the
+	// metadata also at the RFC 8414 §3.1 location; nothing else.
+	for path, want := range map[string]string{
+		"/.well-known/oauth-authorization-server/tenant": PathMetadata,
+		"/tenant/.well-known/openid-configuration":       PathOIDCMetadata,
+		"/tenant/oauth/token":                            PathToken,
+		"/oauth/token":                                   PathToken,
+		"/tenant/oauth/authorize":                        PathAuthorize,
+		"/.well-known/oauth-authorization-server/other":  "",
+		"/tenantx/oauth/token":                           "",
+		"/tenant/tenant/oauth/token":                     "",
+		"/tenant":                                        "",
+	} {
+		if got := f.srv.EndpointPath(path); got != want {
+			t.Errorf("EndpointPath(%q) = %q, want %q", path, got, want)
+		}
 	}
 	if rec := f.do(httptest.NewRequest("POST", PathMetadata, nil)); rec.Code != 405 {
 		t.Fatalf("POST metadata: %d", rec.Code)

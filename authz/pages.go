@@ -8,52 +8,104 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 //go:embed templates/*.html
 var templateFS embed.FS
 
+// baseName is the file that defines what every page shares ("head", "foot",
+// "params"); the others are the pages themselves.
+const baseName = "base.html"
+
 // pageNames are the templates an operator may replace (`templates DIR`).
-var pageNames = []string{"base.html", "login.html", "consent.html", "error.html", "oob.html"}
+var pageNames = []string{baseName, "login.html", "consent.html", "error.html", "oob.html"}
 
 // Pages renders the HTML pages of the authorization endpoint.
-type Pages struct{ t *template.Template }
+type Pages struct{ pages map[string]*template.Template }
 
-// LoadPages parses the embedded templates, then those of the same names
-// found in dir (when dir is not empty), which replace them.
+// LoadPages builds the pages from the embedded templates, each file of the
+// same name found in dir (when dir is not empty) replacing its embedded
+// twin. Each page is its own template set — base.html, then the page — so any
+// subset of the files can be replaced, and a page may redefine what base.html
+// defines. Every page is rendered once with sample data, so a broken
+// template fails at start (caddy validate) naming the file, not on a user's
+// screen.
 func LoadPages(dir string) (*Pages, error) {
-	t, err := template.ParseFS(templateFS, "templates/*.html")
-	if err != nil {
-		return nil, err
+	src := map[string]string{}
+	file := map[string]string{} // where each source came from, for errors
+	for _, name := range pageNames {
+		b, err := templateFS.ReadFile("templates/" + name)
+		if err != nil {
+			return nil, err
+		}
+		src[name], file[name] = string(b), name
 	}
 	if dir != "" {
 		found := 0
 		for _, name := range pageNames {
 			p := filepath.Join(dir, name)
-			src, err := os.ReadFile(p)
+			b, err := os.ReadFile(p)
 			if os.IsNotExist(err) {
 				continue
 			}
 			if err != nil {
 				return nil, fmt.Errorf("templates %s: %v", dir, err)
 			}
-			if _, err := t.New(name).Parse(string(src)); err != nil {
-				return nil, fmt.Errorf("templates %s: %v", p, err)
-			}
+			src[name], file[name] = string(b), p
 			found++
 		}
 		if found == 0 {
-			return nil, fmt.Errorf("templates %s: none of %v found", dir, pageNames)
+			return nil, fmt.Errorf("templates %s: none of %s found", dir, strings.Join(pageNames, ", "))
 		}
 	}
-	// Render every page once with empty data, so a broken template fails at
-	// start instead of on a user's screen.
+	ps := &Pages{pages: map[string]*template.Template{}}
 	for _, name := range pageNames[1:] {
-		if err := t.ExecuteTemplate(new(bytes.Buffer), name, map[string]any{}); err != nil {
-			return nil, fmt.Errorf("template %s: %v", name, err)
+		// The page is the set's root (a second template of the root's name
+		// would leave the root empty); base.html is parsed first, so the
+		// page's own definitions win.
+		t := template.New(name)
+		if _, err := t.New(baseName).Parse(src[baseName]); err != nil {
+			return nil, fmt.Errorf("templates: %s: %v", file[baseName], err)
 		}
+		if _, err := t.Parse(src[name]); err != nil {
+			return nil, fmt.Errorf("templates: %s: %v", file[name], err)
+		}
+		data, mustShow := samplePage(name)
+		var out bytes.Buffer
+		if err := t.ExecuteTemplate(&out, name, data); err != nil {
+			return nil, fmt.Errorf("templates: %s (with %s): %v", file[name], file[baseName], err)
+		}
+		for what, v := range mustShow {
+			if !strings.Contains(out.String(), v) {
+				return nil, fmt.Errorf("templates: %s (with %s) never shows %s; the page cannot work without it", file[name], file[baseName], what)
+			}
+		}
+		ps.pages[name] = t
 	}
-	return &Pages{t: t}, nil
+	return ps, nil
+}
+
+// samplePage is data shaped like what the authorization endpoint passes to
+// page name, and the values the rendered page must contain to work.
+func samplePage(name string) (data map[string]any, mustShow map[string]string) {
+	params := []map[string]string{{"Name": "client_id", "Value": "sample-client-id"}}
+	paramsShown := `the request's parameters ({{template "params" .Params}})`
+	switch name {
+	case "login.html":
+		return map[string]any{"Title": "Sign in", "ClientName": "Sample", "Params": params,
+				"CSRF": "sample-csrf-token", "Username": "alice", "Error": "Wrong username or password."},
+			map[string]string{`{{.CSRF}} (in the hidden field oauthgate_csrf)`: "sample-csrf-token", paramsShown: "sample-client-id"}
+	case "consent.html":
+		return map[string]any{"Title": "Authorize Sample", "ClientName": "Sample", "ClientID": "sample",
+				"Subject": "alice", "Scopes": []Scope{{Name: "api", Description: "Use the API"}},
+				"RedirectHost": "app.example", "Params": params, "CSRF": "sample-csrf-token"},
+			map[string]string{`{{.CSRF}} (in the hidden field oauthgate_csrf)`: "sample-csrf-token", paramsShown: "sample-client-id"}
+	case "oob.html":
+		return map[string]any{"Title": "Authorization code", "ClientName": "Sample", "Code": "ogc_sample-code",
+			"ExpiresIn": "2m0s"}, map[string]string{"{{.Code}}": "ogc_sample-code"}
+	}
+	return map[string]any{"Title": "Error", "Message": "Something went wrong."}, nil
 }
 
 // pageHeaders are sent with every HTML page: never cached, never framed
@@ -71,7 +123,7 @@ func pageHeaders(w http.ResponseWriter) {
 
 func (p *Pages) render(w http.ResponseWriter, status int, name string, data any) {
 	var buf bytes.Buffer
-	if err := p.t.ExecuteTemplate(&buf, name, data); err != nil {
+	if err := p.pages[name].ExecuteTemplate(&buf, name, data); err != nil {
 		pageHeaders(w)
 		w.WriteHeader(http.StatusInternalServerError)
 		_, _ = w.Write([]byte("<!doctype html><title>Error</title><p>The page could not be rendered.</p>"))

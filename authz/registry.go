@@ -32,6 +32,8 @@ type Registry struct {
 	Catalog *Catalog
 	Rand    io.Reader
 	Now     func() time.Time
+	// Sleep waits (time.Sleep when nil; tests advance their clock instead).
+	Sleep func(time.Duration)
 
 	// OnChange is called after a dynamic client was created, changed or
 	// deleted through this registry (the Server uses it to drop the client
@@ -48,20 +50,29 @@ func (r *Registry) changed(ctx context.Context, id string) {
 	}
 }
 
-// decoySecret is a bcrypt hash at the highest cost among the static
-// clients' bcrypt secrets, made on first need; SHA-256 when there are none.
+// decoySecret is what an unknown client id's secret is compared against:
+// the hash kind most clients use, so an unknown id costs what a wrong secret
+// of a typical client costs. Dynamic clients always have generated SHA-256
+// secrets, so with a client store, or when SHA-256 static clients are at
+// least as many as bcrypt ones, it is SHA-256; otherwise bcrypt at the
+// highest cost configured, made on first need. The minority kind stays
+// telling by time (SECURITY.md says so): closing that gap would make every
+// failed authentication cost a bcrypt.
 func (r *Registry) decoySecret() SecretHash {
 	r.decoyOnce.Do(func() {
 		r.decoy = decoy
-		cost := 0
+		cost, nBcrypt, nSHA := 0, 0, 0
 		for _, c := range r.Static {
-			if c.secret.bcrypt != nil {
+			switch {
+			case c.secret.bcrypt != nil:
 				if n, err := bcrypt.Cost(c.secret.bcrypt); err == nil {
-					cost = max(cost, n)
+					cost, nBcrypt = max(cost, n), nBcrypt+1
 				}
+			case c.secret.sha != nil:
+				nSHA++
 			}
 		}
-		if cost > 0 {
+		if cost > 0 && nBcrypt > nSHA && r.Records == nil {
 			if h, err := bcrypt.GenerateFromPassword([]byte("oauthgate decoy secret"), cost); err == nil {
 				r.decoy = SecretHash{bcrypt: h}
 			}
@@ -161,7 +172,7 @@ func (r *Registry) Create(ctx context.Context, in tokenstore.Client) (tokenstore
 		return tokenstore.Client{}, "", ErrNoClientStore
 	}
 	if in.ID == "" {
-		id, err := newID(r.Rand)
+		id, err := newClientID(r.Rand)
 		if err != nil {
 			return tokenstore.Client{}, "", err
 		}
@@ -174,7 +185,7 @@ func (r *Registry) Create(ctx context.Context, in tokenstore.Client) (tokenstore
 		return tokenstore.Client{}, "", ErrClientExists
 	}
 	rec := in
-	now := r.Now().UTC().Truncate(time.Second)
+	now := r.Now().UTC() // full precision: see NewClient
 	rec.Static, rec.CreatedAt, rec.UpdatedAt = false, now, now
 	if rec.Name == "" {
 		rec.Name = rec.ID
@@ -213,6 +224,38 @@ func (r *Registry) check(rec tokenstore.Client) (*Client, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// newClientID is a random client id that does not start with '-', which
+// command lines (the oauthgate CLI included) would take for a flag.
+func newClientID(rand io.Reader) (string, error) {
+	for {
+		id, err := newID(rand)
+		if err != nil || !strings.HasPrefix(id, "-") {
+			return id, err
+		}
+	}
+}
+
+// Shadowed lists the static client ids that also name a dynamic client in
+// the store: the static one would hide it (its secret would stop working,
+// and its record could not be deleted any more).
+func (r *Registry) Shadowed(ctx context.Context) ([]string, error) {
+	if r.Records == nil {
+		return nil, nil
+	}
+	var ids []string
+	for id := range r.Static {
+		_, err := r.Records.GetClient(ctx, id)
+		switch {
+		case err == nil:
+			ids = append(ids, id)
+		case !errors.Is(err, tokenstore.ErrNotFound):
+			return ids, err
+		}
+	}
+	slices.Sort(ids)
+	return ids, nil
 }
 
 // dynamic loads a dynamic client's record, refusing static ones.
@@ -288,7 +331,10 @@ func (r *Registry) RotateSecret(ctx context.Context, id string) (string, error) 
 
 // Delete removes a dynamic client. Its tokens stop validating at once: the
 // verifier needs the client, and a client re-created under the same id
-// refuses tokens issued before its creation.
+// refuses tokens issued before the second of its creation. Tokens carry
+// whole seconds (iat), so Delete returns only once the second of the
+// deletion is over: a client re-created after it starts in a later second
+// than every token of its predecessor.
 func (r *Registry) Delete(ctx context.Context, id string) error {
 	if _, err := r.dynamic(ctx, id); err != nil {
 		return err
@@ -297,5 +343,12 @@ func (r *Registry) Delete(ctx context.Context, id string) error {
 		return err
 	}
 	r.changed(ctx, id)
+	now := r.Now()
+	wait := now.Truncate(time.Second).Add(time.Second).Sub(now)
+	sleep := r.Sleep
+	if sleep == nil {
+		sleep = time.Sleep
+	}
+	sleep(wait)
 	return nil
 }

@@ -34,7 +34,7 @@ func (s *Server) clientPOST(w http.ResponseWriter, r *http.Request) (*Client, st
 	}
 	c, aerr := s.authenticateClient(r, p)
 	if aerr != nil {
-		s.refuse(w, "", nil, aerr)
+		s.refuseClient(w, r, p, "", aerr)
 		return nil, "", false
 	}
 	if p["token"] == "" {

@@ -187,3 +187,37 @@ func TestExtendedResponseFields_T7(t *testing.T) {
 		}
 	}
 }
+
+// Issue 17 item 4: when another client replays a client's code, the
+// family's revocation lasts as long as the family's own tokens can — by
+// the owner's lifetimes, not the shorter ones of the client presenting it.
+// CONFORMANCE T3
+func TestFamilyRevokedByAnotherClientsReplayStaysRevoked(t *testing.T) {
+	f, srv := flowFixture(t)
+	f.clients["app"].RefreshTokenTTL = 2000 * time.Hour // longer than the server's 720 h
+	other := &Client{ID: "other", Grants: []string{GrantAuthorizationCode}, Scopes: []string{"api_v3"},
+		RedirectURIs: []string{"https://other.example/cb"}, AccessTokenTTL: 10 * time.Minute, RefreshTokenTTL: time.Hour}
+	other.SetSecret(HashSecret("other-secret-0123456789"))
+	f.clients["other"] = other
+
+	code := codeVia(t, srv, testutil.NewBrowser(t))
+	status, body := redeem(t, srv, code)
+	if status != 200 {
+		t.Fatalf("redeem: %d %s", status, body)
+	}
+	var tok struct {
+		RefreshToken string `json:"refresh_token"`
+	}
+	if err := json.Unmarshal([]byte(body), &tok); err != nil || tok.RefreshToken == "" {
+		t.Fatalf("no refresh token: %s", body)
+	}
+	// The other client replays the code: the family is revoked.
+	wantError(t, f.post(PathToken, "other", "other-secret-0123456789", url.Values{"grant_type": {"authorization_code"}, "code": {code}}), 400, "invalid_grant")
+	refresh := func() *httptest.ResponseRecorder {
+		return f.post(PathToken, "app", "app-secret-0123456789", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}})
+	}
+	wantError(t, refresh(), 400, "invalid_grant")
+	// Past the presenting client's lifetimes and the server's, within the owner's.
+	f.clock.Advance(721 * time.Hour)
+	wantError(t, refresh(), 400, "invalid_grant")
+}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -39,12 +40,13 @@ type EventKind string
 
 // The kinds of Event.
 const (
-	EventIssued        EventKind = "issued"         // an access token
-	EventRefused       EventKind = "refused"        // a token or authorization request
-	EventLoginFailed   EventKind = "login_failed"   // the built-in login form
-	EventCodeIssued    EventKind = "code_issued"    // an authorization code
-	EventRevoked       EventKind = "revoked"        // one token, by its client or an operator
-	EventFamilyRevoked EventKind = "family_revoked" // a reused code or refresh token
+	EventIssued           EventKind = "issued"             // an access token
+	EventRefused          EventKind = "refused"            // a token or authorization request
+	EventLoginFailed      EventKind = "login_failed"       // the built-in login form
+	EventClientAuthFailed EventKind = "client_auth_failed" // a client's credentials refused
+	EventCodeIssued       EventKind = "code_issued"        // an authorization code
+	EventRevoked          EventKind = "revoked"            // one token, by its client or an operator
+	EventFamilyRevoked    EventKind = "family_revoked"     // a reused code or refresh token
 )
 
 // RevokedKind is what a revocation ended.
@@ -72,6 +74,9 @@ type Event struct {
 	// ByOperator that the admin API or CLI did it.
 	Revoked    RevokedKind
 	ByOperator bool
+	// Address is the caller's address, for failed sign-ins and client
+	// authentications.
+	Address string
 }
 
 // Config is everything the OAuth core needs; caddymodule builds it.
@@ -119,7 +124,10 @@ type Config struct {
 	// ClientIP returns the caller's address for throttling (default: RemoteAddr's host).
 	ClientIP func(*http.Request) string
 	// ClientAuthLimit and IPAuthLimit are the failed client authentications
-	// allowed per client id and per IP within AuthWindow (defaults 20, 100, 10 minutes).
+	// allowed per (client id, IP) and per IP within AuthWindow before that
+	// pair or IP is refused for the rest of the window (defaults 20, 100,
+	// 10 minutes). Past 2 × ClientAuthLimit failures from anywhere, a client id
+	// is only delayed (1 s, 2 s, … at most 30 s), never locked.
 	ClientAuthLimit, IPAuthLimit int
 	AuthWindow                   time.Duration
 	// Observe, when set, is told of issuance and refusals.
@@ -136,8 +144,9 @@ type Server struct {
 	metadata []byte
 	signer   signer
 	keys     *keyHolder
+	prefix   string // the issuer's path, see EndpointPath
 
-	clientFailures, ipFailures *Throttle
+	pairFailures, ipFailures, clientFailures *Throttle
 }
 
 // remoteHost is the host part of r.RemoteAddr.
@@ -221,6 +230,7 @@ func NewServer(cfg Config) (*Server, error) {
 	s := &Server{
 		cfg:    cfg,
 		keys:   keys,
+		prefix: issuerPath(cfg.Issuer),
 		minter: &Minter{Issuer: cfg.Issuer, Format: cfg.Format, Keys: keys, Store: cfg.Store, Rand: cfg.Rand},
 	}
 	s.registry = &Registry{Static: cfg.Clients, Records: cfg.Store, Catalog: cfg.Scopes, Rand: cfg.Rand, Now: cfg.Now,
@@ -239,7 +249,8 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.VerifyCacheSize > 0 {
 		s.verifier.cache = newVerifyCache(cfg.VerifyCacheSize)
 	}
-	s.clientFailures = NewThrottle(cfg.ClientAuthLimit, cfg.AuthWindow, cfg.Now)
+	s.pairFailures = NewThrottle(cfg.ClientAuthLimit, cfg.AuthWindow, cfg.Now)
+	s.clientFailures = NewDelayThrottle(2*cfg.ClientAuthLimit, cfg.AuthWindow, maxAccountDelay, cfg.Now)
 	s.ipFailures = NewThrottle(cfg.IPAuthLimit, cfg.AuthWindow, cfg.Now)
 	md, err := json.Marshal(s.Metadata())
 	if err != nil {
@@ -332,22 +343,25 @@ func (s *Server) endpoint(path string) string {
 }
 
 // Metadata is the RFC 8414 authorization server metadata (CONFORMANCE V3).
+// Every endpoint is an absolute URL under the issuer; a member that does
+// not apply is left out, never sent as "".
 type Metadata struct {
-	Issuer                            string   `json:"issuer"`
-	AuthorizationEndpoint             string   `json:"authorization_endpoint"`
-	TokenEndpoint                     string   `json:"token_endpoint"`
-	RevocationEndpoint                string   `json:"revocation_endpoint"`
-	IntrospectionEndpoint             string   `json:"introspection_endpoint"`
-	JWKSURI                           string   `json:"jwks_uri"`
-	ScopesSupported                   []string `json:"scopes_supported"`
-	ResponseTypesSupported            []string `json:"response_types_supported"`
-	GrantTypesSupported               []string `json:"grant_types_supported"`
-	TokenEndpointAuthMethodsSupported []string `json:"token_endpoint_auth_methods_supported"`
-	CodeChallengeMethodsSupported     []string `json:"code_challenge_methods_supported"`
-	ResponseModesSupported            []string `json:"response_modes_supported"`
-	PromptValuesSupported             []string `json:"prompt_values_supported"`
-	// RFC 9207: every authorization response carries iss.
-	AuthorizationResponseISSParameterSupported bool `json:"authorization_response_iss_parameter_supported"`
+	Issuer                                     string   `json:"issuer"`
+	AuthorizationEndpoint                      string   `json:"authorization_endpoint,omitempty"`
+	TokenEndpoint                              string   `json:"token_endpoint,omitempty"`
+	RevocationEndpoint                         string   `json:"revocation_endpoint,omitempty"`
+	IntrospectionEndpoint                      string   `json:"introspection_endpoint,omitempty"`
+	JWKSURI                                    string   `json:"jwks_uri,omitempty"`
+	ScopesSupported                            []string `json:"scopes_supported,omitempty"`
+	ResponseTypesSupported                     []string `json:"response_types_supported"`
+	ResponseModesSupported                     []string `json:"response_modes_supported,omitempty"`
+	GrantTypesSupported                        []string `json:"grant_types_supported,omitempty"`
+	TokenEndpointAuthMethodsSupported          []string `json:"token_endpoint_auth_methods_supported,omitempty"`
+	RevocationEndpointAuthMethodsSupported     []string `json:"revocation_endpoint_auth_methods_supported,omitempty"`
+	IntrospectionEndpointAuthMethodsSupported  []string `json:"introspection_endpoint_auth_methods_supported,omitempty"`
+	CodeChallengeMethodsSupported              []string `json:"code_challenge_methods_supported,omitempty"`
+	PromptValuesSupported                      []string `json:"prompt_values_supported,omitempty"`
+	AuthorizationResponseISSParameterSupported bool     `json:"authorization_response_iss_parameter_supported,omitempty"`
 }
 
 // Metadata returns the server's metadata document.
@@ -357,17 +371,56 @@ func (s *Server) Metadata() Metadata {
 		pkce = append(pkce, PKCEPlain)
 	}
 	return Metadata{
-		Issuer:                                     s.cfg.Issuer,
-		AuthorizationEndpoint:                      s.endpoint(PathAuthorize),
-		TokenEndpoint:                              s.endpoint(PathToken),
-		JWKSURI:                                    s.endpoint(PathJWKS),
-		ScopesSupported:                            s.cfg.Scopes.Names(),
-		ResponseTypesSupported:                     []string{"code"},
-		GrantTypesSupported:                        []string{GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials},
-		TokenEndpointAuthMethodsSupported:          []string{"client_secret_basic", "client_secret_post", "none"},
-		CodeChallengeMethodsSupported:              pkce,
-		ResponseModesSupported:                     []string{"query"},
-		PromptValuesSupported:                      []string{"none", "login", "consent"},
+		Issuer:                            s.cfg.Issuer,
+		AuthorizationEndpoint:             s.endpoint(PathAuthorize),
+		TokenEndpoint:                     s.endpoint(PathToken),
+		RevocationEndpoint:                s.endpoint(PathRevoke),
+		IntrospectionEndpoint:             s.endpoint(PathIntrospect),
+		JWKSURI:                           s.endpoint(PathJWKS),
+		ScopesSupported:                   s.cfg.Scopes.Names(),
+		ResponseTypesSupported:            []string{"code"},
+		ResponseModesSupported:            []string{"query"},
+		GrantTypesSupported:               []string{GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials},
+		TokenEndpointAuthMethodsSupported: []string{"client_secret_basic", "client_secret_post", "none"},
+		// Public clients revoke their own tokens with client_id alone (RFC
+		// 7009 §2.1); introspection needs a confidential client.
+		RevocationEndpointAuthMethodsSupported:    []string{"client_secret_basic", "client_secret_post", "none"},
+		IntrospectionEndpointAuthMethodsSupported: []string{"client_secret_basic", "client_secret_post"},
+		CodeChallengeMethodsSupported:             pkce,
+		PromptValuesSupported:                     []string{"none", "login", "consent"},
+		// RFC 9207: every authorization response carries iss.
 		AuthorizationResponseISSParameterSupported: true,
 	}
+}
+
+// issuerPath is the issuer's path without a trailing slash ("" for
+// https://host or https://host/).
+func issuerPath(issuer string) string {
+	u, err := url.Parse(issuer)
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSuffix(u.EscapedPath(), "/")
+}
+
+// EndpointPath names the endpoint a request path reaches: one of the Path
+// constants, or "" when the path is not ours. For an issuer with a path
+// (https://host/tenant) the endpoints are served under it (/tenant/oauth/token)
+// as well as bare (/oauth/token, for a handle_path that strips the prefix),
+// and the metadata also at its RFC 8414 §3.1 location
+// (/.well-known/oauth-authorization-server/tenant).
+func (s *Server) EndpointPath(path string) string {
+	if prefix := s.prefix; prefix != "" {
+		if path == PathMetadata+prefix {
+			return PathMetadata
+		}
+		if rest, ok := strings.CutPrefix(path, prefix); ok && strings.HasPrefix(rest, "/") {
+			path = rest
+		}
+	}
+	switch path {
+	case PathAuthorize, PathToken, PathRevoke, PathIntrospect, PathJWKS, PathMetadata, PathOIDCMetadata:
+		return path
+	}
+	return ""
 }

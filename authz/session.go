@@ -11,7 +11,8 @@ import (
 	"time"
 )
 
-// Cookie names. Both are scoped to /oauth/ and HttpOnly.
+// Cookie names. Both are HttpOnly and scoped to the directory of the
+// authorization endpoint's path as the browser used it (see cookiePath).
 const (
 	sessionCookie = "oauthgate_session"
 	csrfCookie    = "oauthgate_csrf"
@@ -72,15 +73,25 @@ func (s signer) checkCSRF(token, browser string, binding ...string) bool {
 	return subtle.ConstantTimeCompare([]byte(token), []byte(want)) == 1
 }
 
-func setCookie(w http.ResponseWriter, r *http.Request, name, value string, maxAge time.Duration) {
+// cookiePath is the directory of path ("/oauth/" for "/oauth/authorize"):
+// the browser sends the cookies back to the login and consent forms, which
+// post to the page's own URL.
+func cookiePath(path string) string {
+	if i := strings.LastIndexByte(path, '/'); i >= 0 {
+		return path[:i+1]
+	}
+	return "/"
+}
+
+func setCookie(w http.ResponseWriter, r *http.Request, path, name, value string, maxAge time.Duration) {
 	http.SetCookie(w, &http.Cookie{
-		Name: name, Value: value, Path: "/oauth/", MaxAge: int(maxAge / time.Second),
+		Name: name, Value: value, Path: path, MaxAge: int(maxAge / time.Second),
 		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode,
 	})
 }
 
 // browserID returns the csrf cookie's value, creating one when absent.
-func browserID(w http.ResponseWriter, r *http.Request, rand io.Reader) string {
+func browserID(w http.ResponseWriter, r *http.Request, path string, rand io.Reader) string {
 	if c, err := r.Cookie(csrfCookie); err == nil && len(c.Value) >= 22 && len(c.Value) <= 64 {
 		return c.Value
 	}
@@ -88,7 +99,7 @@ func browserID(w http.ResponseWriter, r *http.Request, rand io.Reader) string {
 	if err != nil {
 		return ""
 	}
-	setCookie(w, r, csrfCookie, id, 24*time.Hour)
+	setCookie(w, r, path, csrfCookie, id, 24*time.Hour)
 	return id
 }
 

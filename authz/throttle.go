@@ -1,49 +1,81 @@
 package authz
 
 import (
+	"container/heap"
+	"container/list"
 	"sync"
 	"time"
 )
 
-// Throttle counts failures per key (a user, a client IP) in a fixed window
-// and blocks a key that reached its limit until the window ends.
+// Throttle counts failures per key (an account and address, an address, an
+// account) in a fixed window that starts at the key's first failure.
+//
+// Two kinds: a lock (NewThrottle) refuses the key once it reached Limit
+// failures, until the window ends — used only for keys that include the
+// caller's address, so failures from one source never lock out another. A
+// delay (NewDelayThrottle) lets Limit failures pass, then makes each further
+// failure cost a wait that doubles from one second up to MaxDelay — used for
+// the account alone, which strangers can name.
+//
+// The table holds at most MaxKeys keys. When it is full, the key whose last
+// failure is oldest goes first; a key that is locked or waiting now is never
+// dropped. If every key is, new keys are refused until the first lock ends:
+// filling the table never clears a limit.
 type Throttle struct {
-	Limit  int
-	Window time.Duration
-	Now    func() time.Time
-	// MaxKeys bounds memory; past it, expired keys are dropped first, then all.
-	MaxKeys int
+	Limit    int
+	Window   time.Duration
+	MaxDelay time.Duration // 0: a lock; > 0: a growing delay
+	Now      func() time.Time
+	MaxKeys  int
 
 	mu      sync.Mutex
-	entries map[string]*window
+	entries map[string]*entry
+	idle    list.List // of *entry, not blocked now; oldest last failure first
+	blocked lockHeap  // blocked (or recently so) entries, soonest end first
 }
 
-type window struct {
-	start    time.Time
+type entry struct {
+	key      string
+	start    time.Time // first failure of the window
 	failures int
+	until    time.Time // blocked before this instant
+	elem     *list.Element
+	index    int // in blocked, or -1
 }
 
-// NewThrottle returns a throttle allowing limit failures per window.
+// NewThrottle returns a throttle that locks a key for the rest of the window
+// once it has limit failures.
 func NewThrottle(limit int, per time.Duration, now func() time.Time) *Throttle {
 	if now == nil {
 		now = time.Now
 	}
-	return &Throttle{Limit: limit, Window: per, Now: now, MaxKeys: 100_000, entries: map[string]*window{}}
+	return &Throttle{Limit: limit, Window: per, Now: now, MaxKeys: 100_000, entries: map[string]*entry{}}
 }
 
-// Blocked reports whether key is over its limit, and for how long.
+// NewDelayThrottle returns a throttle that lets limit failures per window
+// pass and then delays each further attempt by 1 s, 2 s, 4 s … up to maxDelay
+// after the last failure: it slows guessing without ever locking the key.
+func NewDelayThrottle(limit int, per, maxDelay time.Duration, now func() time.Time) *Throttle {
+	t := NewThrottle(limit, per, now)
+	t.MaxDelay = maxDelay
+	return t
+}
+
+// Blocked reports whether key must wait, and for how long.
 func (t *Throttle) Blocked(key string) (time.Duration, bool) {
 	now := t.Now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	w, ok := t.entries[key]
-	if !ok || now.Sub(w.start) >= t.Window {
+	if e, ok := t.entries[key]; ok {
+		if now.Before(e.until) {
+			return e.until.Sub(now), true
+		}
 		return 0, false
 	}
-	if w.failures < t.Limit {
-		return 0, false
+	if wait, full := t.saturatedLocked(now); full {
+		return wait, true
 	}
-	return w.start.Add(t.Window).Sub(now), true
+	return 0, false
 }
 
 // Fail records a failure for key.
@@ -51,31 +83,126 @@ func (t *Throttle) Fail(key string) {
 	now := t.Now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	w, ok := t.entries[key]
-	if !ok || now.Sub(w.start) >= t.Window {
-		if len(t.entries) >= t.MaxKeys {
-			t.sweepLocked(now)
+	e, ok := t.entries[key]
+	if !ok {
+		if len(t.entries) >= t.MaxKeys && !t.evictLocked(now) {
+			return // the table is all locks: Blocked refuses new keys meanwhile
 		}
-		w = &window{start: now}
-		t.entries[key] = w
+		e = &entry{key: key, start: now, index: -1}
+		e.elem = t.idle.PushBack(e)
+		t.entries[key] = e
+	} else if now.Sub(e.start) >= t.Window {
+		e.start, e.failures, e.until = now, 0, time.Time{}
 	}
-	w.failures++
+	e.failures++
+	if e.failures < t.Limit {
+		if e.index >= 0 {
+			heap.Remove(&t.blocked, e.index)
+			e.elem = t.idle.PushBack(e)
+		}
+		t.touchLocked(e)
+		return
+	}
+	if t.MaxDelay > 0 {
+		d := t.MaxDelay
+		if n := e.failures - t.Limit; n < 30 {
+			d = min(time.Second<<n, t.MaxDelay)
+		}
+		e.until = now.Add(d)
+	} else {
+		e.until = e.start.Add(t.Window)
+	}
+	if e.elem != nil {
+		t.idle.Remove(e.elem)
+		e.elem = nil
+	}
+	if e.index < 0 {
+		heap.Push(&t.blocked, e)
+	} else {
+		heap.Fix(&t.blocked, e.index)
+	}
 }
 
 // Reset forgets key's failures (after a success).
 func (t *Throttle) Reset(key string) {
 	t.mu.Lock()
-	delete(t.entries, key)
-	t.mu.Unlock()
+	defer t.mu.Unlock()
+	if e, ok := t.entries[key]; ok {
+		t.removeLocked(e)
+	}
 }
 
-func (t *Throttle) sweepLocked(now time.Time) {
-	for k, w := range t.entries {
-		if now.Sub(w.start) >= t.Window {
-			delete(t.entries, k)
+// Len is the number of keys held.
+func (t *Throttle) Len() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.entries)
+}
+
+func (t *Throttle) touchLocked(e *entry) {
+	if e.elem != nil {
+		t.idle.MoveToBack(e.elem)
+	}
+}
+
+func (t *Throttle) removeLocked(e *entry) {
+	if e.elem != nil {
+		t.idle.Remove(e.elem)
+		e.elem = nil
+	}
+	if e.index >= 0 {
+		heap.Remove(&t.blocked, e.index)
+	}
+	delete(t.entries, e.key)
+}
+
+// evictLocked makes room for one key: entries whose block has ended go back
+// among the idle ones (or go, when their window is over too), then the idle
+// entry with the oldest last failure goes. False: every entry is blocked.
+func (t *Throttle) evictLocked(now time.Time) bool {
+	for len(t.blocked) > 0 && !now.Before(t.blocked[0].until) {
+		e := heap.Pop(&t.blocked).(*entry)
+		if now.Sub(e.start) >= t.Window {
+			delete(t.entries, e.key)
+			return true
 		}
+		e.elem = t.idle.PushFront(e)
 	}
-	if len(t.entries) >= t.MaxKeys {
-		clear(t.entries)
+	if front := t.idle.Front(); front != nil {
+		t.removeLocked(front.Value.(*entry))
+		return true
 	}
+	return false
+}
+
+// saturatedLocked reports whether the table is full of blocked keys, and
+// when the first of them ends.
+func (t *Throttle) saturatedLocked(now time.Time) (time.Duration, bool) {
+	if len(t.entries) < t.MaxKeys || t.idle.Len() > 0 || len(t.blocked) == 0 || !now.Before(t.blocked[0].until) {
+		return 0, false
+	}
+	return t.blocked[0].until.Sub(now), true
+}
+
+// lockHeap orders blocked entries by the end of their block.
+type lockHeap []*entry
+
+func (h lockHeap) Len() int           { return len(h) }
+func (h lockHeap) Less(i, j int) bool { return h[i].until.Before(h[j].until) }
+func (h lockHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].index, h[j].index = i, j
+}
+func (h *lockHeap) Push(x any) {
+	e := x.(*entry)
+	e.index = len(*h)
+	*h = append(*h, e)
+}
+func (h *lockHeap) Pop() any {
+	old := *h
+	e := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	e.index = -1
+	return e
 }

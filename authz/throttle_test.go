@@ -2,10 +2,16 @@ package authz
 
 import (
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strconv"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/oauthgate/caddy-oauthgate/internal/testutil"
 )
 
 // Failed client authentication is throttled per client and per IP with 429
@@ -37,4 +43,236 @@ func TestClientAuthThrottle(t *testing.T) {
 	wantError(t, f.post(PathToken, "reporting", testSecret, cc), 429, "invalid_client")
 	// Revocation and introspection authenticate clients through the same throttle.
 	wantError(t, f.post(PathIntrospect, "reporting", testSecret, url.Values{"token": {"x"}}), 429, "invalid_client")
+}
+
+// addrTransport sends every request with the test's notion of its source
+// address (the fixture's ClientIP reads it), so one process plays many callers.
+type addrTransport string
+
+func (a addrTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("X-Test-Addr", string(a))
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+func fromAddr(c *Config) {
+	c.ClientIP = func(r *http.Request) string { return r.Header.Get("X-Test-Addr") }
+}
+
+func browserAt(t *testing.T, addr string) *testutil.Browser {
+	b := testutil.NewBrowser(t)
+	b.C.Transport = addrTransport(addr)
+	return b
+}
+
+// signIn submits the login form once as user with password from b.
+func signIn(t *testing.T, srv *httptest.Server, b *testutil.Browser, user, password string) *testutil.Page {
+	t.Helper()
+	login := b.Get(srv.URL + PathAuthorize + "?response_type=code&client_id=app&state=s")
+	if login.Status != http.StatusOK || !login.Form.Has("oauthgate_csrf") {
+		t.Fatalf("login page: %d %s", login.Status, login.Body)
+	}
+	return b.Submit(login, map[string]string{"oauthgate_username": user, "oauthgate_password": password, "oauthgate_action": "login"})
+}
+
+// signedIn: the answer to a sign-in is the consent page, not the login form.
+func signedIn(p *testutil.Page) bool {
+	return p.Status == http.StatusOK && !p.Form.Has("oauthgate_password") && strings.Contains(p.Body, `value="allow"`)
+}
+
+// retryAfter is the page's Retry-After in seconds (0 when absent).
+func retryAfter(h http.Header) int {
+	s, _ := strconv.Atoi(h.Get("Retry-After"))
+	return s
+}
+
+// Issue 17 item 1: failures from one address lock that address out of the
+// account (and, past its own limit, out of everything), but never the
+// account for everyone: the owner signing in from elsewhere gets in at once
+// after one stranger's failures, and after a crowd's at most after a short
+// delay (30 s at most, injected clock).
+func TestStrangersCannotLockOutAUser(t *testing.T) {
+	f, srv := flowFixture(t, fromAddr)
+	attacker := browserAt(t, "203.0.113.1")
+	for i := range 5 {
+		if p := signIn(t, srv, attacker, "alice", fmt.Sprint("guess", i)); p.Status != http.StatusUnauthorized {
+			t.Fatalf("guess %d: %d", i, p.Status)
+		}
+	}
+	if p := signIn(t, srv, attacker, "alice", "pw"); p.Status != http.StatusTooManyRequests || retryAfter(p.Header) <= 0 {
+		t.Fatalf("the guessing address, sixth attempt: %d Retry-After %q", p.Status, p.Header.Get("Retry-After"))
+	}
+	owner := browserAt(t, "198.51.100.7")
+	if p := signIn(t, srv, owner, "alice", "pw"); !signedIn(p) {
+		t.Fatalf("the owner from another address after a stranger's five failures: %d", p.Status)
+	}
+
+	// A crowd: 40 addresses, each up to its own limit.
+	for a := range 40 {
+		b := browserAt(t, fmt.Sprintf("192.0.2.%d", a+10))
+		for i := range 5 {
+			signIn(t, srv, b, "alice", fmt.Sprint("crowd", a, i))
+		}
+	}
+	owner = browserAt(t, "198.51.100.8")
+	p := signIn(t, srv, owner, "alice", "pw")
+	if p.Status == http.StatusTooManyRequests {
+		wait := retryAfter(p.Header)
+		if wait <= 0 || wait > 31 {
+			t.Fatalf("the owner after a crowd's failures: Retry-After %d, want a short delay (≤ 30 s)", wait)
+		}
+		f.clock.Advance(time.Duration(wait) * time.Second)
+		p = signIn(t, srv, owner, "alice", "pw")
+	}
+	if !signedIn(p) {
+		t.Fatalf("the owner after the delay: %d %s", p.Status, p.Body)
+	}
+}
+
+// Issue 17 item 1: twenty wrong secrets for a (public) client id from one
+// address lock that address out of the client, not the client out of the
+// world; a crowd costs the client at most a short delay; a disabled client
+// presenting its right secret does not count against its address.
+func TestStrangersCannotLockOutAClient(t *testing.T) {
+	f := newFixture(t, fromAddr)
+	cc := url.Values{"grant_type": {"client_credentials"}}
+	post := func(addr, id, secret string) *httptest.ResponseRecorder {
+		req := formReq(PathToken, cc)
+		req.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(secret))
+		req.Header.Set("X-Test-Addr", addr)
+		return f.do(req)
+	}
+	for i := range 20 {
+		wantError(t, post("203.0.113.1", "oro", fmt.Sprint("wrong", i)), 401, "invalid_client")
+	}
+	wantError(t, post("203.0.113.1", "oro", "oro-secret-0123456789"), 429, "invalid_client")
+	if rec := post("198.51.100.7", "oro", "oro-secret-0123456789"); rec.Code != 200 {
+		t.Fatalf("the client from its own address after a stranger's failures: %d %s", rec.Code, rec.Body)
+	}
+	for a := range 30 {
+		for i := range 20 {
+			post(fmt.Sprintf("192.0.2.%d", a+10), "oro", fmt.Sprint("crowd", i))
+		}
+	}
+	rec := post("198.51.100.7", "oro", "oro-secret-0123456789")
+	if rec.Code == http.StatusTooManyRequests {
+		wait := retryAfter(rec.Header())
+		if wait <= 0 || wait > 31 {
+			t.Fatalf("the client after a crowd's failures: Retry-After %d, want a short delay (≤ 30 s)", wait)
+		}
+		f.clock.Advance(time.Duration(wait) * time.Second)
+		rec = post("198.51.100.7", "oro", "oro-secret-0123456789")
+	}
+	if rec.Code != 200 {
+		t.Fatalf("the client after the delay: %d %s", rec.Code, rec.Body)
+	}
+
+	// A disabled client retrying with its right secret is refused each
+	// time, but its address is not throttled for it.
+	for range 150 {
+		wantError(t, post("198.51.100.9", "off", "off-secret-0123456789"), 401, "invalid_client")
+	}
+	if rec := post("198.51.100.9", "reporting", testSecret); rec.Code != 200 {
+		t.Fatalf("another client from the disabled client's address: %d %s", rec.Code, rec.Body)
+	}
+}
+
+// countingUsers counts the comparisons made, to show which attempts pay one.
+type countingUsers struct {
+	Users
+	n atomic.Int64
+}
+
+func (c *countingUsers) Authenticate(u, p string) bool {
+	c.n.Add(1)
+	return c.Users.Authenticate(u, p)
+}
+
+// Issue 17 item 2: a user name over 256 bytes (or a password over 1024)
+// pays the same bcrypt comparison as any other attempt, so it is no
+// cheaper way to fill the throttle table.
+func TestLongUserNamesCostABcrypt(t *testing.T) {
+	var counter *countingUsers
+	_, srv := flowFixture(t, fromAddr, func(c *Config) {
+		counter = &countingUsers{Users: c.Users}
+		c.Users = counter
+	})
+	b := browserAt(t, "203.0.113.1")
+	for i, up := range [][2]string{{strings.Repeat("u", 300), "pw"}, {"alice", strings.Repeat("p", 2000)}, {"alice", "nope"}} {
+		if p := signIn(t, srv, b, up[0], up[1]); p.Status != http.StatusUnauthorized {
+			t.Fatalf("attempt %d: %d", i, p.Status)
+		}
+		if got := counter.n.Load(); got != int64(i+1) {
+			t.Fatalf("attempt %d (user %d bytes, password %d bytes): %d comparisons so far, want %d", i, len(up[0]), len(up[1]), got, i+1)
+		}
+	}
+}
+
+// Issue 17 item 2: a full table drops the keys whose last failure is
+// oldest and never a key that is locked (or delayed) now — 100,000 cheap
+// failures of fresh keys leave every lock in place. When the table holds
+// nothing but locks, a new key is refused until the first lock ends.
+func TestFullThrottleKeepsItsLocks(t *testing.T) {
+	clk := &clock{t: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)}
+	for _, th := range []*Throttle{NewThrottle(3, time.Minute, clk.Now), NewDelayThrottle(3, time.Minute, 30*time.Second, clk.Now)} {
+		th.MaxKeys = 1000
+		for range 3 {
+			th.Fail("attacker")
+			th.Fail("victim-lock")
+		}
+		th.Fail("old") // two failures, the oldest idle key
+		th.Fail("old")
+		for i := range 100_000 {
+			th.Fail(fmt.Sprint("filler-", i))
+			if i == 99_500 {
+				th.Fail("recent") // two failures, among the newest
+				th.Fail("recent")
+			}
+		}
+		if n := th.Len(); n > th.MaxKeys {
+			t.Fatalf("%d keys held, MaxKeys %d", n, th.MaxKeys)
+		}
+		for _, k := range []string{"attacker", "victim-lock"} {
+			if _, blocked := th.Blocked(k); !blocked {
+				t.Fatalf("delay %v: the lock on %q was forgotten when the table filled", th.MaxDelay, k)
+			}
+		}
+		th.Fail("recent")
+		if _, blocked := th.Blocked("recent"); !blocked {
+			t.Fatalf("delay %v: a recently active key was evicted (its third failure does not block)", th.MaxDelay)
+		}
+		th.Fail("old")
+		if _, blocked := th.Blocked("old"); blocked {
+			t.Fatalf("delay %v: the oldest idle key was kept over newer ones", th.MaxDelay)
+		}
+		if _, blocked := th.Blocked("filler-0"); blocked {
+			t.Fatal("an evicted key is blocked")
+		}
+	}
+
+	// All locks: a new key waits until the first lock ends.
+	th := NewThrottle(1, time.Minute, clk.Now)
+	th.MaxKeys = 10
+	for i := range 10 {
+		th.Fail(fmt.Sprint("lock-", i))
+		clk.Advance(time.Second)
+	}
+	th.Fail("newcomer")
+	wait, blocked := th.Blocked("newcomer")
+	if !blocked || wait <= 0 || wait > 51*time.Second {
+		t.Fatalf("newcomer with the table all locks: blocked %v for %v", blocked, wait)
+	}
+	for i := range 10 {
+		if _, blocked := th.Blocked(fmt.Sprint("lock-", i)); !blocked {
+			t.Fatalf("lock-%d forgotten", i)
+		}
+	}
+	clk.Advance(wait)
+	if _, blocked := th.Blocked("newcomer"); blocked {
+		t.Fatal("newcomer still refused after the first lock ended")
+	}
+	th.Fail("newcomer")
+	if _, blocked := th.Blocked("newcomer"); !blocked {
+		t.Fatal("newcomer's failure not counted once there was room")
+	}
 }

@@ -13,6 +13,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/oauthgate/caddy-oauthgate/tokenstore/memory"
 )
 
 // An unknown client id and a known one with a wrong secret must cost the
@@ -34,7 +38,8 @@ var timingFuncs = []struct {
 	{"", "VerifyPKCE", []string{"subtle.ConstantTimeCompare"}},
 	{"signer", "checkCSRF", []string{"subtle.ConstantTimeCompare"}},
 	{"signer", "open", []string{"hmac.Equal"}},
-	{"", "AuthenticateClient", []string{"clients.decoySecret", "c.secret.Matches"}},
+	{"", "AuthenticateClient", []string{"clients.decoySecret", "matchesAny"}},
+	{"", "matchesAny", []string{"h.Matches"}},
 }
 
 // CONFORMANCE T2
@@ -220,5 +225,56 @@ func TestUnknownClientCostsAsMuchAsAWrongSecret(t *testing.T) {
 			}
 		}
 		assertSimilar(t, "token endpoint", 101, 8, send("nobody"), send("reporting"))
+	})
+}
+
+// Issue 17 item 3: with both hash kinds configured, an unknown client id
+// costs what a wrong secret costs for the kind most clients use: SHA-256
+// when generated secrets are the majority (the usual case, and always with
+// dynamic clients), bcrypt when bcrypt secrets are. Today's decoy was bcrypt
+// as soon as one client had a bcrypt secret_hash, which told every SHA-256
+// client id apart from unknown ones.
+// CONFORMANCE T2
+func TestUnknownClientCostsWhatMostClientsCost(t *testing.T) {
+	if testing.Short() {
+		t.Skip("statistical timing test")
+	}
+	hash, _ := bcrypt.GenerateFromPassword([]byte("a human secret"), 8)
+	bc, err := ParseSecretHash(string(hash))
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := func(id string, h SecretHash) *Client {
+		c := &Client{ID: id, Grants: []string{GrantClientCredentials}}
+		c.SetSecret(h)
+		return c
+	}
+	r := httptest.NewRequest(http.MethodPost, PathToken, nil)
+	call := func(reg *Registry, id, secret string) func() {
+		return func() {
+			if _, err := AuthenticateClient(r.Context(), reg, r, Params{"client_id": id, "client_secret": secret}); err == nil || err.Code != "invalid_client" {
+				t.Fatalf("AuthenticateClient(%s): %v", id, err)
+			}
+		}
+	}
+	t.Run("mostly SHA-256", func(t *testing.T) {
+		reg := &Registry{Static: StaticClients{
+			"a": client("a", HashSecret("a")), "b": client("b", HashSecret("b")), "c": client("c", HashSecret("c")),
+			"legacy": client("legacy", bc)}}
+		secret := strings.Repeat("x", 256<<10)
+		assertSimilar(t, "mostly SHA-256", 41, 4, call(reg, "nobody", secret), call(reg, "b", secret))
+	})
+	t.Run("bcrypt static clients and a client store", func(t *testing.T) {
+		// Dynamic clients have generated SHA-256 secrets, however few the
+		// static ones are.
+		reg := &Registry{Static: StaticClients{"h1": client("h1", bc), "h2": client("h2", bc)}, Records: memory.New(memory.Options{})}
+		if d := reg.decoySecret(); d.sha == nil {
+			t.Fatal("with a client store the decoy is not SHA-256")
+		}
+	})
+	t.Run("mostly bcrypt", func(t *testing.T) {
+		reg := &Registry{Static: StaticClients{
+			"h1": client("h1", bc), "h2": client("h2", bc), "gen": client("gen", HashSecret("gen"))}}
+		assertSimilar(t, "mostly bcrypt", 21, 1, call(reg, "nobody", "wrong"), call(reg, "h2", "wrong"))
 	})
 }

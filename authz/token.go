@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/oauthgate/caddy-oauthgate/tokenstore"
@@ -53,7 +54,7 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 	}
 	c, aerr := s.authenticateClient(r, p)
 	if aerr != nil {
-		s.refuse(w, gt, nil, aerr)
+		s.refuseClient(w, r, p, gt, aerr)
 		return
 	}
 	if !c.AllowsGrant(gt) {
@@ -74,6 +75,15 @@ func (s *Server) refuse(w http.ResponseWriter, grant string, c *Client, e *Error
 		ev.ClientID = c.ID
 	}
 	s.cfg.Observe(ev)
+	WriteError(w, e)
+}
+
+// refuseClient refuses a failed client authentication, naming in the event
+// the client id that was presented (unauthenticated: only for logs) and the
+// caller's address.
+func (s *Server) refuseClient(w http.ResponseWriter, r *http.Request, p Params, grant string, e *Error) {
+	s.cfg.Observe(Event{Kind: EventClientAuthFailed, Grant: grant, ClientID: truncate(claimedClientID(r, p), 256),
+		Address: s.cfg.ClientIP(r), Error: e.Code, Reason: e.Description})
 	WriteError(w, e)
 }
 
@@ -120,7 +130,13 @@ func (s *Server) requestedScopes(c *Client, p Params) ([]string, *Error) {
 
 // issueTokens mints an access token for g and, when refresh is not nil, a
 // refresh token for *refresh; it renders the response (CONFORMANCE T7).
-func (s *Server) issueTokens(r *http.Request, grant string, c *Client, g tokenstore.Grant, refresh *tokenstore.Grant) (*TokenResponse, *Error) {
+//
+// redeem, when not nil, uses up what the grant was exchanged for (the code,
+// the old refresh token), and runs only after the new tokens are stored: a
+// store failure before it leaves the code or refresh token usable for the
+// retry a 503 advises, and a failed redemption withdraws the new tokens,
+// which nobody has seen. Both succeed, or the client may try again.
+func (s *Server) issueTokens(r *http.Request, grant string, c *Client, g tokenstore.Grant, refresh *tokenstore.Grant, redeem func() *Error) (*TokenResponse, *Error) {
 	now := s.cfg.Now()
 	ttl := c.AccessTokenTTL
 	if ttl <= 0 {
@@ -139,6 +155,7 @@ func (s *Server) issueTokens(r *http.Request, grant string, c *Client, g tokenst
 	if err != nil {
 		return nil, storeError(err, "could not issue a token")
 	}
+	var refreshKey *tokenstore.Key
 	resp := &TokenResponse{
 		AccessToken: tok,
 		TokenType:   "Bearer",
@@ -161,12 +178,21 @@ func (s *Server) issueTokens(r *http.Request, grant string, c *Client, g tokenst
 			return nil, ErrServerError.WithDescription("could not issue a refresh token")
 		}
 		if err := s.cfg.Store.PutRefresh(r.Context(), tokenstore.KeyOf(rt), rg); err != nil {
+			s.withdraw(r.Context(), tok, nil)
 			return nil, storeError(err, "could not issue a refresh token")
 		}
+		k := tokenstore.KeyOf(rt)
+		refreshKey = &k
 		resp.RefreshToken = rt
 		if s.cfg.ExtendedFields {
 			resp.RefreshTokenExpiresIn = strconv.FormatInt(int64(rg.ExpiresAt.Sub(rg.IssuedAt)/time.Second), 10)
 			resp.RefreshTokenIssuedAt = strconv.FormatInt(rg.IssuedAt.UnixMilli(), 10)
+		}
+	}
+	if redeem != nil {
+		if e := redeem(); e != nil {
+			s.withdraw(r.Context(), tok, refreshKey)
+			return nil, e
 		}
 	}
 	if s.cfg.ExtendedFields {
@@ -182,26 +208,64 @@ func (s *Server) issueTokens(r *http.Request, grant string, c *Client, g tokenst
 	return resp, nil
 }
 
+// withdraw deletes tokens stored for a response that is not sent. Best
+// effort: what it cannot delete is a token nobody has, expiring by itself
+// (and, for a lost redemption race, of a family being revoked).
+func (s *Server) withdraw(ctx context.Context, access string, refresh *tokenstore.Key) {
+	if strings.HasPrefix(access, PrefixAccess) {
+		_ = s.cfg.Store.DeleteAccess(ctx, tokenstore.KeyOf(access))
+	}
+	if refresh != nil {
+		_ = s.cfg.Store.DeleteRefresh(ctx, *refresh)
+	}
+}
+
 // storeError maps a store failure to 503 temporarily_unavailable (fail
 // closed), anything else to server_error.
 func storeError(err error, what string) *Error {
-	if errors.Is(err, tokenstore.ErrUnavailable) || errors.Is(err, tokenstore.ErrFull) {
+	if errors.Is(err, tokenstore.ErrFull) {
+		return errStoreFull
+	}
+	if errors.Is(err, tokenstore.ErrUnavailable) {
 		return ErrTemporarilyUnavailable.WithDescription("the token store is unavailable; retry later")
 	}
 	return ErrServerError.WithDescription(what)
 }
 
+// errStoreFull is a bounded store at its limit: not an outage, and the
+// operator's fix is another limit, so the answer says which.
+var errStoreFull = ErrTemporarilyUnavailable.WithDescription("the token store is full (its max_entries is reached); retry later").WithReason("store_full")
+
 // revokeFamily ends everything issued from one authorization: its access
-// tokens (opaque and JWT carry the family id) and its refresh tokens.
-func (s *Server) revokeFamily(ctx context.Context, c *Client, family, reason string) {
-	if family == "" {
+// tokens (opaque and JWT carry the family id) and its refresh tokens. The
+// entry lives as long as the family's own longest-lived token could: by the
+// lifetimes of the client the family was issued to (g.ClientID), not of the
+// one presenting the replay, which may be another client with shorter ones.
+func (s *Server) revokeFamily(ctx context.Context, presenter *Client, g tokenstore.Grant, reason string) {
+	if g.FamilyID == "" {
 		return
 	}
-	longest := max(s.cfg.RefreshTokenTTL, s.cfg.AccessTokenTTL, c.RefreshTokenTTL, c.AccessTokenTTL)
-	err := s.cfg.Store.Revoke(ctx, family, s.cfg.Now().Add(longest+s.cfg.Skew))
-	s.verifier.NoteRevoked(family)
-	s.cfg.Observe(Event{Kind: EventFamilyRevoked, ClientID: c.ID, Reason: reason, Error: errString(err), Revoked: RevokedFamily})
+	longest := max(s.cfg.RefreshTokenTTL, s.cfg.AccessTokenTTL, presenter.RefreshTokenTTL, presenter.AccessTokenTTL)
+	if g.ClientID != presenter.ID {
+		if owner, err := s.registry.Client(ctx, g.ClientID); err == nil {
+			longest = max(longest, owner.RefreshTokenTTL, owner.AccessTokenTTL)
+		} else if !errors.Is(err, ErrUnknownClient) {
+			// The owner's lifetimes are unknown for now: keep the entry
+			// as long as any lifetime this server allows could need.
+			longest = max(longest, maxClientTTL)
+		}
+	}
+	until := s.cfg.Now().Add(longest + s.cfg.Skew)
+	if g.ExpiresAt.After(until) {
+		until = g.ExpiresAt.Add(s.cfg.Skew)
+	}
+	err := s.cfg.Store.Revoke(ctx, g.FamilyID, until)
+	s.verifier.NoteRevoked(g.FamilyID)
+	s.cfg.Observe(Event{Kind: EventFamilyRevoked, ClientID: presenter.ID, Reason: reason, Error: errString(err), Revoked: RevokedFamily})
 }
+
+// maxClientTTL bounds a family revocation whose owner could not be looked up.
+const maxClientTTL = 366 * 24 * time.Hour
 
 func errString(err error) string {
 	if err == nil {

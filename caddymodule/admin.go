@@ -30,6 +30,7 @@ func init() {
 //	POST   /oauthgate/clients/{id}/secret   rotate; the new secret is returned once
 //	DELETE /oauthgate/clients/{id}          delete; its tokens stop validating
 //	POST   /oauthgate/tokens/revoke         {"token": "…"}: revoke any token
+//	POST   /oauthgate/tokens/verify         {"token": "…"}: what this instance's verifier says of it
 //	POST   /oauthgate/keys/rotate           generate a new signing key in Caddy's storage
 type AdminAPI struct{}
 
@@ -73,6 +74,8 @@ func (a AdminAPI) serve(w http.ResponseWriter, r *http.Request) error {
 		return a.clients(w, r, app, parts[1:])
 	case len(parts) == 2 && parts[0] == "tokens" && parts[1] == "revoke":
 		return a.revoke(w, r, app)
+	case len(parts) == 2 && parts[0] == "tokens" && parts[1] == "verify":
+		return a.verify(w, r, app)
 	case len(parts) == 2 && parts[0] == "keys" && parts[1] == "rotate":
 		return a.rotateKey(w, r, app)
 	}
@@ -226,6 +229,29 @@ func (a AdminAPI) revoke(w http.ResponseWriter, r *http.Request, app *App) error
 		return apiError(http.StatusServiceUnavailable, errors.New("the token store is unavailable"))
 	}
 	return writeAPI(w, http.StatusOK, map[string]bool{"revoked": found})
+}
+
+// verify answers what the running instance's verifier — with its live
+// store, revocations and dynamic clients — says of a token; `caddy oauthgate
+// explain` asks it when its own provisioned copy cannot know.
+func (a AdminAPI) verify(w http.ResponseWriter, r *http.Request, app *App) error {
+	if err := method(r, http.MethodPost); err != nil {
+		return err
+	}
+	var body struct {
+		Token string `json:"token"`
+	}
+	if err := decodeBody(r, &body); err != nil {
+		return err
+	}
+	if body.Token == "" {
+		return apiError(http.StatusBadRequest, errors.New(`request body: {"token": "…"} is required`))
+	}
+	id, verr := app.Server().Verifier().Verify(r.Context(), body.Token)
+	if verr != nil {
+		return writeAPI(w, http.StatusOK, map[string]any{"active": false, "error": verr.Code, "reason": verr.Reason, "description": verr.Description})
+	}
+	return writeAPI(w, http.StatusOK, map[string]any{"active": true, "subject": id.Subject, "client_id": id.ClientID, "scope": id.Scope})
 }
 
 // Interface guards

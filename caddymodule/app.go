@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -116,12 +117,22 @@ type App struct {
 	events  *caddyevents.App
 	format  authz.TokenFormat
 	logger  *zap.Logger
+	// warned holds the token_header names already warned about in this
+	// config (warnTokenHeaderLogged), so each is named once.
+	warned map[string]bool
+
+	reread *rereadState // rereadKeys; set in Provision
 
 	trust        *authz.Trust
 	trustHeaders []string
 	trustMetrics *trustMetrics
 	gateway      *authz.Verifier // the verifier of a config without an issuer
 	resources    *resources
+}
+
+type rereadState struct {
+	sync.Mutex
+	at time.Time
 }
 
 // SigningKeyConfig names a PEM private key file and its algorithm.
@@ -154,6 +165,7 @@ func (App) CaddyModule() caddy.ModuleInfo {
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
 	a.ctx = ctx
+	a.reread = &rereadState{}
 	a.storage = ctx.Storage()
 	if a.Issuer == "" && len(a.Trust) > 0 {
 		return a.provisionGateway(ctx)
@@ -184,12 +196,12 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	users, err := authz.NewStaticUsers(a.Users)
 	if err != nil {
-		return fmt.Errorf("oauthgate: %v", err)
+		return err
 	}
 	a.users = users.Len()
 	sessionKey, err := loadOrCreate(ctx, ctx.Storage(), sessionKeyPath, newSessionKey)
 	if err != nil {
-		return fmt.Errorf("oauthgate: the session key in Caddy's storage is unusable: %v", err)
+		return fmt.Errorf("the session key in Caddy's storage is unusable: %v", err)
 	}
 	keys, err := a.loadKeys(ctx)
 	if err != nil {
@@ -200,14 +212,19 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	mod, err := ctx.LoadModule(a, "StoreRaw")
 	if err != nil {
-		return fmt.Errorf("oauthgate: store: %v", err)
+		return fmt.Errorf("store: %v", err)
 	}
 	if a.metrics, err = newMetrics(ctx.GetMetricsRegistry()); err != nil {
-		return fmt.Errorf("oauthgate: metrics: %v", err)
+		return fmt.Errorf("metrics: %v", err)
+	}
+	if dl, ok := a.store.(interface{ DataLosses() uint64 }); ok {
+		if err := registerDataLosses(ctx.GetMetricsRegistry(), dl.DataLosses); err != nil {
+			return fmt.Errorf("metrics: %v", err)
+		}
 	}
 	// Only the measured store is kept: every operation, from any part of
 	// the app, is timed and counted.
-	a.store = measuredStore{s: mod.(StoreModule).TokenStore(), m: a.metrics, log: a.logger}
+	a.store = measuredStore{s: mod.(StoreModule).TokenStore(), m: a.metrics, log: a.logger, full: &fullNotice{logger: a.logger, now: time.Now}}
 	if ev, err := ctx.App("events"); err == nil {
 		a.events = ev.(*caddyevents.App)
 	}
@@ -235,18 +252,32 @@ func (a *App) Provision(ctx caddy.Context) error {
 		VerifyCacheSize:   a.cacheSize(),
 	})
 	if err != nil {
-		return fmt.Errorf("oauthgate: %v", err)
+		return err
+	}
+	shadowed, err := a.server.Registry().Shadowed(ctx)
+	if len(shadowed) > 0 {
+		return fmt.Errorf("client %q is configured here and also exists as a dynamic client (created through the admin API or the CLI); "+
+			"the configured one would hide it, so its secret would stop working and its record could no longer be deleted: "+
+			"rename the configured client, or first delete the dynamic one (`caddy oauthgate client delete %s`)", shadowed[0], shadowed[0])
+	}
+	if err != nil {
+		a.logger.Warn("could not check the configured client ids against the dynamic clients in the store", zap.Error(err))
 	}
 	return a.provisionTrust(ctx)
 }
 
 func (a *App) checkIssuer() error {
 	if a.Issuer == "" {
-		return errors.New("oauthgate: issuer is required: add `issuer https://your.host` to the oauthgate global option (or only `trust` blocks for a pure gateway)")
+		return errors.New("issuer is required: add `issuer https://your.host` to the oauthgate global option (or only `trust` blocks for a pure gateway)")
 	}
 	u, err := url.Parse(a.Issuer)
 	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") || u.RawQuery != "" || u.Fragment != "" {
-		return fmt.Errorf("oauthgate: issuer %q must be an absolute http(s) URL without query or fragment (RFC 8414 §2)", a.Issuer)
+		return fmt.Errorf("issuer %q must be an absolute http(s) URL without query or fragment (RFC 8414 §2)", a.Issuer)
+	}
+	if strings.HasSuffix(u.Path, "/") {
+		a.logger.Warn("the issuer ends with a slash: clients compare it byte for byte with the metadata, the iss claim and "+
+			"the iss parameter (RFC 8414 §3.3, RFC 9207), and most are configured without one; write it without the trailing slash "+
+			"unless your clients were given it so", zap.String("issuer", a.Issuer))
 	}
 	return nil
 }
@@ -258,7 +289,7 @@ func tokenFormat(s string) (authz.TokenFormat, error) {
 	case authz.FormatOpaque:
 		return authz.FormatOpaque, nil
 	}
-	return "", fmt.Errorf("oauthgate: token_format %q is not known: use `token_format jwt` or `token_format opaque`", s)
+	return "", fmt.Errorf("token_format %q is not known: use `token_format jwt` or `token_format opaque`", s)
 }
 
 // choice reads a two-valued option: "" or off gives false, on gives true.
@@ -269,7 +300,7 @@ func choice(option, value, off, on string) (bool, error) {
 	case on:
 		return true, nil
 	}
-	return false, fmt.Errorf("oauthgate: %s %q is not known: use `%s %s` or `%s %s`", option, value, option, off, option, on)
+	return false, fmt.Errorf("%s %q is not known: use `%s %s` or `%s %s`", option, value, option, off, option, on)
 }
 
 func responseFields(s string) (extended bool, err error) {
@@ -291,24 +322,41 @@ func (a *App) catalogAndClients() (*authz.Catalog, authz.StaticClients, error) {
 	}
 	cat, err := authz.NewCatalog(scopes)
 	if err != nil {
-		return nil, nil, fmt.Errorf("oauthgate: scope: %v", err)
+		return nil, nil, fmt.Errorf("scope: %v", err)
 	}
 	repl := caddy.NewReplacer()
 	clients := make(authz.StaticClients, len(a.Clients))
 	for i := range a.Clients {
 		c, err := buildClient(a.Clients[i], repl)
 		if err != nil {
-			return nil, nil, fmt.Errorf("oauthgate: %v", err)
+			return nil, nil, err
 		}
 		if err := c.Validate(cat); err != nil {
-			return nil, nil, fmt.Errorf("oauthgate: %v", err)
+			return nil, nil, err
 		}
 		if _, dup := clients[c.ID]; dup {
-			return nil, nil, fmt.Errorf("oauthgate: client %q is defined twice", c.ID)
+			return nil, nil, fmt.Errorf("client %q is defined twice", c.ID)
 		}
 		clients[c.ID] = c
 	}
 	return cat, clients, nil
+}
+
+// hasScope reports whether the catalog declares scope s.
+func (a *App) hasScope(s string) bool {
+	return slices.ContainsFunc(a.Scopes, func(sc ScopeConfig) bool { return sc.Name == s })
+}
+
+// clientsWithAudience lists the configured clients that are given an
+// audience of their own.
+func (a *App) clientsWithAudience() []string {
+	var ids []string
+	for _, c := range a.Clients {
+		if len(c.Audience) > 0 {
+			ids = append(ids, c.ID)
+		}
+	}
+	return ids
 }
 
 // observe turns what the OAuth core reports into logs, metrics and Caddy
@@ -327,16 +375,25 @@ func (a *App) observe(ev authz.Event) {
 			zap.String("scope", strings.Join(ev.Scopes, " ")), zap.Duration("expires_in", ev.ExpiresIn))...)
 		data["grant"], data["scope"] = ev.Grant, strings.Join(ev.Scopes, " ")
 		a.emit("token_issued", data)
-	case authz.EventRefused, authz.EventLoginFailed:
-		code := ev.Error
-		if ev.Kind == authz.EventLoginFailed {
-			code = "login_failed"
+	case authz.EventRefused, authz.EventClientAuthFailed:
+		a.metrics.refused.WithLabelValues(ev.Error).Inc()
+		msg := "token request refused"
+		if ev.Kind == authz.EventClientAuthFailed {
+			// The id is the one presented, not authenticated: whoever guesses
+			// secrets for a client shows up under its id, with their address.
+			msg = "client authentication failed"
+			fields = append(fields, zap.String("remote_ip", ev.Address))
+			data["remote_ip"] = ev.Address
 		}
-		a.metrics.refused.WithLabelValues(code).Inc()
-		a.logger.Debug("token request refused", append(fields, zap.String("grant", ev.Grant),
-			zap.String("error", code), zap.String("reason", ev.Reason))...)
-		data["error"], data["reason"] = code, ev.Reason
+		a.logger.Debug(msg, append(fields, zap.String("grant", ev.Grant),
+			zap.String("error", ev.Error), zap.String("reason", ev.Reason))...)
+		data["error"], data["reason"] = ev.Error, ev.Reason
 		a.emit("token_refused", data)
+	case authz.EventLoginFailed:
+		a.metrics.refused.WithLabelValues("login_failed").Inc()
+		a.logger.Debug("sign-in failed", append(fields, zap.String("remote_ip", ev.Address), zap.String("reason", ev.Reason))...)
+		data["error"], data["reason"], data["remote_ip"] = "login_failed", ev.Reason, ev.Address
+		a.emit("login_failed", data)
 	case authz.EventRevoked, authz.EventFamilyRevoked:
 		kind := string(ev.Revoked)
 		a.metrics.revocations.WithLabelValues(kind).Inc()

@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"strconv"
+	"strings"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
@@ -236,6 +237,10 @@ func parseClient(d *caddyfile.Dispenser) (tokenstore.Client, error) {
 			if !d.AllArgs(&v) {
 				return cc, d.ArgErr()
 			}
+			if dir == "secret" && !isPlaceholder(v) {
+				return cc, d.Errf("client %s: secret must be a placeholder such as {env.%s_SECRET}, so the secret stays out of the saved JSON config; "+
+					"or give `secret_hash <sha256 hex | bcrypt>`", strconv.Quote(cc.ID), envName(cc.ID))
+			}
 			*map[string]*string{"name": &cc.Name, "secret": &cc.Secret, "secret_hash": &cc.SecretHash, "user": &cc.User}[dir] = v
 		case "redirect_uri", "redirect_uris", "grants", "scopes", "default_scopes", "audience":
 			args := d.RemainingArgs()
@@ -269,4 +274,17 @@ func parseClient(d *caddyfile.Dispenser) (tokenstore.Client, error) {
 		}
 	}
 	return cc, nil
+}
+
+// envName suggests an environment variable name for a client id.
+func envName(id string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z':
+			return r - 'a' + 'A'
+		case r >= 'A' && r <= 'Z', r >= '0' && r <= '9':
+			return r
+		}
+		return '_'
+	}, id)
 }

@@ -24,49 +24,16 @@ import (
 func TestChromiumLoginAndConsent(t *testing.T) {
 	chromium := testutil.Need(t, "chromium", "chromium")
 
-	// The client's redirect target: a local server that receives the code.
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	callback := fmt.Sprintf("http://%s/cb", l.Addr())
-	codes := make(chan string, 1)
-	cbSrv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case codes <- r.URL.Query().Get("code"):
-		default:
-		}
-		_, _ = w.Write([]byte("<!doctype html><title>Done</title><p>You can close this window.</p>"))
-	})}
-	go func() { _ = cbSrv.Serve(l) }()
-	t.Cleanup(func() { _ = cbSrv.Close() })
-
+	callback, codes := codeCatcher(t)
 	g := newGateway(t)
 	app := authcodeApp(t, g.base, "")
 	app = replaceOnce(app, "redirect_uri "+clientCallback+" ", "redirect_uri "+callback+" ")
 	g.load(app, fmt.Sprintf(authcodeSiteFmt, ""))
 	conf := oauthConfig(g, "postman", postmanSecret, callback, testScopeAPI, testScopeBCF)
 	verifier := oauth2.GenerateVerifier()
+	ctx := chromiumContext(t, chromium, chromedp.WindowSize(720, 820))
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromium),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.WindowSize(720, 820),
-	)
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	ctx, cancelTimeout := context.WithTimeout(ctx, 60*time.Second)
-	defer cancelTimeout()
-
-	err = chromedp.Do(ctx,
+	err := chromedp.Do(ctx,
 		chromedp.Navigate(conf.AuthCodeURL("browser-state", oauth2.S256ChallengeOption(verifier))),
 		chromedp.WaitVisible(`#username`),
 		chromedp.SendKeys(`#username`, "alice"),
@@ -91,13 +58,13 @@ func TestChromiumLoginAndConsent(t *testing.T) {
 	if title != "Authorize Postman" {
 		t.Fatalf("consent page title %q", title)
 	}
-	var code string
+	var hit callbackHit
 	select {
-	case code = <-codes:
+	case hit = <-codes:
 	case <-time.After(15 * time.Second):
 		t.Fatal("the browser never reached the client's redirect URI")
 	}
-	tok, err := exchange(conf, code, verifier)
+	tok, err := exchange(conf, hit.code, verifier)
 	if err != nil {
 		t.Fatalf("exchanging the browser's code: %v", err)
 	}
@@ -127,8 +94,9 @@ func replaceOnce(s, old, new string) string {
 }
 
 // A page on one local origin calls a protected API on another with fetch and
-// a bearer token: it reads the JSON when its origin is allowed, and the
-// browser blocks it otherwise (CONFORMANCE C1, R8 in a real browser).
+// a bearer token: it reads the JSON — and a 401's WWW-Authenticate — when its
+// origin is allowed, and the browser blocks it otherwise (CONFORMANCE C1, R8
+// in a real browser).
 // CONFORMANCE C1
 func TestChromiumCORSFetch(t *testing.T) {
 	chromium := testutil.Need(t, "chromium", "chromium")
@@ -137,8 +105,11 @@ func TestChromiumCORSFetch(t *testing.T) {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "text/html")
 			fmt.Fprintf(w, `<!doctype html><title>spa</title><p id="out"></p><script>
-fetch(%q, {headers: {"Authorization": "Bearer " + %q}})
+const api = %q;
+fetch(api, {headers: {"Authorization": "Bearer " + %q}})
   .then(r => r.json()).then(j => { document.getElementById("out").textContent = "read:" + j.path; })
+  .then(() => fetch(api, {headers: {"Authorization": "Bearer not-a-token"}}))
+  .then(r => { document.getElementById("out").textContent += " " + r.status + " " + r.headers.get("WWW-Authenticate"); })
   .catch(e => { document.getElementById("out").textContent = "blocked"; })
   .finally(() => { const d = document.createElement("div"); d.id = "done"; d.textContent = "done"; document.body.appendChild(d); });
 </script>`, gateway+"/api/v3/projects", token)
@@ -172,7 +143,10 @@ fetch(%q, {headers: {"Authorization": "Bearer " + %q}})
 		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true))...)
 	defer cancelAlloc()
-	for origin, want := range map[string]string{allowedOrigin: "read:/api/v3/projects", "http://" + otherL.Addr().String(): "blocked"} {
+	// The allowed page also reads the 401's challenge: WWW-Authenticate is
+	// exposed without an `expose` line.
+	readable := fmt.Sprintf(`read:/api/v3/projects 401 Bearer realm="%s", error="invalid_token", error_description="the access token is invalid"`, g.base)
+	for origin, want := range map[string]string{allowedOrigin: readable, "http://" + otherL.Addr().String(): "blocked"} {
 		ctx, cancel := chromedp.NewContext(actx)
 		ctx, cancelT := context.WithTimeout(ctx, 30*time.Second)
 		err := chromedp.Do(ctx, chromedp.Navigate(origin+"/"), chromedp.WaitVisible(`#done`))

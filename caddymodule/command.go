@@ -9,6 +9,9 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -31,9 +34,14 @@ func init() {
   caddy oauthgate keys rotate
   caddy oauthgate explain GET https://api.example.com/api/x [--token T] [--origin O] --config Caddyfile
 
-Output is a readable table by default, JSON with --json. A secret is printed
+Output is a readable table by default, JSON with --json (errors too:
+{"error": …, "status": …, "exit_code": …} on stdout). A secret is printed
 once, when it is created or rotated. The admin address is found like
-'caddy reload' finds it: --address, else --config/--adapter, else the default.`,
+'caddy reload' finds it: --address, else --config/--adapter, else the default.
+
+Exit status: 0 done; 1 failed otherwise; 2 bad request or wrong command line;
+3 not found; 4 conflict (the id exists, or the client is in the config file);
+5 the admin API could not be reached.`,
 		CobraFunc: buildCommand,
 	})
 }
@@ -42,11 +50,125 @@ once, when it is created or rotated. The admin address is found like
 type cli struct {
 	address, config, adapter string
 	json                     bool
-	out                      io.Writer
+	out, errOut              io.Writer
+	exit                     func(int)
+	args                     []string // the raw command line, for --json when flags fail to parse
+}
+
+// Exit statuses of `caddy oauthgate`, for scripts.
+const (
+	exitFailed      = 1
+	exitBadRequest  = 2 // the admin API answered 400, or the command line is wrong
+	exitNotFound    = 3 // 404
+	exitConflict    = 4 // 409: the id exists, or the client is in the config file
+	exitUnreachable = 5 // the admin API could not be reached
+)
+
+// cliError is a failure with its exit status (and the admin API's HTTP status).
+type cliError struct {
+	exit, status int
+	msg          string
+}
+
+func (e *cliError) Error() string { return e.msg }
+
+// adminAnswer is how caddycmd.AdminAPIRequest reports an error status.
+var adminAnswer = regexp.MustCompile(`(?s)^caddy responded with error: HTTP (\d{3}): (.*)$`)
+
+// classify gives an error its exit status and a message without Caddy's
+// wrapping.
+func classify(err error) *cliError {
+	var ce *cliError
+	if errors.As(err, &ce) {
+		return ce
+	}
+	msg := err.Error()
+	if m := adminAnswer.FindStringSubmatch(msg); m != nil {
+		status, _ := strconv.Atoi(m[1])
+		text := strings.TrimSpace(m[2])
+		var body struct {
+			Error string `json:"error"`
+		}
+		if json.Unmarshal([]byte(text), &body) == nil && body.Error != "" {
+			text = body.Error
+		}
+		exit := map[int]int{http.StatusBadRequest: exitBadRequest, http.StatusNotFound: exitNotFound, http.StatusConflict: exitConflict}[status]
+		if exit == 0 {
+			exit = exitFailed
+		}
+		return &cliError{exit: exit, status: status, msg: text}
+	}
+	if rest, ok := strings.CutPrefix(msg, "performing request: "); ok {
+		return &cliError{exit: exitUnreachable, msg: "the admin API cannot be reached (" + rest + "); is Caddy running, and is --address (or the config's admin address) right?"}
+	}
+	return &cliError{exit: exitFailed, msg: msg}
+}
+
+// fail reports err — as JSON with --json — and exits with its status.
+func (c *cli) fail(err error) {
+	e := classify(err)
+	if c.json {
+		out := map[string]any{"error": e.msg, "exit_code": e.exit}
+		if e.status != 0 {
+			out["status"] = e.status
+		}
+		_ = json.NewEncoder(c.out).Encode(out)
+	} else {
+		fmt.Fprintln(c.errOut, "Error:", e.msg)
+	}
+	c.exit(e.exit)
+}
+
+func usageError(format string, args ...any) error {
+	return &cliError{exit: exitBadRequest, msg: fmt.Sprintf(format, args...)}
+}
+
+// routeErrors makes every command below cmd report its failures through
+// fail, wrong arguments and unknown subcommands included (cobra would print
+// a group's help and exit 0).
+func (c *cli) routeErrors(cmd *cobra.Command) {
+	if cmd.HasSubCommands() {
+		cmd.Args = cobra.ArbitraryArgs
+		cmd.RunE = func(cc *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return cc.Help()
+			}
+			var names []string
+			for _, sub := range cc.Commands() {
+				if sub.IsAvailableCommand() {
+					names = append(names, sub.Name())
+				}
+			}
+			return usageError("unknown subcommand %q of %q: use one of %s", args[0], cc.CommandPath(), strings.Join(names, ", "))
+		}
+	}
+	if args := cmd.Args; args != nil {
+		cmd.Args = func(cc *cobra.Command, a []string) error {
+			if err := args(cc, a); err != nil {
+				c.fail(usageError("%s: %v", cc.CommandPath(), err))
+			}
+			return nil
+		}
+	}
+	if run := cmd.RunE; run != nil {
+		cmd.RunE = func(cc *cobra.Command, a []string) error {
+			if err := run(cc, a); err != nil {
+				c.fail(err)
+			}
+			return nil
+		}
+	}
+	for _, sub := range cmd.Commands() {
+		c.routeErrors(sub)
+	}
 }
 
 func buildCommand(cmd *cobra.Command) {
-	c := &cli{out: os.Stdout}
+	buildCLI(cmd, &cli{out: os.Stdout, errOut: os.Stderr, exit: os.Exit, args: os.Args})
+}
+
+// buildCLI adds the subcommands and flags to cmd, with c's output and exit.
+func buildCLI(cmd *cobra.Command, c *cli) {
 	cmd.PersistentFlags().StringVar(&c.address, "address", "", "admin API address (default: from --config, else localhost:2019)")
 	cmd.PersistentFlags().StringVarP(&c.config, "config", "c", "", "config file to read the admin address from")
 	cmd.PersistentFlags().StringVarP(&c.adapter, "adapter", "a", "", "adapter of the config file")
@@ -130,11 +252,30 @@ func buildCommand(cmd *cobra.Command) {
 				}
 				tok = strings.TrimSpace(string(b))
 			}
-			return Explain(c.out, cfg, strings.ToUpper(args[0]), args[1], tok, origin)
+			// A memory store provisioned here is empty: the running gateway
+			// is asked through its admin API what it says of the token.
+			live := func(token string) (map[string]any, error) {
+				body, err := c.call(http.MethodPost, "/oauthgate/tokens/verify", map[string]string{"token": token})
+				if err != nil {
+					return nil, errors.New(classify(err).msg)
+				}
+				var m map[string]any
+				if err := json.Unmarshal(body, &m); err != nil {
+					return nil, errors.New("unexpected answer from the admin API")
+				}
+				return m, nil
+			}
+			return explain(c.out, cfg, strings.ToUpper(args[0]), args[1], tok, origin, live)
 		}}
 	explain.Flags().StringVar(&tok, "token", "", "bearer token to check (- reads it from stdin)")
 	explain.Flags().StringVar(&origin, "origin", "", "Origin of a browser request, for the CORS outcome")
 	cmd.AddCommand(client, token, keys, explain)
+	cmd.SetFlagErrorFunc(func(cc *cobra.Command, err error) error {
+		c.json = c.json || slices.Contains(c.args, "--json") || slices.Contains(c.args, "--json=true")
+		c.fail(usageError("%s: %v", cc.CommandPath(), err))
+		return err
+	})
+	c.routeErrors(cmd)
 }
 
 func parseTTL(s string, d *tokenstore.Duration) error {

@@ -27,7 +27,9 @@ type CORS struct {
 	// Headers the browser may send (default Authorization, Content-Type,
 	// Accept, plus the handler's token_header).
 	Headers []string `json:"headers,omitempty"`
-	// Expose lists response headers scripts may read.
+	// Expose lists response headers scripts may read, besides
+	// WWW-Authenticate, which is always exposed: a browser app needs the
+	// 401/403 challenge (invalid_token, insufficient_scope) to react.
 	Expose []string `json:"expose,omitempty"`
 	// Credentials allows cookies and HTTP auth on cross-origin requests.
 	Credentials bool `json:"credentials,omitempty"`
@@ -64,11 +66,15 @@ func (c *CORS) provision(extraHeaders ...string) error {
 			headers = append(headers, h)
 		}
 	}
+	expose := slices.Clone(c.Expose)
+	if !slices.ContainsFunc(expose, func(h string) bool { return strings.EqualFold(h, "WWW-Authenticate") }) {
+		expose = append(expose, "WWW-Authenticate")
+	}
 	c.c = cors.New(cors.Options{
 		AllowedOrigins:   c.Origins,
 		AllowedMethods:   methods,
 		AllowedHeaders:   headers,
-		ExposedHeaders:   c.Expose,
+		ExposedHeaders:   expose,
 		AllowCredentials: c.Credentials,
 		MaxAge:           int(time.Duration(c.MaxAge) / time.Second),
 	})

@@ -15,6 +15,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/oauthgate/caddy-oauthgate/authz"
+	"github.com/oauthgate/caddy-oauthgate/tokenstore/memory"
 )
 
 // explainer walks a provisioned config's routes for one request, the way
@@ -23,13 +24,25 @@ type explainer struct {
 	out   io.Writer
 	req   *http.Request
 	depth int
+	token string
+	live  liveCheck
 }
+
+// liveCheck asks the running instance (its admin API) what it says of a
+// token; nil when there is none to ask.
+type liveCheck func(token string) (map[string]any, error)
 
 // Explain prints which oauthgate_protect handlers apply to METHOD URL under
 // the config, the scopes they require, the CORS outcome for origin, and —
 // with a token — whether the request would pass and what the upstream would
 // receive. The config is provisioned, not started: no listener opens.
 func Explain(out io.Writer, cfgJSON []byte, method, target, token, origin string) error {
+	return explain(out, cfgJSON, method, target, token, origin, nil)
+}
+
+// explain is Explain that, for a config whose store lives in the gateway's
+// process (memory), asks the running gateway through live.
+func explain(out io.Writer, cfgJSON []byte, method, target, token, origin string, live liveCheck) error {
 	var cfg caddy.Config
 	if err := json.Unmarshal(cfgJSON, &cfg); err != nil {
 		return err
@@ -63,7 +76,7 @@ func Explain(out io.Writer, cfgJSON []byte, method, target, token, origin string
 	repl := caddyhttp.NewTestReplacer(req)
 	req = caddyhttp.PrepareRequest(req, repl, httptest.NewRecorder(), srv)
 	fmt.Fprintf(out, "%s %s\nserver %s (listen %s)\n", method, target, srvName, strings.Join(srv.Listen, " "))
-	e := &explainer{out: out, req: req}
+	e := &explainer{out: out, req: req, token: token, live: live}
 	if !e.walk(srv.Routes) {
 		e.line("no handler answers: Caddy would reply with an empty 200")
 	}
@@ -131,7 +144,7 @@ func (e *explainer) walk(routes caddyhttp.RouteList) bool {
 					return true
 				}
 			case *ServerHandler:
-				if h.oauth != nil && (e.req.URL.Path == authz.PathAuthorize || h.oauth.Handler(e.req.URL.Path) != nil) ||
+				if h.oauth != nil && h.oauth.EndpointPath(e.req.URL.Path) != "" ||
 					strings.HasPrefix(e.req.URL.Path, pathResourceMetadata) && h.app.serveResourceMetadata(httptest.NewRecorder(), e.req) {
 					e.line("route %d: answered by oauthgate_server (%s)", i+1, e.req.URL.Path)
 					return true
@@ -177,6 +190,8 @@ func (e *explainer) protect(i int, p *Protect) bool {
 	}
 	if len(p.Audience) > 0 {
 		req += ", audience one of [" + strings.Join(p.Audience, " ") + "]"
+	} else {
+		req += ", any audience this server issues (no `audience` set)"
 	}
 	req += routeTrust(p)
 	e.line("route %d: oauthgate_protect requires %s%s", i+1, req, map[bool]string{true: " (report_only)"}[p.ReportOnly])
@@ -200,10 +215,16 @@ func (e *explainer) protect(i int, p *Protect) bool {
 	id, status, aerr := p.decide(e.req)
 	if aerr != nil {
 		e.line("token: REFUSED %d %s (%s): %s%s", status, aerr.Code, aerr.Reason, aerr.Description, decidedBy(p.app, aerr))
+		if l := p.app.issuerLabel(aerr.Issuer); l == "self" || l == "none" {
+			e.storeLine(p.app)
+		}
 		return p.ReportOnly
 	}
 	e.line("token: ALLOWED (subject %s, client %s, scope %q)", id.Subject, id.ClientID, strings.Join(id.Scopes, " "))
 	e.explainIssuer(p, id)
+	if p.app.principalLabel(id) == "self" {
+		e.storeLine(p.app)
+	}
 	caddyhttp.SetVar(e.req.Context(), identityVar, id)
 	before := e.req.Header.Clone()
 	p.forward(e.req, id)
@@ -221,4 +242,31 @@ func (e *explainer) protect(i int, p *Protect) bool {
 		e.line("upstream header Authorization: removed (pass_authorization is off)")
 	}
 	return true
+}
+
+// storeLine says whose store the answer above consulted. A Redis store is
+// the running gateways' own; a memory store provisioned here is empty, so
+// revocations and dynamic clients of the running gateway are asked of its
+// admin API when possible — or the answer says plainly it could not be.
+func (e *explainer) storeLine(app *App) {
+	if app.store == nil {
+		return // a pure gateway (trust only): no store of its own
+	}
+	if _, inProcess := app.store.(measuredStore).s.(*memory.Store); !inProcess {
+		e.line("store: the configured shared store was consulted (revocations, dynamic clients)")
+		return
+	}
+	if e.live == nil {
+		e.line("store: memory, provisioned here and empty: the running gateway's revocations and dynamic clients were NOT consulted")
+		return
+	}
+	res, err := e.live(e.token)
+	switch {
+	case err != nil:
+		e.line("running gateway: NOT consulted (%v): its revocations and dynamic clients are unknown to this answer", err)
+	case res["active"] == true:
+		e.line("running gateway (admin API): ACTIVE (subject %v, client %v)", res["subject"], res["client_id"])
+	default:
+		e.line("running gateway (admin API): REFUSED %v (%v): %v", res["error"], res["reason"], res["description"])
+	}
 }

@@ -35,7 +35,12 @@ http://127.0.0.1:%d {
 	explain := func(path string) string {
 		t.Helper()
 		var out strings.Builder
-		if err := Explain(&out, cfg, "GET", g.base+path, "", ""); err != nil {
+		err := Explain(&out, cfg, "GET", g.base+path, "", "")
+		// Explain provisions without cleaning up (a short-lived CLI
+		// process): give back its reference to the shared memory store, or
+		// later tests of this process would keep its state.
+		_, _ = memoryPool.Delete(memoryPoolKey)
+		if err != nil {
 			t.Fatal(err)
 		}
 		return out.String()

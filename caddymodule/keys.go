@@ -27,7 +27,7 @@ func (a *App) loadKeys(ctx caddy.Context) (*authz.KeySet, error) {
 	if len(a.SigningKeys) == 0 {
 		set, err := a.storedKeys(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("oauthgate: no signing_key configured and the generated keys in Caddy's storage are unusable: %v; "+
+			return nil, fmt.Errorf("no signing_key configured and the generated keys in Caddy's storage are unusable: %v; "+
 				"fix the storage or configure `signing_key ES256 /path/to/key.pem`", err)
 		}
 		return set, nil
@@ -42,7 +42,7 @@ func (a *App) loadKeys(ctx caddy.Context) (*authz.KeySet, error) {
 	}
 	set, err := authz.NewKeySet(keys...)
 	if err != nil {
-		return nil, fmt.Errorf("oauthgate: signing_key: %v", err)
+		return nil, fmt.Errorf("signing_key: %v", err)
 	}
 	return set, nil
 }
@@ -53,21 +53,21 @@ func loadKeyFile(kc SigningKeyConfig) (*authz.SigningKey, error) {
 		alg = authz.AlgES256
 	}
 	if kc.File == "" {
-		return nil, errors.New("oauthgate: signing_key needs a file: `signing_key ES256 /etc/caddy/oauth.pem`")
+		return nil, errors.New("signing_key needs a file: `signing_key ES256 /etc/caddy/oauth.pem`")
 	}
 	pemBytes, err := os.ReadFile(kc.File)
 	if err != nil {
-		return nil, fmt.Errorf("oauthgate: signing_key %s %s: cannot read the key file: %v; "+
+		return nil, fmt.Errorf("signing_key %s %s: cannot read the key file: %v; "+
 			"create one with `openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out %s` "+
 			"or remove signing_key to use a generated key", alg, kc.File, err, kc.File)
 	}
 	priv, err := authz.ParsePrivateKeyPEM(pemBytes)
 	if err != nil {
-		return nil, fmt.Errorf("oauthgate: signing_key %s %s: %v", alg, kc.File, err)
+		return nil, fmt.Errorf("signing_key %s %s: %v", alg, kc.File, err)
 	}
 	k, err := authz.NewSigningKey(alg, priv)
 	if err != nil {
-		return nil, fmt.Errorf("oauthgate: signing_key %s %s: %v", alg, kc.File, err)
+		return nil, fmt.Errorf("signing_key %s %s: %v", alg, kc.File, err)
 	}
 	return k, nil
 }
@@ -171,6 +171,33 @@ func (a *App) refreshKeys(ctx context.Context) {
 		}
 	}
 	a.logger.Error("the signing keyring in storage is unusable; keeping the current keys", zap.Error(err))
+}
+
+// keyRereadEvery bounds how often a token signed with an unknown key makes
+// this instance re-read the keyring: garbage kids cost at most this.
+const keyRereadEvery = 200 * time.Millisecond
+
+// rereadKeys re-reads the keyring for a token signed with a key this
+// instance does not know — most likely just rotated by another instance,
+// which signs with it at once — instead of refusing such tokens until the
+// next key_refresh. At most once per keyRereadEvery; callers meanwhile wait
+// for the read in flight. It reports whether the keys changed.
+func (a *App) rereadKeys(ctx context.Context) bool {
+	if len(a.SigningKeys) > 0 || a.storage == nil || a.reread == nil {
+		return false // key files change only with the config
+	}
+	before := a.server.Keys()
+	a.reread.Lock()
+	defer a.reread.Unlock()
+	if a.server.Keys() != before {
+		return true // the read just before ours brought them
+	}
+	if time.Since(a.reread.at) < keyRereadEvery {
+		return false
+	}
+	a.reread.at = time.Now()
+	a.refreshKeys(ctx)
+	return a.server.Keys() != before
 }
 
 // loadOrCreate reads path from storage, creating it with create under the

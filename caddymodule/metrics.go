@@ -16,10 +16,26 @@ type metrics struct {
 	revocations *prometheus.CounterVec   // kind
 	storeOps    *prometheus.HistogramVec // op
 	storeErrors *prometheus.CounterVec   // op
+	storeFull   prometheus.Counter
 	checks      prometheus.Histogram
 }
 
 const ns = "oauthgate"
+
+// registerDataLosses exposes how often the store found Redis had lost its
+// data (the marker it wrote at start gone).
+func registerDataLosses(reg prometheus.Registerer, losses func() uint64) error {
+	c := prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: ns, Name: "store_data_losses_total",
+		Help: "Times the Redis store found its data lost (the marker written at start gone): revocations and dynamic clients with it."},
+		func() float64 { return float64(losses()) })
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if !errors.As(err, &are) {
+			return err
+		}
+	}
+	return nil
+}
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
@@ -36,10 +52,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			[]string{"op"}),
 		storeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "store_errors_total",
 			Help: "Token store operations that failed (not counting not-found)."}, []string{"op"}),
+		storeFull: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "store_full_total",
+			Help: "Writes a bounded token store refused because its max_entries was reached."}),
 		checks: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Name: "protect_check_duration_seconds",
 			Help: "Time oauthgate_protect spends deciding.", Buckets: []float64{.00001, .00005, .0001, .00025, .0005, .001, .005, .01, .05, .1}}),
 	}
-	for _, c := range []prometheus.Collector{m.issued, m.refused, m.decisions, m.revocations, m.storeOps, m.storeErrors, m.checks} {
+	for _, c := range []prometheus.Collector{m.issued, m.refused, m.decisions, m.revocations, m.storeOps, m.storeErrors, m.storeFull, m.checks} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if !errors.As(err, &are) {

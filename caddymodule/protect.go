@@ -3,7 +3,9 @@ package caddymodule
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -97,6 +99,9 @@ func (p *Protect) Provision(ctx caddy.Context) error {
 	}
 	p.app = app
 	p.logger = ctx.Logger()
+	if p.TokenHeader != "" {
+		app.warnTokenHeaderLogged(ctx.Logger(), p.TokenHeader)
+	}
 	p.allowed = app.metrics.decisions.WithLabelValues("allowed", "ok")
 	p.verifier = app.verifier()
 	if p.CORS != nil {
@@ -116,6 +121,13 @@ func (p *Protect) Provision(ctx caddy.Context) error {
 	p.hScope = http.CanonicalHeaderKey(p.HeaderPrefix + "Scope")
 	p.hAud = http.CanonicalHeaderKey(p.HeaderPrefix + "Audience")
 	p.policy = authz.Policy{Scopes: p.Scopes, Any: p.Any, Audience: p.Audience, Issuers: p.policy.Issuers, Resource: p.Resource}
+	if len(p.Audience) == 0 {
+		if ids := app.clientsWithAudience(); len(ids) > 0 {
+			ctx.Logger().Warn("oauthgate_protect without `audience` accepts tokens of every audience this server issues, "+
+				"but some clients are given audiences; if this route's tokens must be meant for it, add `audience <name>` "+
+				"to its oauthgate_protect block (RFC 9068 §4)", zap.Strings("scopes", p.Scopes), zap.Strings("clients_with_audience", ids))
+		}
+	}
 	p.source = authz.BearerSource{Header: p.TokenHeader, Query: p.AllowQueryToken}
 	return nil
 }
@@ -132,6 +144,17 @@ func (p *Protect) Validate() error {
 	}
 	if strings.EqualFold(p.TokenHeader, "Authorization") {
 		return errors.New("oauthgate_protect: token_header Authorization is always read; name another header such as sessionID")
+	}
+	for _, sc := range p.Scopes {
+		if p.app == nil {
+			break
+		}
+		if !p.app.hasScope(sc) && !p.acceptsTrusted() { // other issuers have scopes of their own
+			// Every request on the route would get 403: a typo, or a scope
+			// declared nowhere.
+			return fmt.Errorf("oauthgate_protect: scope %q is not in the catalog, so no token could ever carry it; "+
+				"declare it with `scope %s \"description\"` in the oauthgate global option or correct the name", sc, sc)
+		}
 	}
 	return nil
 }
@@ -170,6 +193,7 @@ func (p *Protect) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 			zap.String("error", e.Code), zap.String("reason", reason), zap.String("path", r.URL.Path),
 			zap.String("issuer", p.app.issuerLabel(e.Issuer)))
 		p.stripIdentity(r)
+		p.dropToken(r) // as for an allowed request: the upstream never sees the token
 		decision := fmt.Sprintf(`refuse; status=%d; error="%s"; reason="%s"`, status, e.Code, reason)
 		r.Header.Set(decisionHeader, decision)
 		w.Header().Set(decisionHeader, decision)
@@ -211,6 +235,11 @@ func (p *Protect) decide(r *http.Request) (*authz.Principal, int, *authz.Error) 
 		return nil, e.Status, e
 	}
 	id, e := p.verifier.AuthenticateRoute(r.Context(), tok, &p.policy)
+	if e != nil && e.Issuer == "self" && e.Is(authz.ErrInvalidToken) && strings.HasSuffix(e.Description, "unknown signing key") && p.app.rereadKeys(r.Context()) {
+		// Signed with a key another instance has just rotated in: it is in
+		// storage now, and so in our keys (CONFORMANCE K3, S6).
+		id, e = p.verifier.AuthenticateRoute(r.Context(), tok, &p.policy)
+	}
 	if e != nil {
 		return nil, e.Status, e
 	}
@@ -225,21 +254,71 @@ var noToken = (&authz.Error{Code: "invalid_request", Description: "no bearer tok
 // client cannot set it.
 const identityVar = "oauthgate.identity"
 
-// stripIdentity removes every incoming header with the identity prefix.
+// stripIdentity removes every incoming header with the identity prefix, and
+// every way a client could make reverse_proxy drop the ones set here or add
+// its own later: such names nominated in Connection (hop-by-hop headers are
+// removed by the proxy, RFC 9110 §7.6.1) and request trailers of those names.
 func (p *Protect) stripIdentity(r *http.Request) {
 	for name := range r.Header {
-		if strings.HasPrefix(name, p.HeaderPrefix) {
+		if p.identityName(name) {
 			delete(r.Header, name)
 		}
 	}
-	r.Header.Del(decisionHeader)
-	p.stripTrustHeaders(r)
+	if conn, ok := r.Header["Connection"]; ok {
+		var keep []string
+		for _, v := range conn {
+			for f := range strings.SplitSeq(v, ",") {
+				if f = strings.TrimSpace(f); f != "" && !p.identityName(http.CanonicalHeaderKey(f)) {
+					keep = append(keep, f)
+				}
+			}
+		}
+		if len(keep) == 0 {
+			delete(r.Header, "Connection")
+		} else {
+			r.Header["Connection"] = []string{strings.Join(keep, ", ")}
+		}
+	}
+	p.stripTrailers(r.Trailer)
+	if r.Body != nil && r.Body != http.NoBody {
+		// net/http fills in the trailers when the body reaches EOF, after
+		// this handler: they are filtered again then, before the proxy
+		// copies them.
+		r.Body = &trailerFilter{ReadCloser: r.Body, r: r, p: p}
+	}
 }
 
-// forward rewrites the request for the upstream: forged identity headers go,
-// the token goes unless passed through, the identity is set.
-func (p *Protect) forward(r *http.Request, id *authz.Principal) {
-	p.stripIdentity(r)
+// identityName reports whether a canonical header name is one the gateway
+// sets for the upstream.
+func (p *Protect) identityName(name string) bool {
+	return strings.HasPrefix(name, p.HeaderPrefix) || name == decisionHeader || slices.Contains(p.app.trustHeaders, name)
+}
+
+func (p *Protect) stripTrailers(t http.Header) {
+	for name := range t {
+		if p.identityName(http.CanonicalHeaderKey(name)) {
+			delete(t, name)
+		}
+	}
+}
+
+// trailerFilter removes identity trailers once the request body is read.
+type trailerFilter struct {
+	io.ReadCloser
+	r *http.Request
+	p *Protect
+}
+
+func (f *trailerFilter) Read(b []byte) (int, error) {
+	n, err := f.ReadCloser.Read(b)
+	if err == io.EOF {
+		f.p.stripTrailers(f.r.Trailer)
+	}
+	return n, err
+}
+
+// dropToken removes the token from the request unless it is passed through.
+func (p *Protect) dropToken(r *http.Request) {
 	if !p.PassAuthorization {
 		r.Header.Del("Authorization")
 		if p.TokenHeader != "" {
@@ -252,6 +331,13 @@ func (p *Protect) forward(r *http.Request, id *authz.Principal) {
 			r.URL.RawQuery = q.Encode()
 		}
 	}
+}
+
+// forward rewrites the request for the upstream: forged identity headers go,
+// the token goes unless passed through, the identity is set.
+func (p *Protect) forward(r *http.Request, id *authz.Principal) {
+	p.stripIdentity(r)
+	p.dropToken(r)
 	// The names are canonical already (Provision): plain map writes. The
 	// values share one array of this request's own, so a handler that
 	// edits a value in place changes this request only.

@@ -66,8 +66,8 @@ func TestNoSecretsOrTokensInLogsOrMemory_K4(t *testing.T) {
 		switch m["msg"] {
 		case "token issued":
 			issued = m["client_id"] == "reporting" && m["subject"] == "svc-reporting" && m["grant"] == "client_credentials"
-		case "token request refused":
-			refused = m["error"] == "invalid_client" && m["reason"] != ""
+		case "client authentication failed":
+			refused = m["error"] == "invalid_client" && m["reason"] != "" && m["client_id"] == "reporting" && m["remote_ip"] == "127.0.0.1"
 		}
 	}
 	if !issued || !refused {

@@ -71,7 +71,7 @@ func (s *ServerHandler) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("oauthgate_server: %v", err)
 	}
-	opts := authz.AuthorizeOptions{Pages: pages, ClientIP: clientIP}
+	opts := authz.AuthorizeOptions{Pages: pages, ClientIP: clientIP, BrowserPath: browserPath}
 	switch s.Login {
 	case "", "form":
 		if app.users == 0 && app.hasAuthCodeClients() {
@@ -104,6 +104,15 @@ func clientIP(r *http.Request) string {
 	return r.RemoteAddr
 }
 
+// browserPath is the request's path as the browser sent it: Caddy keeps the
+// original request ({http.request.orig_uri}) through rewrite and handle_path.
+func browserPath(r *http.Request) string {
+	if orig, ok := r.Context().Value(caddyhttp.OriginalRequestCtxKey).(http.Request); ok && orig.URL != nil {
+		return orig.URL.EscapedPath()
+	}
+	return r.URL.EscapedPath()
+}
+
 // ServeHTTP implements caddyhttp.MiddlewareHandler.
 func (s *ServerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	if strings.HasPrefix(r.URL.Path, pathResourceMetadata) && (s.CORS.apply(w, r) || s.app.serveResourceMetadata(w, r)) {
@@ -112,11 +121,12 @@ func (s *ServerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next c
 	if s.oauth == nil {
 		return next.ServeHTTP(w, r)
 	}
-	if r.URL.Path == authz.PathAuthorize {
+	path := s.oauth.EndpointPath(r.URL.Path)
+	if path == authz.PathAuthorize {
 		s.authorize.ServeHTTP(w, r)
 		return nil
 	}
-	if h := s.oauth.Handler(r.URL.Path); h != nil {
+	if h := s.oauth.Handler(path); h != nil {
 		if !s.CORS.apply(w, r) {
 			h.ServeHTTP(w, r)
 		}

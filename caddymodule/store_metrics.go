@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -13,16 +14,43 @@ import (
 // measuredStore times every store operation and counts its failures
 // (CONFORMANCE O1). Not-found, reused and exists are answers, not failures.
 type measuredStore struct {
-	s   tokenstore.Store
-	m   *metrics
-	log *zap.Logger // for the revocation feed's changes; nil: not logged
+	s    tokenstore.Store
+	m    *metrics
+	log  *zap.Logger // for the revocation feed's changes; nil: not logged
+	full *fullNotice // nil: not told
 }
 
 func (ms measuredStore) observe(op string, start time.Time, err error) {
 	ms.m.storeOps.WithLabelValues(op).Observe(time.Since(start).Seconds())
 	if err != nil && !errors.Is(err, tokenstore.ErrNotFound) && !errors.Is(err, tokenstore.ErrReused) && !errors.Is(err, tokenstore.ErrExists) {
 		ms.m.storeErrors.WithLabelValues(op).Inc()
+		if errors.Is(err, tokenstore.ErrFull) {
+			ms.m.storeFull.Inc()
+			ms.full.note()
+		}
 	}
+}
+
+// fullNotice logs that the store is full, at most once a minute: a full
+// memory store refuses new codes and tokens like an outage would, and the
+// operator needs to know it is the limit, not Redis or the network.
+type fullNotice struct {
+	logger *zap.Logger
+	now    func() time.Time
+	last   atomic.Int64 // unix nanoseconds of the last line
+}
+
+func (f *fullNotice) note() {
+	if f == nil {
+		return
+	}
+	now := f.now().UnixNano()
+	last := f.last.Load()
+	if now-last < int64(time.Minute) || !f.last.CompareAndSwap(last, now) {
+		return
+	}
+	f.logger.Error("the token store is full: its max_entries is reached, so new codes and tokens are refused with 503 " +
+		"until entries expire; raise max_entries in the store block (store memory { max_entries N }) or shorten token lifetimes")
 }
 
 func (ms measuredStore) PutAccess(ctx context.Context, k tokenstore.Key, g tokenstore.Grant) (err error) {
@@ -43,6 +71,11 @@ func (ms measuredStore) DeleteAccess(ctx context.Context, k tokenstore.Key) (err
 func (ms measuredStore) PutCode(ctx context.Context, k tokenstore.Key, g tokenstore.Grant, p []byte) (err error) {
 	defer func(t time.Time) { ms.observe("put_code", t, err) }(time.Now())
 	return ms.s.PutCode(ctx, k, g, p)
+}
+
+func (ms measuredStore) GetCode(ctx context.Context, k tokenstore.Key) (g tokenstore.Grant, p []byte, err error) {
+	defer func(t time.Time) { ms.observe("get_code", t, err) }(time.Now())
+	return ms.s.GetCode(ctx, k)
 }
 
 func (ms measuredStore) TakeCode(ctx context.Context, k tokenstore.Key) (g tokenstore.Grant, p []byte, err error) {

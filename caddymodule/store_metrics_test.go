@@ -121,6 +121,7 @@ func TestMeasuredStoreCoversTheContract(t *testing.T) {
 		"delete_access":      func() { _ = ms.DeleteAccess(ctx, k) },
 		"put_code":           func() { _ = ms.PutCode(ctx, k, g, nil) },
 		"take_code":          func() { _, _, _ = ms.TakeCode(ctx, k) },
+		"get_code":           func() { _, _, _ = ms.GetCode(ctx, k) },
 		"put_refresh":        func() { _ = ms.PutRefresh(ctx, k, g) },
 		"take_refresh":       func() { _, _ = ms.TakeRefresh(ctx, k) },
 		"get_refresh":        func() { _, _ = ms.GetRefresh(ctx, k) },

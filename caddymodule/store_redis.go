@@ -82,7 +82,13 @@ type RedisTLS struct {
 
 type pooledRedis struct{ *redisstore.Store }
 
-func (p pooledRedis) Destruct() error { return p.Close() }
+// Destruct retires the client of a config that is gone: it closes once the
+// requests that config still serves have stopped using it (no command for
+// a second, at most 30 s), so a reload that opens a new client costs no 503.
+func (p pooledRedis) Destruct() error {
+	p.CloseWhenIdle(time.Second, 30*time.Second)
+	return nil
+}
 
 // CaddyModule returns the Caddy module information.
 func (RedisStore) CaddyModule() caddy.ModuleInfo {
@@ -102,6 +108,12 @@ func (r *RedisStore) Provision(ctx caddy.Context) error {
 	}
 	if _, err := cfg.Options(); err != nil {
 		return fmt.Errorf("store redis: %v", err)
+	}
+	cfg.OnDataLoss = func(reason string) {
+		caddy.Log().Named("oauthgate.stores.redis").Error("Redis has lost its data ("+reason+"): the revocations made before "+
+			"are forgotten, so revoked JWTs validate again until they expire, and dynamic clients are gone; refresh tokens, codes and "+
+			"opaque tokens issued before no longer work. Run Redis with persistence (appendonly yes), and check for a restart "+
+			"without it or a failover to a replica that had not caught up", zap.String("key_prefix", cmp.Or(r.KeyPrefix, redisstore.DefaultPrefix)))
 	}
 	key := "oauthgate.stores.redis " + cfg.Identity()
 	v, loaded, err := redisPool.LoadOrNew(key, func() (caddy.Destructor, error) {

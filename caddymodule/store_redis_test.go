@@ -129,7 +129,7 @@ func TestRedisOutage_S4(t *testing.T) {
 // CONFORMANCE S5
 // `caddy reload` with the same store settings keeps the very same client
 // and everything issued; changed store settings get a new client and the
-// old one is closed once its config is gone.
+// old one is closed once its config is gone and nothing uses it any more.
 func TestRedisReloadKeepsClient_S5(t *testing.T) {
 	setSecrets(t)
 	srv := redistest.Start(t)
@@ -152,8 +152,17 @@ func TestRedisReloadKeepsClient_S5(t *testing.T) {
 	if activeRedisStore(t) == before {
 		t.Fatal("changed store settings kept the old client")
 	}
-	if err := before.Ping(t.Context()); !errors.Is(err, tokenstore.ErrUnavailable) {
-		t.Fatalf("the replaced client still answers: %v", err)
+	// Closed once idle (issue 17 item 15): each look is a use, so they are
+	// spaced wider than the quiet second.
+	for attempt := 1; ; attempt++ {
+		time.Sleep(1500 * time.Millisecond)
+		err := before.Ping(t.Context())
+		if errors.Is(err, tokenstore.ErrUnavailable) {
+			break
+		}
+		if attempt == 3 {
+			t.Fatalf("the replaced client still answers: %v", err)
+		}
 	}
 	redisPoolCheck(t)
 	// Another prefix is another keyspace: the old token is unknown there.
@@ -212,6 +221,9 @@ func TestRedisDumpAfterIssuance_K2(t *testing.T) {
 	entries := redistest.Dump(t, srv)
 	kinds := map[string]int{}
 	for _, e := range entries {
+		if e.Key == "dump:marker" {
+			continue // the data-loss marker: checked in tokenstore/redis
+		}
 		if m := shape.FindStringSubmatch(e.Key); m == nil {
 			t.Errorf("key %q is not dump:<kind>:{<sha256 hex>} or dump:access:<sha256 base64url>", e.Key)
 		} else {

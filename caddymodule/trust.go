@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -91,7 +92,7 @@ func newTrustMetrics(reg prometheus.Registerer) (*trustMetrics, error) {
 func (a *App) provisionTrust(ctx caddy.Context) error {
 	tm, err := newTrustMetrics(ctx.GetMetricsRegistry())
 	if err != nil {
-		return fmt.Errorf("oauthgate: metrics: %v", err)
+		return fmt.Errorf("metrics: %v", err)
 	}
 	a.trustMetrics = tm
 	if len(a.Trust) == 0 {
@@ -101,14 +102,14 @@ func (a *App) provisionTrust(ctx caddy.Context) error {
 	cfgs := make([]authz.TrustConfig, len(a.Trust))
 	for i, tc := range a.Trust {
 		if a.server != nil && tc.Issuer == a.server.Issuer() {
-			return fmt.Errorf("oauthgate: trust %s is this server's own issuer: its tokens are accepted already; remove the trust block", tc.Issuer)
+			return fmt.Errorf("trust %s is this server's own issuer: its tokens are accepted already; remove the trust block", tc.Issuer)
 		}
 		c := authz.TrustConfig{Issuer: tc.Issuer, JWKSURI: tc.JWKSURI, Audience: tc.Audience,
 			Algorithms: tc.Algorithms, Claims: tc.Claims, Headers: tc.Headers}
 		if in := tc.Introspect; in != nil {
 			secret, err := repl.ReplaceOrErr(in.ClientSecret, true, true)
 			if err != nil {
-				return fmt.Errorf("oauthgate: trust %s: introspect client_secret: %v (is the environment variable set?)", tc.Issuer, err)
+				return fmt.Errorf("trust %s: introspect client_secret: %v (is the environment variable set?)", tc.Issuer, err)
 			}
 			c.Introspection = &authz.IntrospectionConfig{Endpoint: in.Endpoint, ClientID: in.ClientID, ClientSecret: secret,
 				Cache: time.Duration(in.Cache), Timeout: time.Duration(in.Timeout)}
@@ -117,7 +118,7 @@ func (a *App) provisionTrust(ctx caddy.Context) error {
 	}
 	trust, err := authz.NewTrust(ctx, cfgs, authz.TrustOptions{Observe: a.observeTrust})
 	if err != nil {
-		return fmt.Errorf("oauthgate: %v", err)
+		return fmt.Errorf("%v", err)
 	}
 	a.trust = trust
 	a.trustHeaders = trust.HeaderNames()
@@ -132,11 +133,11 @@ func (a *App) provisionTrust(ctx caddy.Context) error {
 // gateway in front of APIs whose tokens another server issues.
 func (a *App) provisionGateway(ctx caddy.Context) error {
 	if len(a.Clients) > 0 || len(a.Users) > 0 || len(a.SigningKeys) > 0 {
-		return errors.New("oauthgate: clients, users and signing_key need `issuer`: this server issues tokens only with an issuer of its own")
+		return errors.New("clients, users and signing_key need `issuer`: this server issues tokens only with an issuer of its own")
 	}
 	var err error
 	if a.metrics, err = newMetrics(ctx.GetMetricsRegistry()); err != nil {
-		return fmt.Errorf("oauthgate: metrics: %v", err)
+		return fmt.Errorf("metrics: %v", err)
 	}
 	if err := a.provisionTrust(ctx); err != nil {
 		return err
@@ -243,11 +244,15 @@ func (p *Protect) setTrustHeaders(r *http.Request, id *authz.Principal) {
 	repl.Set("oauth.issuer", id.Issuer)
 }
 
-// stripTrustHeaders removes incoming copies of every configured header mapping.
-func (p *Protect) stripTrustHeaders(r *http.Request) {
-	for _, name := range p.app.trustHeaders {
-		delete(r.Header, name)
+// acceptsTrusted reports whether the route takes tokens of a trusted issuer.
+func (p *Protect) acceptsTrusted() bool {
+	if p.app.trust == nil {
+		return false
 	}
+	if len(p.policy.Issuers) == 0 {
+		return true
+	}
+	return slices.ContainsFunc(p.policy.Issuers, p.app.trustedIssuer)
 }
 
 // Interface guard: the context handed to authz is a plain context.

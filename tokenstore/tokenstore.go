@@ -79,8 +79,14 @@ type AccessTokens interface {
 // exactly one gets the grant and a nil error; every later (or concurrent)
 // call until g.ExpiresAt gets the grant with ErrReused, so the server can
 // revoke what the first one issued. After expiry: ErrNotFound.
+//
+// GetCode reads without redeeming: a live code's grant and payload; a
+// redeemed one's grant with ErrReused; ErrNotFound otherwise. The server
+// reads first, stores the new tokens, and redeems last, so that a store
+// failure in between leaves the code usable for the client's retry.
 type Codes interface {
 	PutCode(ctx context.Context, k Key, g Grant, payload []byte) error
+	GetCode(ctx context.Context, k Key) (Grant, []byte, error)
 	TakeCode(ctx context.Context, k Key) (Grant, []byte, error)
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -28,10 +29,15 @@ type running struct {
 }
 
 func startCaddy(t *testing.T, caddyfile func(api, admin int) string) *running {
+	return startCaddyIn(t, t.TempDir(), caddyfile)
+}
+
+// startCaddyIn starts caddy with its data and config homes in dir: several
+// instances given one dir share Caddy's storage (the generated keys).
+func startCaddyIn(t *testing.T, dir string, caddyfile func(api, admin int) string) *running {
 	bin := buildCaddy(t)
-	dir := t.TempDir()
 	api, admin := testutil.FreePort(t), testutil.FreePort(t)
-	cfg := filepath.Join(dir, "Caddyfile")
+	cfg := filepath.Join(t.TempDir(), "Caddyfile")
 	if err := os.WriteFile(cfg, []byte(caddyfile(api, admin)), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -233,7 +239,8 @@ http://127.0.0.1:%d {
 	if code := r.api(tok); code != 401 {
 		t.Fatalf("deleted client's token: %d", code)
 	}
-	if out, err := r.cli("client", "show", created.ClientID); err == nil || !strings.Contains(out, "404") {
+	var notFound *exec.ExitError
+	if out, err := r.cli("client", "show", created.ClientID); !errors.As(err, &notFound) || notFound.ExitCode() != 3 || !strings.Contains(out, "no such client") {
 		t.Fatalf("show after delete: %v %s", err, out)
 	}
 	if strings.Contains(r.logs.String(), created.ClientSecret) || strings.Contains(r.logs.String(), rotated.ClientSecret) || strings.Contains(r.logs.String(), tok) {
@@ -308,6 +315,7 @@ http://127.0.0.1:%d {
 		t.Errorf("the POST-only protect was listed for a GET:\n%s", out)
 	}
 	out = explain("GET", r.base+"/api/v3/projects", "--token", tok, "--origin", "https://evil.example")
+	liveOut := out
 	for _, want := range []string{"token: ALLOWED (subject svc-rep, client rep", "upstream header X-Oauth-Subject: svc-rep", "upstream header X-Oauth-Client-Id: rep", "Authorization: removed", "NOT allowed"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("explain with token lacks %q:\n%s", want, out)
@@ -319,5 +327,31 @@ http://127.0.0.1:%d {
 	}
 	if out := explain("GET", r.base+"/health"); strings.Contains(out, "oauthgate_protect") || !strings.Contains(out, "static_response") {
 		t.Errorf("explain of an unprotected path:\n%s", out)
+	}
+
+	// Issue 17 item 19: the memory store explain provisions is empty, so it
+	// asks the running gateway, which knows the token is revoked.
+	if !strings.Contains(liveOut, "running gateway (admin API): ACTIVE") {
+		t.Errorf("explain of a live token does not say what the running gateway says:\n%s", out)
+	}
+	r.mustCLI("token", "revoke", tok)
+	out = explain("GET", r.base+"/api/v3/projects", "--token", tok)
+	if !strings.Contains(out, "running gateway (admin API): REFUSED invalid_token (revoked)") {
+		t.Errorf("explain of a token the running gateway has revoked:\n%s", out)
+	}
+
+	// Exit statuses through the real binary (caddy's own main around them).
+	for args, want := range map[string]int{"client show nobody": 3, "client frob": 2} {
+		_, err := r.cli(strings.Fields(args)...)
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.ExitCode() != want {
+			t.Errorf("caddy oauthgate %s: %v, want exit status %d", args, err, want)
+		}
+	}
+	unreachable := exec.Command(r.bin, "oauthgate", "client", "list", "--address", "127.0.0.1:1")
+	unreachable.Env = r.env
+	var exit *exec.ExitError
+	if err := unreachable.Run(); !errors.As(err, &exit) || exit.ExitCode() != 5 {
+		t.Errorf("caddy oauthgate client list against nothing: %v, want exit status 5", err)
 	}
 }

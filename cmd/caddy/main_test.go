@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -114,18 +113,7 @@ func TestBinaryAndExample(t *testing.T) {
 		}
 		return string(out)
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", apiPort))
-		if err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the example did not start:\n%s", logs.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitListening(t, apiPort, logs)
 	var tok struct {
 		AccessToken string `json:"access_token"`
 		TokenType   string `json:"token_type"`
@@ -142,6 +130,10 @@ func TestBinaryAndExample(t *testing.T) {
 	}
 	if echoed["subject"] != "svc-demo" || echoed["client_id"] != "demo" || echoed["scope"] != "api_v3" || echoed["authorization"] != "" {
 		t.Fatalf("demo upstream saw %v", echoed)
+	}
+	// Seed 001's sessionID header; the example's log filters keep it out of the logs read below.
+	if api := curlDo("-H", "sessionID: "+tok.AccessToken, base+"/api/v3/projects"); !strings.Contains(api, `"subject":"svc-demo"`) {
+		t.Fatalf("sessionID call: %s", api)
 	}
 	if code := curlDo("-o", "/dev/null", "-w", "%{http_code}", base+"/api/v3/projects"); code != "401" {
 		t.Fatalf("no token: %s", code)

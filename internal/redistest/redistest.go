@@ -245,3 +245,77 @@ func (c *Cluster) Addrs() []string {
 	}
 	return out
 }
+
+// StartClusterWithReplicas runs six cluster-enabled servers — three masters,
+// each with a replica — with the given cluster-node-timeout, so a master's
+// death is followed by a failover, as in production.
+func StartClusterWithReplicas(t testing.TB, nodeTimeout time.Duration) *Cluster {
+	t.Helper()
+	c := &Cluster{}
+	for range 6 {
+		c.Nodes = append(c.Nodes, Start(t, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+			"--cluster-node-timeout", strconv.Itoa(int(nodeTimeout/time.Millisecond)), "--cluster-port", strconv.Itoa(testutil.FreePort(t))))
+	}
+	args := append([]string{"--cluster", "create"}, c.Addrs()...)
+	if out, err := c.Nodes[0].CLI(append(args, "--cluster-replicas", "1", "--cluster-yes")...); err != nil {
+		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for _, n := range c.Nodes {
+		for {
+			info, _ := n.CLI("cluster", "info")
+			nodes, _ := n.CLI("cluster", "nodes")
+			repl, _ := n.CLI("info", "replication")
+			// A replica can take over only once it has synced with its master.
+			synced := strings.Contains(repl, "role:master") || strings.Contains(repl, "master_link_status:up")
+			if strings.Contains(info, "cluster_state:ok") && strings.Count(nodes, "slave") == 3 && synced {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("cluster not ok on %s:\n%s\n%s", n.Addr, info, nodes)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	return c
+}
+
+// Masters are the nodes serving slots now, as node 0 (or the first node
+// that answers) sees them.
+func (c *Cluster) Masters() []*Server {
+	var out []*Server
+	for _, n := range c.Nodes {
+		if n.cmd == nil {
+			continue
+		}
+		lines, err := n.CLI("cluster", "nodes")
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(lines, "\n") {
+			f := strings.Fields(line)
+			if len(f) < 3 || !strings.Contains(f[2], "master") || strings.Contains(f[2], "fail") {
+				continue
+			}
+			addr, _, _ := strings.Cut(f[1], "@")
+			for _, s := range c.Nodes {
+				if s.Addr == addr {
+					out = append(out, s)
+				}
+			}
+		}
+		return out
+	}
+	return nil
+}
+
+// Kill ends the server with SIGKILL, as a crash would: no shutdown, no
+// goodbye to the cluster.
+func (s *Server) Kill() {
+	if s.cmd == nil {
+		return
+	}
+	_ = s.cmd.Process.Kill()
+	<-s.exited
+	s.cmd = nil
+}

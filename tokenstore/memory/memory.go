@@ -218,6 +218,21 @@ func (s *Store) PutCode(_ context.Context, k tokenstore.Key, g tokenstore.Grant,
 	return s.putOnce(s.codes, k, g, payload)
 }
 
+// GetCode implements tokenstore.Codes.
+func (s *Store) GetCode(_ context.Context, k tokenstore.Key) (tokenstore.Grant, []byte, error) {
+	now := s.opts.Now()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	e, ok := s.codes[k]
+	switch {
+	case !ok || !now.Before(e.grant.ExpiresAt):
+		return tokenstore.Grant{}, nil, tokenstore.ErrNotFound
+	case e.used:
+		return e.grant, nil, tokenstore.ErrReused
+	}
+	return e.grant, append([]byte(nil), e.payload...), nil
+}
+
 // TakeCode implements tokenstore.Codes.
 func (s *Store) TakeCode(_ context.Context, k tokenstore.Key) (tokenstore.Grant, []byte, error) {
 	return s.takeOnce(s.codes, k)

@@ -54,6 +54,13 @@ type Config struct {
 	Timeout time.Duration
 	// Prefix starts every key (default DefaultPrefix).
 	Prefix string
+
+	// OnDataLoss is told when Redis turns out to have lost its data (the
+	// marker written at Open is gone): revocations and dynamic clients with
+	// it. MarkerEvery is how often the marker is checked besides after
+	// every new connection (default DefaultMarkerEvery).
+	OnDataLoss  func(reason string)
+	MarkerEvery time.Duration
 }
 
 func (c Config) timeout() time.Duration {

@@ -30,6 +30,7 @@
 package redis
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -38,6 +39,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -63,6 +65,8 @@ type Store struct {
 	channel string
 	timeout time.Duration
 	now     func() time.Time
+	marker  *marker // nil: not watched (New without Open)
+	ops     atomic.Uint64
 }
 
 // Open connects as cfg says and checks that Redis answers, so a wrong
@@ -72,10 +76,20 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := New(goredis.NewUniversalClient(opts), Options{Prefix: cfg.prefix(), CallTimeout: 3 * cfg.timeout()})
+	m := &marker{onLoss: cfg.OnDataLoss, every: cmp.Or(cfg.MarkerEvery, DefaultMarkerEvery), kick: make(chan struct{}, 1)}
+	opts.OnConnect = m.connected
+	rdb := goredis.NewUniversalClient(opts)
+	if cc, ok := rdb.(*goredis.ClusterClient); ok {
+		cc.AddHook(reloadOnNetworkError{cc})
+	}
+	s := New(rdb, Options{Prefix: cfg.prefix(), CallTimeout: 3 * cfg.timeout()})
 	if err := s.Ping(ctx); err != nil {
 		_ = s.Close()
 		return nil, fmt.Errorf("cannot reach Redis at %v: %w", opts.Addrs, err)
+	}
+	if err := s.startMarker(ctx, m); err != nil {
+		_ = s.Close()
+		return nil, fmt.Errorf("cannot write to Redis at %v: %w", opts.Addrs, err)
 	}
 	return s, nil
 }
@@ -91,15 +105,20 @@ func New(rdb goredis.UniversalClient, opts Options) *Store {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Store{rdb: rdb, prefix: opts.Prefix, channel: opts.Prefix + "revocations",
+	s := &Store{rdb: rdb, prefix: opts.Prefix, channel: opts.Prefix + "revocations",
 		timeout: opts.CallTimeout, now: opts.Now}
+	rdb.AddHook(activity{&s.ops})
+	return s
 }
 
 // Client is the underlying go-redis client.
 func (s *Store) Client() goredis.UniversalClient { return s.rdb }
 
 // Close closes the client and with it any subscription.
-func (s *Store) Close() error { return s.rdb.Close() }
+func (s *Store) Close() error {
+	s.stopMarker()
+	return s.rdb.Close()
+}
 
 // key builds <prefix><kind>:{<hex>}.
 func (s *Store) key(kind string, k tokenstore.Key) string {
@@ -239,6 +258,32 @@ func (s *Store) del(ctx context.Context, op, key string) error {
 // PutCode implements tokenstore.Codes.
 func (s *Store) PutCode(ctx context.Context, k tokenstore.Key, g tokenstore.Grant, payload []byte) error {
 	return s.putOnce(ctx, "code", k, g, payload)
+}
+
+// GetCode implements tokenstore.Codes.
+func (s *Store) GetCode(ctx context.Context, k tokenstore.Key) (tokenstore.Grant, []byte, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	v, err := s.rdb.HMGet(ctx, s.key("code", k), "g", "p", "u").Result()
+	if err != nil {
+		return tokenstore.Grant{}, nil, unavailable("get code", err)
+	}
+	gs, ok := v[0].(string)
+	if !ok {
+		return tokenstore.Grant{}, nil, tokenstore.ErrNotFound
+	}
+	g, err := s.decode([]byte(gs))
+	if err != nil {
+		return g, nil, err
+	}
+	if v[2] != nil {
+		return g, nil, tokenstore.ErrReused
+	}
+	var payload []byte
+	if p, _ := v[1].(string); p != "" {
+		payload = []byte(p)
+	}
+	return g, payload, nil
 }
 
 // TakeCode implements tokenstore.Codes.

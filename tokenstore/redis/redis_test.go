@@ -19,7 +19,7 @@ var prefixes atomic.Int64
 
 // aclCommands are all the store needs on a standalone server or Sentinel's master.
 var aclCommands = strings.Fields("+get +set +del +exists +hset +hsetnx +hget +hmget +hgetall +hdel +hexists " +
-	"+pexpireat +eval +evalsha +publish +subscribe +ping +hello")
+	"+pexpireat +getex +eval +evalsha +publish +subscribe +ping +hello")
 
 // open connects a Store to cfg under a prefix of its own, so every harness
 // is a fresh, empty store on a shared server.

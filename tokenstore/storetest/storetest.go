@@ -146,9 +146,16 @@ func testCodeSingleUse(t *testing.T, h Harness) {
 	if err := h.Store.PutCode(ctx, k, want, []byte(`{"pkce":"x"}`)); err != nil {
 		t.Fatalf("PutCode: %v", err)
 	}
+	peek, payload, err := h.Store.GetCode(ctx, k)
+	if err != nil || string(payload) != `{"pkce":"x"}` {
+		t.Fatalf("GetCode: %q, %v", payload, err)
+	}
+	if err := equalGrant(peek, want); err != nil {
+		t.Fatal(err)
+	}
 	got, payload, err := h.Store.TakeCode(ctx, k)
 	if err != nil {
-		t.Fatalf("TakeCode: %v", err)
+		t.Fatalf("TakeCode after GetCode: %v (reading must not redeem)", err)
 	}
 	if err := equalGrant(got, want); err != nil {
 		t.Fatal(err)
@@ -166,6 +173,12 @@ func testCodeSingleUse(t *testing.T, h Harness) {
 	if payload != nil {
 		t.Fatalf("a reused code must not yield its payload again: %q", payload)
 	}
+	if again, payload, err := h.Store.GetCode(ctx, k); !errors.Is(err, tokenstore.ErrReused) || again.FamilyID != want.FamilyID || payload != nil {
+		t.Fatalf("GetCode of a redeemed code: %+v %q %v, want its grant with ErrReused", again, payload, err)
+	}
+	if _, _, err := h.Store.GetCode(ctx, tokenstore.KeyOf("code-unknown")); !errors.Is(err, tokenstore.ErrNotFound) {
+		t.Fatalf("GetCode of an unknown code: err = %v, want ErrNotFound", err)
+	}
 	if _, _, err := h.Store.TakeCode(ctx, tokenstore.KeyOf("code-unknown")); !errors.Is(err, tokenstore.ErrNotFound) {
 		t.Fatalf("TakeCode of an unknown code: err = %v, want ErrNotFound", err)
 	}
@@ -178,6 +191,9 @@ func testCodeExpiry(t *testing.T, h Harness) {
 		t.Fatalf("PutCode: %v", err)
 	}
 	h.Advance(3 * time.Second)
+	if _, _, err := h.Store.GetCode(ctx, k); !errors.Is(err, tokenstore.ErrNotFound) {
+		t.Fatalf("GetCode after expiry: err = %v, want ErrNotFound", err)
+	}
 	if _, _, err := h.Store.TakeCode(ctx, k); !errors.Is(err, tokenstore.ErrNotFound) {
 		t.Fatalf("TakeCode after expiry: err = %v, want ErrNotFound", err)
 	}
