@@ -35,7 +35,7 @@ type testIdP struct {
 	introHits  atomic.Int64
 }
 
-func newTestIdP(t *testing.T) *testIdP {
+func newTestIdP(t testing.TB) *testIdP {
 	p := &testIdP{}
 	p.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
@@ -81,7 +81,7 @@ func (p *testIdP) setIntrospect(h func(w http.ResponseWriter, r *http.Request)) 
 }
 
 // addKey generates a key of alg with kid and publishes it.
-func (p *testIdP) addKey(t *testing.T, alg jwa.SignatureAlgorithm, kid string) jwk.Key {
+func (p *testIdP) addKey(t testing.TB, alg jwa.SignatureAlgorithm, kid string) jwk.Key {
 	t.Helper()
 	var raw any
 	var err error
@@ -118,7 +118,7 @@ func (p *testIdP) publicJWKS() string {
 }
 
 // sign makes a compact JWS of claims with key k (its alg and kid) and typ.
-func sign(t *testing.T, k jwk.Key, typ string, claims map[string]any) string {
+func sign(t testing.TB, k jwk.Key, typ string, claims map[string]any) string {
 	t.Helper()
 	payload, _ := json.Marshal(claims)
 	hdr := jws.NewHeaders()
@@ -701,5 +701,37 @@ func TestTrustWithoutDiscovery(t *testing.T) {
 	}))
 	if p, e := f.check("opaque-0123456789", nil); e != nil || p.Subject != "u" {
 		t.Fatalf("opaque: %v", e)
+	}
+}
+
+// A cached trusted JWT costs what a cached token of our own does
+// (BenchmarkVerifyJWTES256Cached): a hash, a lookup, the policy.
+func BenchmarkTrustedJWTCached(b *testing.B) {
+	idp := newTestIdP(b)
+	k := idp.addKey(b, jwa.ES256, "k1")
+	tr, err := NewTrust(context.Background(), []TrustConfig{{Issuer: idp.URL, Audience: []string{"api://orders"}}}, TrustOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	v := NewGatewayVerifier(tr, 0, 0)
+	now := time.Now().Unix()
+	toks := make([]string, 64)
+	for i := range toks {
+		toks[i] = sign(b, k, "at+jwt", map[string]any{"iss": idp.URL, "sub": "s", "aud": "api://orders", "exp": now + 3600,
+			"iat": now, "jti": fmt.Sprint(i), "scope": "api_v3"})
+	}
+	p := &Policy{Scopes: []string{"api_v3"}}
+	ctx := context.Background()
+	for _, tok := range toks {
+		if _, e := v.AuthenticateRoute(ctx, tok, p); e != nil {
+			b.Fatal(e)
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		if _, e := v.AuthenticateRoute(ctx, toks[i%len(toks)], p); e != nil {
+			b.Fatal(e)
+		}
 	}
 }
