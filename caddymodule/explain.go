@@ -190,7 +190,7 @@ func (e *explainer) protect(i int, p *Protect) bool {
 	}
 	if len(p.Audience) > 0 {
 		req += ", audience one of [" + strings.Join(p.Audience, " ") + "]"
-	} else {
+	} else if p.app.server != nil {
 		req += ", any audience this server issues (no `audience` set)"
 	}
 	req += routeTrust(p)

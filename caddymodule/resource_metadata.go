@@ -198,6 +198,13 @@ func (a *App) principalLabel(id *authz.Principal) string {
 // routeTrust describes a route's issuers and resource for explain.
 func routeTrust(p *Protect) string {
 	s := ", issuers [" + strings.Join(p.app.authorizationServers(p.policy.Issuers), " ") + "]"
+	if p.acceptsTrusted() {
+		s += " (a trusted issuer's tokens need its trust block's audience"
+		if p.Resource != "" {
+			s += " or the resource"
+		}
+		s += ")"
+	}
 	if p.Resource != "" {
 		s += ", resource " + p.Resource + " (metadata " + p.resourceMetadata + ")"
 	}
