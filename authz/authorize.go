@@ -1,3 +1,5 @@
+// The authorization endpoint (RFC 6749 §4.1): request checks, built-in login, consent and code issuing.
+
 package authz
 
 import (

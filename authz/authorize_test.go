@@ -1,3 +1,5 @@
+// Tests of the authorization code flow: code lifetime, session cookies, and fuzzing redirects and requests.
+
 package authz
 
 import (

@@ -1,3 +1,5 @@
+// Tests of bad input at every endpoint: malformed bodies, credentials, tokens and authorization requests.
+
 package authz
 
 import (

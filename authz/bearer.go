@@ -1,3 +1,5 @@
+// Bearer tokens in requests (RFC 6750): where they may come from, parsing them, WWW-Authenticate challenges.
+
 package authz
 
 import (

@@ -1,3 +1,5 @@
+// Tests of bearer tokens in requests: where they are read from, challenges, route policies, and fuzzing.
+
 package authz
 
 import (

@@ -1,3 +1,5 @@
+// Client authentication: client_secret_basic, client_secret_post, public clients, and throttling failures.
+
 package authz
 
 import (

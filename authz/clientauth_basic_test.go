@@ -1,3 +1,5 @@
+// Tests of HTTP Basic client authentication with secrets sent form-encoded or raw.
+
 package authz
 
 import (

@@ -1,3 +1,5 @@
+// Tests of caching dynamic clients: one lookup, and changes that reach every instance at once.
+
 package authz
 
 import (

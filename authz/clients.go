@@ -1,3 +1,5 @@
+// Clients: grant type names, the Client type, secret hashes (SHA-256 or bcrypt) and static client sets.
+
 package authz
 
 import (

@@ -31,7 +31,14 @@ type Error struct {
 	// disabled marks a disabled client that gave its right secret: refused,
 	// but not a guess, so not counted by the throttles.
 	disabled bool
+	// unknownKey marks a JWT whose kid names no key of the ring: perhaps
+	// one another instance just rotated in (see UnknownKey).
+	unknownKey bool
 }
+
+// UnknownKey reports whether e refused a JWT because its kid names no key
+// of the server's key ring, so that the caller may re-read the ring once.
+func (e *Error) UnknownKey() bool { return e != nil && e.unknownKey }
 
 func (e *Error) Error() string {
 	if e.Description == "" {

@@ -1,3 +1,5 @@
+// Tests of a store failing mid-redemption: a 503, then the client's retry succeeds and revokes nothing.
+
 package authz
 
 import (

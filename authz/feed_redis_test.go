@@ -1,4 +1,5 @@
 // Two instances on one real Redis: revocations reach the other's cache, and the cache stops with the feed.
+
 package authz
 
 import (

@@ -1,3 +1,5 @@
+// The authorization_code grant (RFC 6749 §4.1.3): one redemption, redirect URI and PKCE checks, reuse.
+
 package authz
 
 import (

@@ -1,3 +1,5 @@
+// The client_credentials grant (RFC 6749 §4.4): confidential clients only, no refresh token.
+
 package authz
 
 import (

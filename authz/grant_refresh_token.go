@@ -1,3 +1,5 @@
+// The refresh_token grant: rotation, reuse detection and family revocation.
+
 package authz
 
 import (

@@ -1,3 +1,5 @@
+// Test fixtures of the authz tests: a clock, a recording store, a configured server and request helpers.
+
 package authz
 
 import (

@@ -1,4 +1,5 @@
 // RFC 7662 token introspection: POST /oauth/introspect.
+
 package authz
 
 import (

@@ -1,4 +1,5 @@
 // JWT access tokens (RFC 9068): their claims, and signing and verifying them with jwx.
+
 package authz
 
 import (
@@ -77,6 +78,8 @@ type headerError string
 
 func (e headerError) Error() string { return string(e) }
 
+const errUnknownKey = headerError("unknown signing key")
+
 // keyFor is the jws.KeyProvider of our own tokens: it checks the protected
 // header (typ at+jwt, no crit, no b64) and hands jwx the one key the kid
 // selects, with that key's algorithm — the token's alg must equal it, so no
@@ -95,7 +98,7 @@ func keyFor(set *KeySet) jws.KeyProviderFunc {
 		}
 		key := keyIn(set, h.KeyID())
 		if key == nil {
-			return headerError("unknown signing key")
+			return errUnknownKey
 		}
 		if h.Algorithm() != key.alg {
 			return headerError("algorithm does not match the signing key")
@@ -147,7 +150,9 @@ func (v *Verifier) parseJWT(tok string) (*claims, *Error) {
 	if err != nil {
 		var he headerError
 		if errors.As(err, &he) {
-			return nil, invalidJWT(string(he))
+			e := invalidJWT(string(he))
+			e.unknownKey = he == errUnknownKey
+			return nil, e
 		}
 		return nil, invalidJWT("bad signature")
 	}

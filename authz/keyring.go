@@ -1,3 +1,5 @@
+// The keyring of generated signing keys in shared storage: rotation, retention and the key set in use.
+
 package authz
 
 import (

@@ -1,3 +1,5 @@
+// Tests of signing key rotation: old keys keep verifying, and stay published, until their tokens expire.
+
 package authz
 
 import (

@@ -1,3 +1,5 @@
+// Signing keys and key sets: supported algorithms, key generation, PEM parsing, kids and the JWKS.
+
 package authz
 
 import (

@@ -1,3 +1,5 @@
+// Tests of RFC 8414 metadata at both well-known paths, and of the JWKS publishing public keys only.
+
 package authz
 
 import (

@@ -1,3 +1,5 @@
+// The Minter, which issues access tokens as JWTs or opaque tokens, and the expiry they carry.
+
 package authz
 
 import (

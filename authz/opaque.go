@@ -1,3 +1,5 @@
+// Opaque tokens: their prefixes, random bodies, checksums, well-formedness checks and derived ids.
+
 package authz
 
 import (

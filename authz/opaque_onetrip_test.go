@@ -1,3 +1,5 @@
+// Tests of opaque tokens: their format, forged families, and verification in one store round trip.
+
 package authz
 
 import (

@@ -1,3 +1,5 @@
+// A property test: the authorization endpoint redirects only to registered URIs, over generated near misses.
+
 package authz
 
 import (

@@ -1,3 +1,5 @@
+// The authorization endpoint's HTML pages: embedded templates, operator overrides and rendering.
+
 package authz
 
 import (

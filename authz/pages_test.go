@@ -1,3 +1,5 @@
+// Tests of operator templates: each page replaced on its own, and broken templates refused.
+
 package authz
 
 import (

@@ -1,3 +1,5 @@
+// PKCE (RFC 7636): the methods, code_challenge and code_verifier syntax, and verification.
+
 package authz
 
 import (

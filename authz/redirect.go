@@ -1,3 +1,5 @@
+// Redirect URIs: which may be registered, matching them (RFC 8252 loopback ports), adding response params.
+
 package authz
 
 import (

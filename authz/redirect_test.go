@@ -1,3 +1,5 @@
+// Tests of which redirect URIs may be registered: https, loopback http, private-use schemes and oob.
+
 package authz
 
 import (

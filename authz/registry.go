@@ -1,3 +1,5 @@
+// The client registry: static clients from configuration and dynamic ones in the store, and managing them.
+
 package authz
 
 import (

@@ -1,3 +1,5 @@
+// Tests of the client registry: decoy secrets, recreated clients, generated ids and failure events.
+
 package authz
 
 import (

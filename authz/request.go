@@ -1,3 +1,5 @@
+// Parsing endpoint request parameters from form or JSON bodies, each given at most once.
+
 package authz
 
 import (

@@ -1,3 +1,5 @@
+// Fuzz tests of parsing endpoint request parameters and the scope parameter.
+
 package authz
 
 import (

@@ -1,3 +1,5 @@
+// Token revocation (RFC 7009): POST /oauth/revoke, looking up what a token is, and revoking families.
+
 package authz
 
 import (

@@ -1,3 +1,5 @@
+// Tests of revocation (RFC 7009) and introspection (RFC 7662): tokens, families, deny-list expiry.
+
 package authz
 
 import (

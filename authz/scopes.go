@@ -1,3 +1,5 @@
+// The scope catalog: scope names, defaults, and parsing and joining the space-delimited scope parameter.
+
 package authz
 
 import (

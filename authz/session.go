@@ -1,3 +1,5 @@
+// The built-in login's session and CSRF tokens: signed cookie values and the cookies that carry them.
+
 package authz
 
 import (

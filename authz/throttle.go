@@ -1,3 +1,5 @@
+// Throttle: failure counting per key, with locks or doubling delays, in a bounded table.
+
 package authz
 
 import (

@@ -1,3 +1,5 @@
+// Tests of throttling failed logins and client authentication, and that strangers cannot lock others out.
+
 package authz
 
 import (

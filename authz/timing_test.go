@@ -1,3 +1,5 @@
+// Tests that secrets are compared in constant time, and that unknown clients cost what known ones cost.
+
 package authz
 
 import (

@@ -1,3 +1,5 @@
+// The token endpoint (RFC 6749 §3.2): POST /oauth/token, scope checks, issuing tokens and store errors.
+
 package authz
 
 import (

@@ -1,3 +1,5 @@
+// Tests of the token endpoint: request shapes, client authentication, grants, responses and errors.
+
 package authz
 
 import (

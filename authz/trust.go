@@ -1,5 +1,6 @@
 // Tokens of other issuers (`trust`): which issuer a token names, that
 // issuer's keys and introspection, and the claims the gateway forwards.
+
 package authz
 
 import (

@@ -1,5 +1,6 @@
 // A trusted issuer's opaque tokens (RFC 7662 introspection), and the
 // claims of its tokens as the gateway forwards them.
+
 package authz
 
 import (

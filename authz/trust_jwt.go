@@ -1,5 +1,6 @@
 // A trusted issuer's JWT access tokens: discovery, its key set through
 // jwx's jwk.Cache, and the checks of RFC 9068 / RFC 7519.
+
 package authz
 
 import (

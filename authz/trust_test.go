@@ -1,3 +1,5 @@
+// Tests of trusted issuers against issuers on loopback HTTP servers: JWT checks, key isolation, algorithms, JWKS, introspection, claims.
+
 package authz
 
 import (

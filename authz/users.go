@@ -1,3 +1,5 @@
+// The built-in login form's accounts: the Users interface and bcrypt-hashed static users.
+
 package authz
 
 import (

@@ -1,3 +1,5 @@
+// Verifying opaque access tokens against the store and the revocation deny-list.
+
 package authz
 
 import (

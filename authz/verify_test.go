@@ -1,3 +1,5 @@
+// Tests of token verification: JWT access tokens, forged JWS, clock skew, opaque tokens, disabled clients.
+
 package authz
 
 import (

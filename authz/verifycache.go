@@ -1,4 +1,5 @@
 // The verified-token cache: repeated tokens cost a lookup, and a revocation empties what it denies.
+
 package authz
 
 import (

@@ -1,4 +1,5 @@
 // Tests of the verified-token cache: what it refuses, and that it never forgets a revocation.
+
 package authz
 
 import (

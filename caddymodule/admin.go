@@ -1,3 +1,5 @@
+// The admin.api.oauthgate module: client management, token revocation and key rotation on Caddy's admin API.
+
 package caddymodule
 
 import (

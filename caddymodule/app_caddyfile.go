@@ -1,3 +1,5 @@
+// The Caddyfile parsing of the `oauthgate { … }` global option and its `client` blocks.
+
 package caddymodule
 
 import (

@@ -1,3 +1,5 @@
+// Tests that a protected route without `audience` is warned of by validate and explained by explain.
+
 package caddymodule
 
 import (

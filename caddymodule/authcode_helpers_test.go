@@ -1,3 +1,5 @@
+// Helpers of the authorization code tests through Caddy: the app, the gateway, sign-in and x/oauth2 configs.
+
 package caddymodule
 
 import (

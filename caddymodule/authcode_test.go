@@ -1,3 +1,5 @@
+// Tests of the authorization code flow through Caddy: redirects, PKCE, consent, prompt, reuse, refresh.
+
 package caddymodule
 
 import (

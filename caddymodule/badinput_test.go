@@ -1,3 +1,5 @@
+// Tests of bad input through Caddy: malformed tokens, requests and headers at the endpoints and routes.
+
 package caddymodule
 
 import (

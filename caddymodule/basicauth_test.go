@@ -1,3 +1,5 @@
+// Tests of a client secret with reserved characters sent by HTTP Basic in each way clients send it.
+
 package caddymodule
 
 import (

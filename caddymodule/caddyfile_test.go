@@ -1,3 +1,5 @@
+// Tests of the Caddyfile: golden adapted JSON, the JSON round trip, and errors naming line and option.
+
 package caddymodule
 
 import (

@@ -1,3 +1,5 @@
+// Tests in headless Chromium of sign-in and consent with the authorization endpoint under other paths.
+
 package caddymodule
 
 import (

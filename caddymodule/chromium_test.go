@@ -1,3 +1,5 @@
+// Tests in headless Chromium: sign-in and consent, and a cross-origin fetch to a protected API (CORS).
+
 package caddymodule
 
 import (

@@ -1,3 +1,5 @@
+// The `caddy oauthgate` command: its client, token, keys and explain subcommands, exit statuses and output.
+
 package caddymodule
 
 import (

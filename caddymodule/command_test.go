@@ -1,3 +1,5 @@
+// Tests of `caddy oauthgate`'s errors and exit statuses.
+
 package caddymodule
 
 import (

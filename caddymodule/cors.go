@@ -1,3 +1,5 @@
+// The `cors { … }` block of both oauthgate handlers, through rs/cors, and its Caddyfile parsing.
+
 package caddymodule
 
 import (

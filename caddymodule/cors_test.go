@@ -1,3 +1,5 @@
+// Tests of CORS on protected routes and server endpoints, and of unsafe CORS settings refused at start.
+
 package caddymodule
 
 import (

@@ -1,3 +1,5 @@
+// Tests that every endpoint named in the RFC 8414 metadata answers as that endpoint, at each location.
+
 package caddymodule
 
 import (

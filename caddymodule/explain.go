@@ -1,3 +1,5 @@
+// `caddy oauthgate explain`: walking a config's routes for one request and telling what oauthgate would do.
+
 package caddymodule
 
 import (

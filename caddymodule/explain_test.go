@@ -1,4 +1,5 @@
 // Tests of `caddy oauthgate explain`'s walk through a config's routes.
+
 package caddymodule
 
 import (

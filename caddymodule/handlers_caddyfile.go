@@ -1,3 +1,5 @@
+// The Caddyfile directives oauthgate_server and oauthgate_protect and their parsing.
+
 package caddymodule
 
 import (

@@ -1,3 +1,5 @@
+// The test harness: an in-process Caddy gateway on a loopback port, a recording upstream, request helpers.
+
 package caddymodule
 
 import (

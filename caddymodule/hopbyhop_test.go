@@ -1,3 +1,5 @@
+// Tests that a client cannot strip or forge identity headers with Connection or request trailers.
+
 package caddymodule
 
 import (

@@ -1,3 +1,5 @@
+// Tests through Caddy of client credentials, the seeds' requests, refusals, scopes and identity headers.
+
 package caddymodule
 
 import (

@@ -1,3 +1,5 @@
+// Tests that a key rotated by another instance sharing the storage is picked up without a restart.
+
 package caddymodule
 
 import (

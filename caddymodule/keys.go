@@ -1,3 +1,5 @@
+// Signing keys from files or from the keyring in Caddy's storage: loading, rotation, refresh, session key.
+
 package caddymodule
 
 import (

@@ -1,3 +1,5 @@
+// Tests of revocation, introspection and dynamic clients on the real Redis store, through Caddy.
+
 package caddymodule
 
 import (

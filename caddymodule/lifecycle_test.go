@@ -1,3 +1,5 @@
+// Tests of reloads and keys: the memory store kept, generated and file keys, and validation errors.
+
 package caddymodule
 
 import (

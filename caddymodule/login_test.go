@@ -1,3 +1,5 @@
+// Tests of the built-in login: identity from basic_auth, the login form and its throttle, templates.
+
 package caddymodule
 
 import (

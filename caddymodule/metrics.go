@@ -1,3 +1,5 @@
+// oauthgate's Prometheus metrics on Caddy's metrics endpoint.
+
 package caddymodule
 
 import (

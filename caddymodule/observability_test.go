@@ -1,3 +1,5 @@
+// Tests of metrics and Caddy events for issuance, refusal and revocation, and of report_only.
+
 package caddymodule
 
 import (

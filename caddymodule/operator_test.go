@@ -1,3 +1,5 @@
+// Tests of operator mistakes caught: bad redirect URIs, a full memory store, validate, shadowed clients.
+
 package caddymodule
 
 import (

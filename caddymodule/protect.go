@@ -1,3 +1,5 @@
+// The oauthgate_protect handler (RFC 6750): token checks against a route's policy, identity headers upstream.
+
 package caddymodule
 
 import (
@@ -235,7 +237,7 @@ func (p *Protect) decide(r *http.Request) (*authz.Principal, int, *authz.Error) 
 		return nil, e.Status, e
 	}
 	id, e := p.verifier.AuthenticateRoute(r.Context(), tok, &p.policy)
-	if e != nil && e.Issuer == "self" && e.Is(authz.ErrInvalidToken) && strings.HasSuffix(e.Description, "unknown signing key") && p.app.rereadKeys(r.Context()) {
+	if e.UnknownKey() && p.app.rereadKeys(r.Context()) {
 		// Signed with a key another instance has just rotated in: it is in
 		// storage now, and so in our keys (CONFORMANCE K3, S6).
 		id, e = p.verifier.AuthenticateRoute(r.Context(), tok, &p.policy)

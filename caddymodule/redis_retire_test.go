@@ -1,3 +1,5 @@
+// Tests that a reload retires the old Redis client only once it has been idle for a while.
+
 package caddymodule
 
 import (

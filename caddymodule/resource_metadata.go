@@ -1,3 +1,5 @@
+// RFC 9728 protected resource metadata: the documents oauthgate_server serves, the challenge's resource_metadata, a route's issuers.
+
 package caddymodule
 
 import (

@@ -1,3 +1,5 @@
+// Tests that secrets are kept as hashes only and stay out of logs, of JSON static clients, the default store.
+
 package caddymodule
 
 import (

@@ -1,3 +1,5 @@
+// The oauthgate_server handler: the OAuth endpoints and metadata served from authz.Server.
+
 package caddymodule
 
 import (

@@ -1,3 +1,5 @@
+// The memory store module: one in-process store, shared across config reloads through a usage pool.
+
 package caddymodule
 
 import (

@@ -1,3 +1,5 @@
+// A store wrapper that times every store operation and counts its failures for the metrics.
+
 package caddymodule
 
 import (

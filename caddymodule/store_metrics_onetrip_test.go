@@ -1,3 +1,5 @@
+// Tests that the metrics wrapper keeps an opaque token's read-and-check one Redis round trip.
+
 package caddymodule
 
 import (

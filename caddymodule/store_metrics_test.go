@@ -1,3 +1,5 @@
+// Tests of the metrics store wrapper: it counts every store operation and the revocation feed.
+
 package caddymodule
 
 import (

@@ -1,3 +1,5 @@
+// The redis store module: standalone, Cluster or Sentinel, TLS, shared across reloads through a usage pool.
+
 package caddymodule
 
 import (

@@ -1,3 +1,5 @@
+// The redis store's Caddyfile parsing: `store redis { … }`, with passwords only as placeholders.
+
 package caddymodule
 
 import (

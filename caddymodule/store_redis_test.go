@@ -1,3 +1,5 @@
+// Tests of the Redis store through Caddy: outages, reloads, dumps, Cluster, TLS, two instances.
+
 package caddymodule
 
 import (

@@ -1,3 +1,5 @@
+// Tests that a replaced base.html brands every page while the flow works end to end.
+
 package caddymodule
 
 import (

@@ -1,3 +1,5 @@
+// Keeping a token_header out of Caddy's logs: the log filter, and the warning that names it at start.
+
 package caddymodule
 
 import (

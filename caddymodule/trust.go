@@ -1,3 +1,5 @@
+// Trusted issuers in the app: the trust blocks' JSON, their provisioning (offline), the pure gateway, their metrics and logs.
+
 package caddymodule
 
 import (

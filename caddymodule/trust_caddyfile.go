@@ -1,3 +1,5 @@
+// The Caddyfile of a `trust <issuer> { … }` block of the oauthgate option.
+
 package caddymodule
 
 import (

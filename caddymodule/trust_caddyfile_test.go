@@ -1,3 +1,5 @@
+// Bad trust blocks and route issuers: the errors of caddy adapt and provisioning.
+
 package caddymodule
 
 import (

@@ -1,3 +1,5 @@
+// Trusted issuers against a real oidc-provider (idp/) and a second oauthgate; RFC 9728 through oauth4webapi; discovery failures.
+
 package caddymodule
 
 import (

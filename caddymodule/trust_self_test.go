@@ -1,3 +1,5 @@
+// Trusted issuers next to an issuer of our own.
+
 package caddymodule
 
 import (

@@ -1,3 +1,5 @@
+// The client object of dynamic and configured clients, and the ClientRecords store contract.
+
 package tokenstore
 
 import (

@@ -1,3 +1,5 @@
+// Authorization code flows for the benchmarks: a signed-in client that runs consent, Allow and exchange.
+
 package main
 
 import (

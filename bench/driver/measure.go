@@ -1,3 +1,5 @@
+// Benchmark measurements beyond throughput: memory per token, live-token scaling and Redis memory.
+
 package main
 
 import (

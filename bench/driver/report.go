@@ -1,3 +1,5 @@
+// The benchmark report: the machine and tools, the table of ratios and targets, and the chart.
+
 package main
 
 import (

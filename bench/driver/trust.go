@@ -1,3 +1,5 @@
+// The trusted-issuer scenarios: a pure gateway trusting another oauthgate, and the introspections per token.
+
 package main
 
 import (

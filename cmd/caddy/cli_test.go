@@ -1,3 +1,5 @@
+// Tests of the built binary's `caddy oauthgate` CLI against a running instance, and of explain.
+
 package main
 
 import (

@@ -1,3 +1,5 @@
+// Tests that a key rotated on one instance is accepted at once by the others sharing its storage.
+
 package main
 
 import (

@@ -1,3 +1,5 @@
+// Tests that a token sent in token_header stays out of Caddy's logs with the filters README shows.
+
 package main
 
 import (

@@ -1,3 +1,5 @@
+// Tests of the built binary: its modules, validating and running the example Caddyfile, the README tour.
+
 package main
 
 import (

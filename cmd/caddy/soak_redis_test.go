@@ -1,3 +1,5 @@
+// The soak test on the Redis store: afterwards Redis holds only live tokens and revocations.
+
 package main
 
 import (

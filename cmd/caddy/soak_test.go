@@ -1,3 +1,5 @@
+// The soak test: mixed load on the built binary, with no unexpected answers, goroutine or heap growth.
+
 package main
 
 import (

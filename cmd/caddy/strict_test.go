@@ -1,3 +1,5 @@
+// Tests with strict third-party JavaScript clients (oauth4webapi, openid-client, jose) against the binary.
+
 package main
 
 import (

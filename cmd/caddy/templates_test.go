@@ -1,3 +1,5 @@
+// Tests that `caddy validate` refuses a broken template file and accepts a good base.html.
+
 package main
 
 import (

@@ -1,3 +1,5 @@
+// The built binary as a pure gateway: caddy validate offline, http off loopback refused, a failed discovery logged.
+
 package main
 
 import (

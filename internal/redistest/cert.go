@@ -1,3 +1,5 @@
+// A throwaway CA and server certificate for TLS to test Redis servers.
+
 package redistest
 
 import (

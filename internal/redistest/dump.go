@@ -1,3 +1,5 @@
+// Dump: every key and value of test Redis nodes, as an attacker with a copy of the data would see.
+
 package redistest
 
 import (

@@ -1,3 +1,5 @@
+// Reads: a go-redis hook that counts the GET and EXISTS a client sends, alone and in pipelines.
+
 package redistest
 
 import (

@@ -1,3 +1,5 @@
+// Browser: a test user agent with cookies that does not follow redirects, and form helpers.
+
 package testutil
 
 import (

@@ -1,3 +1,5 @@
+// The memory store's access token table: entries without pointers, shared reference-counted principals.
+
 package memory
 
 import (

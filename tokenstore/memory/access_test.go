@@ -1,3 +1,5 @@
+// Tests of the memory store's access token table: no pointers, sharing and release, sweeps when full.
+
 package memory
 
 import (

@@ -1,3 +1,5 @@
+// Tests of the memory store: the store contract, bounds, the sweeper and client records.
+
 package memory
 
 import (

@@ -1,3 +1,5 @@
+// Tests of GetAccessChecked: reading a token and checking its revocation in one round trip.
+
 package redis_test
 
 import (

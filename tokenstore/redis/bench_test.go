@@ -1,3 +1,5 @@
+// Benchmarks of the Redis store's access token writes, reads and revocation checks.
+
 package redis_test
 
 import (

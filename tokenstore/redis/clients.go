@@ -1,3 +1,5 @@
+// Dynamic client records in Redis: one hash without a TTL.
+
 package redis
 
 import (

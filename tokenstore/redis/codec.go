@@ -1,3 +1,5 @@
+// The compact binary encoding of grants stored in Redis, version 1, and its decoder.
+
 package redis
 
 import (

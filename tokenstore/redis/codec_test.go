@@ -1,3 +1,5 @@
+// Tests of the grant encoding: round trips, compactness, refused garbage, fuzzing and benchmarks.
+
 package redis
 
 import (

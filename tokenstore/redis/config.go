@@ -1,3 +1,5 @@
+// The Redis store's Config: go-redis options, TLS, timeouts, key prefix and a secret-free identity.
+
 package redis
 
 import (

@@ -1,3 +1,5 @@
+// Tests of the Redis store's Config: errors that never quote secrets, identities, TLS with a password.
+
 package redis_test
 
 import (

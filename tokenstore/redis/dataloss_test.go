@@ -1,3 +1,5 @@
+// Tests that the marker key detects Redis losing its data, and that a restart keeping it is no loss.
+
 package redis
 
 import (

@@ -1,3 +1,5 @@
+// Tests that a dump of Redis holds only hashed keys with TTLs, never a token.
+
 package redis_test
 
 import (

@@ -1,3 +1,5 @@
+// Tests that the store recovers quickly after a Redis Cluster master fails over.
+
 package redis_test
 
 import (

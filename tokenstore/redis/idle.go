@@ -1,3 +1,5 @@
+// CloseWhenIdle: closing a retired Redis client only once nobody has used it for a while.
+
 package redis
 
 import (

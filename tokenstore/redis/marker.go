@@ -1,3 +1,5 @@
+// Detecting Redis data loss with a marker key checked after reconnects and on a timer.
+
 package redis
 
 import (

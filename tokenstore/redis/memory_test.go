@@ -1,3 +1,5 @@
+// Tests of Redis memory per access token: within 300 bytes a token.
+
 package redis_test
 
 import (

@@ -1,3 +1,5 @@
+// Tests of Redis outages: stopped, hung or unreachable Redis fails fast and the store recovers.
+
 package redis_test
 
 import (

@@ -1,3 +1,5 @@
+// Tests that the Redis store passes the store contract: standalone, Cluster, Sentinel, least-privilege ACL.
+
 package redis_test
 
 import (

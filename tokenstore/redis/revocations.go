@@ -1,9 +1,14 @@
+// Revocations in Redis: the deny-list, and the revocation feed on pub/sub with heartbeats.
+
 package redis
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"net"
+	"strings"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -82,20 +87,35 @@ func (s *Store) IsRevokedAny(ctx context.Context, ids ...string) (bool, error) {
 	return false, nil
 }
 
-// feedHeartbeat is how long the revocation subscription may stay silent
-// before it is pinged; a ping unanswered for as long again means the
-// subscription is lost.
-const feedHeartbeat = time.Second
+// The feed proves itself end to end: every feedHeartbeat a following
+// store publishes a heartbeat of its own on the channel, through the
+// connection that publishes revocations, and when none of its heartbeats
+// has come back through the subscription for feedLost, the subscription is
+// taken as lost — whatever the cause: a dropped or hung connection, or a
+// subscription left on a server that no longer receives what the master
+// publishes (a Sentinel or Cluster failover).
+const (
+	feedHeartbeat = 250 * time.Millisecond
+	feedLost      = time.Second
+)
+
+// heartbeatPrefix starts the channel's heartbeats; no revoked id does (ids
+// are base64url, or "client:" and a client id).
+const heartbeatPrefix = "heartbeat "
 
 // FollowRevocations implements tokenstore.RevocationFeed: it keeps a
-// subscription to <prefix>revocations in the background until ctx is done,
-// reading it itself rather than through go-redis's Channel, which hides a
-// lost connection and may drop messages when its buffer is full. f.FeedUp
-// follows each confirmed (re)subscription; f.FeedDown follows an error on
-// the connection or a ping left unanswered, and the subscription then
-// starts again on a new connection (after a Sentinel failover, to the new
+// subscription to <prefix>revocations in the background until ctx is done
+// or the store is closed, reading it itself rather than through
+// go-redis's Channel, which hides a lost connection and may drop messages
+// when its buffer is full. f.FeedUp follows each confirmed subscription
+// once its first heartbeat is back; f.FeedDown follows an error on the
+// connection or heartbeats that stop coming back, and the subscription
+// then starts again on a new connection (after a failover, to the new
 // master).
 func (s *Store) FollowRevocations(ctx context.Context, f tokenstore.RevocationFollower) {
+	var nonce [12]byte
+	_, _ = rand.Read(nonce[:])
+	beat := heartbeatPrefix + hex.EncodeToString(nonce[:])
 	go func() {
 		up := false
 		down := func() {
@@ -106,7 +126,7 @@ func (s *Store) FollowRevocations(ctx context.Context, f tokenstore.RevocationFo
 		}
 		defer down()
 		for ctx.Err() == nil {
-			if closed := s.followOnce(ctx, f, &up, down); closed {
+			if closed := s.followOnce(ctx, f, beat, &up, down); closed {
 				return
 			}
 			if ctx.Err() == nil {
@@ -121,37 +141,55 @@ func (s *Store) FollowRevocations(ctx context.Context, f tokenstore.RevocationFo
 
 // followOnce runs one subscription until it fails; closed reports that the
 // store was closed, which ends the feed.
-func (s *Store) followOnce(ctx context.Context, f tokenstore.RevocationFollower, up *bool, down func()) (closed bool) {
+func (s *Store) followOnce(ctx context.Context, f tokenstore.RevocationFollower, beat string, up *bool, down func()) (closed bool) {
 	ps := s.rdb.Subscribe(ctx, s.channel)
 	defer ps.Close()
 	defer down()
-	pinged := false
+	start := time.Now()
+	var subscribed bool
+	var heard, sent time.Time // our last heartbeat back; the last one sent
 	for ctx.Err() == nil {
+		now := time.Now()
+		switch {
+		case !subscribed && now.Sub(start) > feedLost:
+			return false // the subscription was never confirmed
+		case subscribed && now.Sub(heard) > feedLost:
+			return false // our heartbeats stopped coming back
+		case subscribed && now.Sub(sent) >= feedHeartbeat:
+			pctx, cancel := context.WithTimeout(ctx, feedHeartbeat)
+			_ = s.rdb.Publish(pctx, s.channel, beat).Err() // a failure shows as heartbeats not heard
+			cancel()
+			sent = now
+		}
 		m, err := ps.ReceiveTimeout(ctx, feedHeartbeat)
 		if errors.Is(err, goredis.ErrClosed) {
 			return true
 		}
 		if err != nil {
 			var ne net.Error
-			if !errors.As(err, &ne) || !ne.Timeout() || pinged || !*up {
-				// A broken connection, a ping left unanswered, or a
-				// subscription not confirmed in time.
-				return false
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
 			}
-			if ps.Ping(ctx) != nil {
-				return false
-			}
-			pinged = true
-			continue
+			return false // a broken connection
 		}
-		pinged = false
 		switch m := m.(type) {
 		case *goredis.Message:
-			f.NoteRevoked(m.Payload)
+			if strings.HasPrefix(m.Payload, heartbeatPrefix) {
+				if m.Payload == beat {
+					heard = time.Now()
+					if !*up {
+						*up = true
+						f.FeedUp()
+					}
+				}
+				continue
+			}
+			if *up {
+				f.NoteRevoked(m.Payload)
+			}
 		case *goredis.Subscription:
-			if m.Kind == "subscribe" && m.Channel == s.channel && !*up {
-				*up = true
-				f.FeedUp()
+			if m.Kind == "subscribe" && m.Channel == s.channel && !subscribed {
+				subscribed, heard = true, time.Now()
 			}
 		}
 	}

@@ -1,3 +1,5 @@
+// Tests that IsRevokedAny is one round trip, on a Cluster too.
+
 package redis_test
 
 import (

@@ -1,3 +1,5 @@
+// The Lua scripts of the Redis store: single-use entries, redemption, revocation and client updates.
+
 package redis
 
 import goredis "github.com/redis/go-redis/v9"

@@ -1,7 +1,11 @@
+// Tests of the revocation feed: delivery to other instances, loss and return, Sentinel failover.
+
 package redis_test
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -122,4 +126,77 @@ func TestFeedReportsLossAndReturn(t *testing.T) {
 	wait(t, fl.down, "feed down while Redis is hung", 4*time.Second)
 	srv.Thaw()
 	wait(t, fl.up, "resubscription after the hang", 10*time.Second)
+}
+
+// CONFORMANCE S6
+// A Sentinel failover (SENTINEL FAILOVER: the replica promoted, the old
+// master demoted but still running) does not leave the revocation feed
+// deaf: a revocation made through the new master reaches the subscriber
+// within about a second of the switch, and whenever the subscription stops
+// delivering, the feed says so (the cache does not answer meanwhile).
+func TestFeedFollowsSentinelFailover(t *testing.T) {
+	t.Parallel()
+	master := redistest.Start(t)
+	replica := redistest.Start(t, "--replicaof", "127.0.0.1", fmt.Sprint(master.Port))
+	sentinel := redistest.StartSentinel(t, master, "mymaster")
+	deadline := time.Now().Add(20 * time.Second)
+	for { // the Sentinel must know the replica, and the replica be in sync
+		out, _ := sentinel.CLI("SENTINEL", "REPLICAS", "mymaster")
+		info, _ := replica.CLI("INFO", "replication")
+		if strings.Contains(out, fmt.Sprint(replica.Port)) && strings.Contains(info, "master_link_status:up") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the Sentinel did not see an in-sync replica: %s / %s", out, info)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	cfg := redisstore.Config{Addrs: []string{sentinel.Addr}, MasterName: "mymaster", Prefix: "failover:"}
+	follower := open(t, cfg)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	fl := newFollower()
+	follower.FollowRevocations(ctx, fl)
+	wait(t, fl.up, "first subscription", 5*time.Second)
+
+	if out, err := sentinel.CLI("SENTINEL", "FAILOVER", "mymaster"); err != nil || !strings.Contains(out, "OK") {
+		t.Fatalf("SENTINEL FAILOVER: %v %s", err, out)
+	}
+	newMaster := fmt.Sprintf("127.0.0.1\n%d", replica.Port)
+	var switched time.Time
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		if out, _ := sentinel.CLI("SENTINEL", "GET-MASTER-ADDR-BY-NAME", "mymaster"); strings.Contains(out, newMaster) {
+			switched = time.Now()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the Sentinel did not switch masters within 30s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// Revocations through a store that connects now, to the new master,
+	// until one is delivered.
+	writer := open(t, cfg)
+	for i := 0; ; i++ {
+		id := fmt.Sprintf("jti-after-failover-%d", i)
+		if err := writer.Revoke(ctx, id, time.Now().Add(time.Hour)); err == nil {
+			select {
+			case got := <-fl.got:
+				if !strings.HasPrefix(got, "jti-after-failover-") {
+					t.Fatalf("delivered %q", got)
+				}
+				took := time.Since(switched)
+				downs := len(fl.down)
+				t.Logf("first revocation after the switch delivered %v after it (attempt %d; feed down %d times)", took, i, downs)
+				if took > 2*time.Second {
+					t.Fatalf("the feed delivered %v after the failover, want about a second", took)
+				}
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+		if time.Since(switched) > 3*time.Second {
+			t.Fatal("no revocation through the new master reached the subscriber within 3s of the failover")
+		}
+	}
 }

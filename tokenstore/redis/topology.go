@@ -1,3 +1,5 @@
+// Reloading a Redis Cluster's slot map on network errors, so a master failover costs seconds.
+
 package redis
 
 import (

@@ -1,3 +1,5 @@
+// RunClients: the contract every tokenstore.ClientRecords must pass.
+
 package storetest
 
 import (

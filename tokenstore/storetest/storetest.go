@@ -493,8 +493,8 @@ func testAccessChecked(t *testing.T, h Harness) {
 type feedFollower struct{ up chan struct{} }
 
 func (f feedFollower) NoteRevoked(string) {}
-func (f feedFollower) FeedUp()   { f.up <- struct{}{} }
-func (f feedFollower) FeedDown() {}
+func (f feedFollower) FeedUp()            { f.up <- struct{}{} }
+func (f feedFollower) FeedDown()          {}
 
 // testRevocationFeed: the feed comes up (what it delivers is each shared
 // store's own test: tokenstore/redis's subscribe tests).
