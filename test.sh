@@ -61,14 +61,18 @@ if ((node_major < 20)); then
 	echo "test.sh: clients/ needs Node.js 20 or newer; this is $(node --version)" >&2
 	exit 1
 fi
-# npm ci when clients/node_modules is missing or was installed from another
-# lockfile (the stamp is the lockfile npm ci last installed).
-stamp=clients/node_modules/.installed-package-lock.json
-if ! cmp -s clients/package-lock.json "$stamp" 2>/dev/null; then
-	echo "test.sh: installing the Node clients: npm ci in clients/"
-	(cd clients && npm ci --no-audit --no-fund)
-	cp clients/package-lock.json "$stamp"
-fi
+# npm ci when node_modules is missing or was installed from another lockfile
+# (the stamp is the lockfile npm ci last installed): clients/ (the strict
+# clients) and idp/ (oidc-provider, the independent authorization server of
+# the trusted-issuer tests, issue 18).
+for dir in clients idp; do
+	stamp=$dir/node_modules/.installed-package-lock.json
+	if ! cmp -s "$dir/package-lock.json" "$stamp" 2>/dev/null; then
+		echo "test.sh: installing the Node packages: npm ci in $dir/"
+		(cd "$dir" && npm ci --no-audit --no-fund)
+		cp "$dir/package-lock.json" "$stamp"
+	fi
+done
 if [[ ${TEST_SETUP_ONLY:-} == 1 ]]; then
 	echo "test.sh: set-up done"
 	exit 0

@@ -20,6 +20,9 @@ type Error struct {
 	// Reason is a short, fixed label for metrics and logs ("expired",
 	// "revoked", …); never client-controlled.
 	Reason string `json:"-"`
+	// Issuer is the metrics label of the issuer that decided ("self", a
+	// configured trusted issuer, or "" when none did); see Verifier.AuthenticateRoute.
+	Issuer string `json:"-"`
 	// retryAfter, when set, is sent as Retry-After (throttling).
 	retryAfter time.Duration
 	// basic marks a client-authentication failure through HTTP Basic, which

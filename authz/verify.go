@@ -25,6 +25,16 @@ type Principal struct {
 	// likewise for Audience.
 	Scope          string
 	AudienceString string
+	// Issuer is the issuer that vouched for the token: ours or a trusted
+	// one (trust.go). Headers are a trusted issuer's extra identity headers
+	// (its `header` mappings); DecidedBy says which key or introspection
+	// endpoint decided, for explanations.
+	Issuer    string
+	Headers   []Header
+	DecidedBy string
+	trusted   *TrustedIssuer
+	// introspected: its expiry is a cache bound, never extended by skew.
+	introspected bool
 }
 
 // Identity is what a valid access token says about its bearer: its
@@ -64,6 +74,9 @@ type Verifier struct {
 	// deny-list check (revocation_check lenient). Off by default: fail closed.
 	// Opaque tokens always need the store.
 	LenientRevocation bool
+	// Trust, when set, are the other issuers whose tokens AuthenticateRoute
+	// accepts (trust.go).
+	Trust *Trust
 
 	cache *verifyCache
 }
@@ -128,6 +141,7 @@ func (v *Verifier) Verify(ctx context.Context, tok string) (*Identity, *Error) {
 	if cerr := v.clientActive(ctx, id.ClientID, id.IssuedAt); cerr != nil {
 		return nil, cerr
 	}
+	id.Issuer = v.Issuer // not shared yet: set before it is cached
 	return id, nil
 }
 
@@ -228,11 +242,19 @@ type Policy struct {
 	Any bool
 	// Audience: when set, the token's aud must contain one of these.
 	Audience []string
+	// Issuers: when set, only tokens of these issuers (URLs, ours
+	// included) pass. Resource is the route's RFC 9728 resource
+	// identifier: a token whose aud names it is for this route.
+	Issuers  []string
+	Resource string
 }
 
 // Check returns nil when id satisfies the policy.
 func (p *Policy) Check(id *Principal) *Error {
-	if len(p.Audience) > 0 && !intersects(id.Audience, p.Audience) {
+	if e := p.checkTrust(id); e != nil {
+		return e
+	}
+	if len(p.Audience) > 0 && !intersects(id.Audience, p.Audience) && !p.namesResource(id) {
 		return ErrInvalidToken.WithDescription("the access token is not for this audience").WithReason("audience")
 	}
 	if len(p.Scopes) == 0 {

@@ -59,6 +59,9 @@ func activeApp() (*App, error) {
 	if err != nil {
 		return nil, apiError(http.StatusNotFound, errors.New("oauthgate is not configured in the running config"))
 	}
+	if v.(*App).server == nil {
+		return nil, apiError(http.StatusNotImplemented, errors.New("this oauthgate is a pure gateway (no issuer): it has no clients, tokens or keys of its own"))
+	}
 	return v.(*App), nil
 }
 

@@ -31,8 +31,13 @@ func init() {
 type App struct {
 	// Issuer identifies this authorization server, byte for byte, in the
 	// metadata, the iss claim and the iss authorization response parameter.
-	// Required; e.g. "https://api.example.com".
+	// Required, except in a pure gateway that only accepts tokens of
+	// trusted issuers (Trust); e.g. "https://api.example.com".
 	Issuer string `json:"issuer,omitempty"`
+
+	// Trust lists other authorization servers whose access tokens
+	// oauthgate_protect accepts (trust.go).
+	Trust []TrustConfig `json:"trust,omitempty"`
 
 	// StoreRaw keeps codes, opaque tokens and revocations. Default: memory.
 	StoreRaw json.RawMessage `json:"store,omitempty" caddy:"namespace=oauthgate.stores inline_key=module"`
@@ -117,6 +122,12 @@ type App struct {
 	warned map[string]bool
 
 	reread *rereadState // rereadKeys; set in Provision
+
+	trust        *authz.Trust
+	trustHeaders []string
+	trustMetrics *trustMetrics
+	gateway      *authz.Verifier // the verifier of a config without an issuer
+	resources    *resources
 }
 
 type rereadState struct {
@@ -156,6 +167,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 	a.ctx = ctx
 	a.reread = &rereadState{}
 	a.storage = ctx.Storage()
+	if a.Issuer == "" && len(a.Trust) > 0 {
+		return a.provisionGateway(ctx)
+	}
 	if err := a.checkIssuer(); err != nil {
 		return err
 	}
@@ -249,12 +263,12 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err != nil {
 		a.logger.Warn("could not check the configured client ids against the dynamic clients in the store", zap.Error(err))
 	}
-	return nil
+	return a.provisionTrust(ctx)
 }
 
 func (a *App) checkIssuer() error {
 	if a.Issuer == "" {
-		return errors.New("issuer is required: add `issuer https://your.host` to the oauthgate global option")
+		return errors.New("issuer is required: add `issuer https://your.host` to the oauthgate global option (or only `trust` blocks for a pure gateway)")
 	}
 	u, err := url.Parse(a.Issuer)
 	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") || u.RawQuery != "" || u.Fragment != "" {
@@ -425,6 +439,10 @@ func (a *App) emit(name string, data map[string]any) {
 // Start implements caddy.App: with generated keys, it keeps them in step
 // with storage until the config is unloaded.
 func (a *App) Start() error {
+	a.startTrust()
+	if a.server == nil {
+		return nil // a pure gateway: no keys or revocations of its own
+	}
 	a.followRevocations()
 	if len(a.SigningKeys) > 0 {
 		return nil

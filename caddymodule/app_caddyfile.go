@@ -52,6 +52,7 @@ func init() {
 //			refresh_token_ttl <duration>
 //			disabled
 //		}
+//		trust <issuer> { … }                # trust_caddyfile.go
 //	}
 func parseAppOption(d *caddyfile.Dispenser, existing any) (any, error) {
 	if existing != nil {
@@ -186,6 +187,12 @@ func parseAppOption(d *caddyfile.Dispenser, existing any) (any, error) {
 				}
 			}
 			app.Scopes = append(app.Scopes, sc)
+		case "trust":
+			tc, err := parseTrust(d)
+			if err != nil {
+				return nil, err
+			}
+			app.Trust = append(app.Trust, tc)
 		case "client":
 			cc, err := parseClient(d)
 			if err != nil {

@@ -146,7 +146,8 @@ func (e *explainer) walk(routes caddyhttp.RouteList) bool {
 					return true
 				}
 			case *ServerHandler:
-				if h.oauth.EndpointPath(e.req.URL.Path) != "" {
+				if h.oauth != nil && h.oauth.EndpointPath(e.req.URL.Path) != "" ||
+					strings.HasPrefix(e.req.URL.Path, pathResourceMetadata) && h.app.serveResourceMetadata(httptest.NewRecorder(), e.req) {
 					e.line("route %d: answered by oauthgate_server (%s)", i+1, e.req.URL.Path)
 					return true
 				}
@@ -191,9 +192,10 @@ func (e *explainer) protect(i int, p *Protect) bool {
 	}
 	if len(p.Audience) > 0 {
 		req += ", audience one of [" + strings.Join(p.Audience, " ") + "]"
-	} else {
+	} else if p.app.server != nil {
 		req += ", any audience this server issues (no `audience` set)"
 	}
+	req += routeTrust(p)
 	e.line("route %d: oauthgate_protect requires %s%s", i+1, req, map[bool]string{true: " (report_only)"}[p.ReportOnly])
 	e.depth++
 	defer func() { e.depth-- }()
@@ -209,17 +211,22 @@ func (e *explainer) protect(i int, p *Protect) bool {
 		e.line("CORS: origin %s NOT allowed: no CORS headers, browsers block the response", origin)
 	}
 	if e.req.Header.Get("Authorization") == "" {
-		e.line("without a token: 401, WWW-Authenticate: %s", authz.Challenge(p.Realm, nil, nil))
+		e.line("without a token: 401, WWW-Authenticate: %s", p.withResourceMetadata(authz.Challenge(p.Realm, nil, nil)))
 		return p.ReportOnly
 	}
 	id, status, aerr := p.decide(e.req)
 	if aerr != nil {
-		e.line("token: REFUSED %d %s (%s): %s", status, aerr.Code, aerr.Reason, aerr.Description)
-		e.storeLine(p.app)
+		e.line("token: REFUSED %d %s (%s): %s%s", status, aerr.Code, aerr.Reason, aerr.Description, decidedBy(p.app, aerr))
+		if l := p.app.issuerLabel(aerr.Issuer); l == "self" || l == "none" {
+			e.storeLine(p.app)
+		}
 		return p.ReportOnly
 	}
 	e.line("token: ALLOWED (subject %s, client %s, scope %q)", id.Subject, id.ClientID, strings.Join(id.Scopes, " "))
-	e.storeLine(p.app)
+	e.explainIssuer(p, id)
+	if p.app.principalLabel(id) == "self" {
+		e.storeLine(p.app)
+	}
 	caddyhttp.SetVar(e.req.Context(), identityVar, id)
 	before := e.req.Header.Clone()
 	p.forward(e.req, id)
@@ -244,6 +251,9 @@ func (e *explainer) protect(i int, p *Protect) bool {
 // revocations and dynamic clients of the running gateway are asked of its
 // admin API when possible — or the answer says plainly it could not be.
 func (e *explainer) storeLine(app *App) {
+	if app.store == nil {
+		return // a pure gateway (trust only): no store of its own
+	}
 	if _, inProcess := app.store.(measuredStore).s.(*memory.Store); !inProcess {
 		e.line("store: the configured shared store was consulted (revocations, dynamic clients)")
 		return

@@ -84,6 +84,9 @@ func parseProtect(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 //		header_prefix <prefix>
 //		realm <realm>
 //		report_only
+//		issuers <issuer…|self>
+//		resource <uri>
+//		resource_name <name>
 //		cors { … }
 //	}
 func (p *Protect) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
@@ -128,6 +131,19 @@ func (p *Protect) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.ArgErr()
 			}
 			p.ReportOnly = true
+		case "issuers":
+			p.Issuers = append(p.Issuers, d.RemainingArgs()...)
+			if len(p.Issuers) == 0 {
+				return d.ArgErr()
+			}
+		case "resource", "resource_name":
+			v := &p.Resource
+			if d.Val() == "resource_name" {
+				v = &p.ResourceName
+			}
+			if !d.AllArgs(v) {
+				return d.ArgErr()
+			}
 		case "cors":
 			c, err := parseCORS(d)
 			if err != nil {

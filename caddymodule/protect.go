@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -55,6 +56,15 @@ type Protect struct {
 	// what would have been refused: enforcement can be turned on for an
 	// existing API without breaking its clients.
 	ReportOnly bool `json:"report_only,omitempty"`
+	// Issuers whose tokens pass: trusted issuers' URLs and "self" for this
+	// server's own (default: every trusted issuer and self).
+	Issuers []string `json:"issuers,omitempty"`
+	// Resource is the route's RFC 9728 protected-resource identifier: its
+	// 401s point to its metadata (served by oauthgate_server), and tokens
+	// whose aud names it are for this route.
+	Resource string `json:"resource,omitempty"`
+	// ResourceName is the human-readable resource_name of that metadata.
+	ResourceName string `json:"resource_name,omitempty"`
 
 	app      *App
 	logger   *zap.Logger
@@ -66,6 +76,10 @@ type Protect struct {
 	hClient  string
 	hScope   string
 	hAud     string
+	hIssuer  string
+	byIssuer map[string][2]prometheus.Counter // allowed, refused
+	// resourceMetadata is the URL of the route's RFC 9728 document.
+	resourceMetadata string
 }
 
 // CaddyModule returns the Caddy module information.
@@ -91,7 +105,7 @@ func (p *Protect) Provision(ctx caddy.Context) error {
 		app.warnTokenHeaderLogged(ctx.Logger(), p.TokenHeader)
 	}
 	p.allowed = app.metrics.decisions.WithLabelValues("allowed", "ok")
-	p.verifier = app.Server().Verifier()
+	p.verifier = app.verifier()
 	if p.CORS != nil {
 		if err := p.CORS.provision(p.TokenHeader); err != nil {
 			return fmt.Errorf("oauthgate_protect: %v", err)
@@ -100,15 +114,15 @@ func (p *Protect) Provision(ctx caddy.Context) error {
 	if p.HeaderPrefix == "" {
 		p.HeaderPrefix = DefaultHeaderPrefix
 	}
-	if p.Realm == "" {
-		p.Realm = app.Server().Issuer()
+	if err := p.provisionTrust(app); err != nil {
+		return err
 	}
 	p.HeaderPrefix = http.CanonicalHeaderKey(p.HeaderPrefix)
 	p.hSubject = http.CanonicalHeaderKey(p.HeaderPrefix + "Subject")
 	p.hClient = http.CanonicalHeaderKey(p.HeaderPrefix + "Client-Id")
 	p.hScope = http.CanonicalHeaderKey(p.HeaderPrefix + "Scope")
 	p.hAud = http.CanonicalHeaderKey(p.HeaderPrefix + "Audience")
-	p.policy = authz.Policy{Scopes: p.Scopes, Any: p.Any, Audience: p.Audience}
+	p.policy = authz.Policy{Scopes: p.Scopes, Any: p.Any, Audience: p.Audience, Issuers: p.policy.Issuers, Resource: p.Resource}
 	if len(p.Audience) == 0 {
 		if ids := app.clientsWithAudience(); len(ids) > 0 {
 			ctx.Logger().Warn("oauthgate_protect without `audience` accepts tokens of every audience this server issues, "+
@@ -137,7 +151,7 @@ func (p *Protect) Validate() error {
 		if p.app == nil {
 			break
 		}
-		if !p.app.hasScope(sc) {
+		if !p.app.hasScope(sc) && !p.acceptsTrusted() { // other issuers have scopes of their own
 			// Every request on the route would get 403: a typo, or a scope
 			// declared nowhere.
 			return fmt.Errorf("oauthgate_protect: scope %q is not in the catalog, so no token could ever carry it; "+
@@ -155,6 +169,7 @@ func (p *Protect) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	start := time.Now()
 	id, status, e := p.decide(r)
 	p.app.metrics.checks.Observe(time.Since(start).Seconds())
+	p.countIssuer(id, e)
 	if e == nil {
 		p.allowed.Inc()
 		caddyhttp.SetVar(r.Context(), identityVar, id)
@@ -171,12 +186,14 @@ func (p *Protect) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	// Per request only at Debug: the decisions metric counts every refusal
 	// by reason, and a store outage is logged once by the app (feed lost).
 	if e.Is(authz.ErrTemporarilyUnavailable) {
-		p.logger.Debug("the token store is unavailable; refusing (fail closed)", zap.String("reason", e.Description))
+		p.logger.Debug("the token store or a trusted issuer is unavailable; refusing (fail closed)",
+			zap.String("reason", e.Description), zap.String("issuer", p.app.issuerLabel(e.Issuer)))
 	}
 	if p.ReportOnly {
 		p.app.metrics.decisions.WithLabelValues("report_only", reason).Inc()
 		p.logger.Debug("report_only: would refuse", zap.Int("status", status),
-			zap.String("error", e.Code), zap.String("reason", reason), zap.String("path", r.URL.Path))
+			zap.String("error", e.Code), zap.String("reason", reason), zap.String("path", r.URL.Path),
+			zap.String("issuer", p.app.issuerLabel(e.Issuer)))
 		p.stripIdentity(r)
 		p.dropToken(r) // as for an allowed request: the upstream never sees the token
 		decision := fmt.Sprintf(`refuse; status=%d; error="%s"; reason="%s"`, status, e.Code, reason)
@@ -185,7 +202,7 @@ func (p *Protect) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return next.ServeHTTP(w, r)
 	}
 	p.app.metrics.decisions.WithLabelValues("refused", reason).Inc()
-	p.app.emit("access_refused", map[string]any{"status": status, "error": e.Code, "reason": reason})
+	p.app.emit("access_refused", map[string]any{"status": status, "error": e.Code, "reason": reason, "issuer": p.app.issuerLabel(e.Issuer)})
 	if e.Is(authz.ErrTemporarilyUnavailable) {
 		return caddyhttp.Error(http.StatusServiceUnavailable, e)
 	}
@@ -193,7 +210,7 @@ func (p *Protect) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if e.Code != "" && reason != "no_token" {
 		challenge = e
 	}
-	w.Header().Set("WWW-Authenticate", authz.Challenge(p.Realm, challenge, p.Scopes))
+	w.Header().Set("WWW-Authenticate", p.withResourceMetadata(authz.Challenge(p.Realm, challenge, p.Scopes)))
 	return caddyhttp.Error(status, e)
 }
 
@@ -219,14 +236,11 @@ func (p *Protect) decide(r *http.Request) (*authz.Principal, int, *authz.Error) 
 		e := err.(*authz.Error).WithReason("malformed")
 		return nil, e.Status, e
 	}
-	id, e := p.verifier.Authenticate(r.Context(), tok)
+	id, e := p.verifier.AuthenticateRoute(r.Context(), tok, &p.policy)
 	if e.UnknownKey() && p.app.rereadKeys(r.Context()) {
 		// Signed with a key another instance has just rotated in: it is in
 		// storage now, and so in our keys (CONFORMANCE K3, S6).
-		id, e = p.verifier.Authenticate(r.Context(), tok)
-	}
-	if e == nil {
-		e = p.policy.Check(id)
+		id, e = p.verifier.AuthenticateRoute(r.Context(), tok, &p.policy)
 	}
 	if e != nil {
 		return nil, e.Status, e
@@ -279,7 +293,7 @@ func (p *Protect) stripIdentity(r *http.Request) {
 // identityName reports whether a canonical header name is one the gateway
 // sets for the upstream.
 func (p *Protect) identityName(name string) bool {
-	return strings.HasPrefix(name, p.HeaderPrefix) || name == decisionHeader
+	return strings.HasPrefix(name, p.HeaderPrefix) || name == decisionHeader || slices.Contains(p.app.trustHeaders, name)
 }
 
 func (p *Protect) stripTrailers(t http.Header) {
@@ -327,17 +341,19 @@ func (p *Protect) forward(r *http.Request, id *authz.Principal) {
 	p.stripIdentity(r)
 	p.dropToken(r)
 	// The names are canonical already (Provision): plain map writes. The
-	// four values share one array of this request's own, so a handler that
+	// values share one array of this request's own, so a handler that
 	// edits a value in place changes this request only.
-	vals := &[4]string{id.Subject, id.ClientID, id.Scope, id.AudienceString}
+	vals := &[5]string{id.Subject, id.ClientID, id.Scope, id.AudienceString, id.Issuer}
 	h := r.Header
 	h[p.hSubject], h[p.hClient], h[p.hScope], h[p.hAud] = vals[0:1:1], vals[1:2:2], vals[2:3:3], vals[3:4:4]
+	h[p.hIssuer] = vals[4:5:5]
 
 	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	repl.Set("http.auth.user.id", id.Subject)
 	repl.Set("oauth.subject", id.Subject)
 	repl.Set("oauth.client_id", id.ClientID)
 	repl.Set("oauth.scope", id.Scope)
+	p.setTrustHeaders(r, id)
 }
 
 // Interface guards

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -42,6 +43,7 @@ type ServerHandler struct {
 
 	oauth     *authz.Server
 	authorize http.Handler
+	app       *App
 }
 
 // CaddyModule returns the Caddy module information.
@@ -58,11 +60,14 @@ func (s *ServerHandler) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
-	s.oauth = app.Server()
+	s.oauth, s.app = app.Server(), app
 	if s.CORS != nil {
 		if err := s.CORS.provision(); err != nil {
 			return fmt.Errorf("oauthgate_server: %v", err)
 		}
+	}
+	if s.oauth == nil {
+		return nil // a pure gateway: only the RFC 9728 documents
 	}
 	pages, err := authz.LoadPages(s.Templates)
 	if err != nil {
@@ -112,6 +117,12 @@ func browserPath(r *http.Request) string {
 
 // ServeHTTP implements caddyhttp.MiddlewareHandler.
 func (s *ServerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	if strings.HasPrefix(r.URL.Path, pathResourceMetadata) && (s.CORS.apply(w, r) || s.app.serveResourceMetadata(w, r)) {
+		return nil
+	}
+	if s.oauth == nil {
+		return next.ServeHTTP(w, r)
+	}
 	path := s.oauth.EndpointPath(r.URL.Path)
 	if path == authz.PathAuthorize {
 		s.authorize.ServeHTTP(w, r)

@@ -144,6 +144,11 @@ type variant struct {
 	// alternating order, and the ratio is taken within the pair.
 	rps, ref           []float64
 	rpsIssue, refIssue []float64
+	// trust: a pure gateway trusting another oauthgate ("jwt" or "opaque"
+	// tokens of that issuer; trust.go).
+	trust, issuer  string
+	started        time.Time
+	introspections float64
 }
 
 // pair runs a and b back to back, a first in odd rounds and b first in even
@@ -303,6 +308,9 @@ func run() error {
 		{name: "opaque memory, cache off", format: "opaque", alg: "ES256", target: 0, maxEntries: 5_000_000},
 		{name: "opaque memory, cache on", format: "opaque", alg: "ES256", cache: true, target: 0.95, maxEntries: 5_000_000},
 	}
+	variants = append(variants,
+		&variant{name: "trusted issuer JWT, cache on", trust: "jwt", cache: true, target: 0.95},
+		&variant{name: "trusted issuer opaque, cache on", trust: "opaque", cache: true, target: 0.95})
 	if redisAddr != "" {
 		variants = append(variants,
 			&variant{name: "opaque Redis, cache off", format: "opaque", alg: "ES256", redis: true, target: 0.70},
@@ -327,6 +335,12 @@ func run() error {
 		v.port = freePort()
 		if profiling {
 			v.admin = freePort()
+		}
+		if v.trust != "" {
+			if err := startTrusted(i, v, plain, redisAddr); err != nil {
+				return fmt.Errorf("%s: %v", v.name, err)
+			}
+			continue
 		}
 		start(fmt.Sprintf("gw%d", i), gatewayConfig(v, plain, redisAddr), v.port)
 		fmt.Printf("issuing %d tokens for %s…\n", poolSize, v.name)
@@ -387,6 +401,11 @@ func run() error {
 			}
 			v.rpsIssue, v.refIssue = append(v.rpsIssue, rps), append(v.refIssue, ref)
 			fmt.Printf("  %-26s %8.0f tokens/s  respond %8.0f  ratio %.2f\n", v.name+" issue", rps, ref, rps/ref)
+		}
+	}
+	for _, v := range variants {
+		if err := checkIntrospections(v); err != nil {
+			return err
 		}
 	}
 	if only != nil {

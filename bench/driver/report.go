@@ -70,6 +70,12 @@ func report(vs []*variant, x *extras) error {
 		rows = append(rows, r)
 		fmt.Fprintf(&b, "| %s | %.0f | %.0f | %.2f | %s | %s |\n", v.name, r.rps, r.ref, r.ratio, targetText(v.target), met(r.ratio, v.target))
 	}
+	for _, v := range vs {
+		if v.trust == "opaque" {
+			fmt.Fprintf(&b, "\n%s: %.2f introspections per distinct token over the whole run (target ≤ 1 per `cache` interval of %s).\n",
+				v.name, v.introspections, introspectCache)
+		}
+	}
 	b.WriteString("\n## Token issuance (client_credentials) vs static `respond`\n\n| scenario | tokens/s (median) | `respond` req/s | ratio | target | met |\n|---|---:|---:|---:|---:|---|\n")
 	for _, v := range vs {
 		if v.cache {

@@ -1,0 +1,291 @@
+// A trusted issuer's opaque tokens (RFC 7662 introspection), and the
+// claims of its tokens as the gateway forwards them.
+
+package authz
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/maypok86/otter/v2"
+	"golang.org/x/sync/singleflight"
+)
+
+// maxIntrospectionBytes bounds an introspection answer.
+const maxIntrospectionBytes = 64 << 10
+
+// introspector asks one issuer about its opaque tokens. Active answers go
+// to the verified-token cache (until the earliest of cache and exp);
+// inactive ones are remembered for inactiveTTL; concurrent checks of one
+// token share one call.
+type introspector struct {
+	ti       *TrustedIssuer
+	cfg      IntrospectionConfig
+	client   *http.Client
+	inactive *otter.Cache[cacheKey, struct{}]
+	calls    singleflight.Group
+}
+
+func newIntrospector(ti *TrustedIssuer, cfg IntrospectionConfig) *introspector {
+	if cfg.Cache <= 0 {
+		cfg.Cache = DefaultIntrospectCache
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = DefaultIntrospectTimeout
+	}
+	ttl := min(inactiveTTL, cfg.Cache)
+	client := *ti.t.client
+	client.Timeout = 0 // each call's context carries cfg.Timeout
+	return &introspector{ti: ti, cfg: cfg, client: &client,
+		inactive: otter.Must(&otter.Options[cacheKey, struct{}]{
+			MaximumSize: 10_000, ExpiryCalculator: otter.ExpiryWriting[cacheKey, struct{}](ttl)}),
+	}
+}
+
+type introspectResult struct {
+	id *Identity
+	e  *Error
+}
+
+// introspect checks tok at the issuer (CONFORMANCE X3): anything but a
+// well-formed JSON answer with a boolean active is a 503, never a guess.
+func (in *introspector) introspect(ctx context.Context, tok string, key cacheKey, now time.Time, store func(*Identity)) (*Identity, *Error) {
+	if _, ok := in.inactive.GetIfPresent(key); ok {
+		return nil, errInactive()
+	}
+	v, _, _ := in.calls.Do(string(key[:]), func() (any, error) {
+		id, e := in.call(ctx, tok, key, now)
+		if e == nil {
+			store(id)
+		}
+		return introspectResult{id, e}, nil
+	})
+	r := v.(introspectResult)
+	return r.id, r.e
+}
+
+func errInactive() *Error {
+	return ErrInvalidToken.WithDescription("the access token is not active").WithReason("inactive")
+}
+
+func (in *introspector) call(ctx context.Context, tok string, key cacheKey, now time.Time) (*Identity, *Error) {
+	ti := in.ti
+	endpoint := in.cfg.Endpoint // configured: no discovery needed for introspection
+	if endpoint == "" {
+		var err error
+		if _, endpoint, err = ti.endpoints(ctx); err != nil || endpoint == "" {
+			return nil, unavailable(ti, "the introspection endpoint")
+		}
+	}
+	start := time.Now()
+	body, err := in.post(ctx, endpoint, tok)
+	ti.observe("introspect", start, err)
+	if err != nil {
+		return nil, unavailable(ti, "the introspection answers")
+	}
+	var top map[string]json.RawMessage
+	var active bool
+	if json.Unmarshal(body, &top) != nil || json.Unmarshal(top["active"], &active) != nil {
+		ti.observe("introspect", start, errors.New("the answer is not a JSON object with a boolean active"))
+		return nil, unavailable(ti, "the introspection answers")
+	}
+	if !active {
+		in.inactive.Set(key, struct{}{})
+		return nil, errInactive()
+	}
+	m, err := decodeClaims(body)
+	if err != nil {
+		return nil, unavailable(ti, "the introspection answers")
+	}
+	if iss, ok := m["iss"]; ok && iss != ti.cfg.Issuer {
+		return nil, invalidJWT("introspection names another issuer")
+	}
+	if tt, ok := m["token_type"].(string); ok && !strings.EqualFold(tt, "bearer") && !strings.EqualFold(tt, "access_token") {
+		return nil, ErrInvalidToken.WithDescription("the token is not an access token").WithReason("invalid")
+	}
+	if _, bound := m["cnf"]; bound {
+		return nil, invalidJWT("sender-constrained tokens (cnf) are not supported")
+	}
+	until := now.Add(in.cfg.Cache)
+	if exp, ok := numericDate(m["exp"]); ok {
+		if !now.Before(exp) {
+			return nil, ErrInvalidToken.WithDescription("the access token expired").WithReason("expired")
+		}
+		if exp.Before(until) {
+			until = exp
+		}
+	}
+	iat, _ := numericDate(m["iat"])
+	id, e := ti.identity(m, key, iat, until)
+	if e != nil {
+		return nil, e
+	}
+	id.DecidedBy = "introspection at " + endpoint
+	id.introspected = true
+	return id, nil
+}
+
+// post sends the RFC 7662 request, authenticated with client_secret_basic
+// (id and secret form-encoded first, RFC 6749 §2.3.1), and returns a 200
+// JSON body.
+func (in *introspector) post(ctx context.Context, endpoint, tok string) ([]byte, error) {
+	// Shared by concurrent callers: one caller giving up must not fail the others.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), in.cfg.Timeout)
+	defer cancel()
+	form := url.Values{"token": {tok}, "token_type_hint": {"access_token"}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(form.Encode()))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	req.SetBasicAuth(url.QueryEscape(in.cfg.ClientID), url.QueryEscape(in.cfg.ClientSecret))
+	resp, err := in.client.Do(req)
+	if err != nil {
+		return nil, err // the token is in the body, never in the URL or the error
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxIntrospectionBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
+		return nil, fmt.Errorf("POST %s: status %d: the issuer refused the gateway's client_id/client_secret", endpoint, resp.StatusCode)
+	case resp.StatusCode != http.StatusOK:
+		return nil, fmt.Errorf("POST %s: status %d", endpoint, resp.StatusCode)
+	case len(body) > maxIntrospectionBytes:
+		return nil, fmt.Errorf("POST %s: answer larger than %d bytes", endpoint, maxIntrospectionBytes)
+	}
+	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt != "application/json" {
+		return nil, fmt.Errorf("POST %s: not JSON (Content-Type %q)", endpoint, resp.Header.Get("Content-Type"))
+	}
+	return body, nil
+}
+
+// identity maps a trusted issuer's claims (a JWT's or an introspection
+// answer's) to the principal forwarded upstream (CONFORMANCE X4).
+func (ti *TrustedIssuer) identity(m map[string]any, key cacheKey, iat, exp time.Time) (*Identity, *Error) {
+	first := func(field string) any {
+		for _, path := range ti.claims[field] {
+			if v := claimAt(m, path); v != nil {
+				return v
+			}
+		}
+		return nil
+	}
+	var scopes []string
+	switch s := first("scope").(type) {
+	case nil:
+	case string:
+		scopes = strings.Fields(s)
+	case []any:
+		for _, x := range s {
+			str, ok := x.(string)
+			if !ok {
+				return nil, invalidJWT("malformed scope claim")
+			}
+			scopes = append(scopes, strings.Fields(str)...)
+		}
+	default:
+		return nil, invalidJWT("malformed scope claim")
+	}
+	for _, s := range scopes {
+		if !scopeToken(s) {
+			return nil, invalidJWT("malformed scope claim")
+		}
+	}
+	var aud []string
+	switch a := m["aud"].(type) {
+	case string:
+		aud = []string{a}
+	case []any:
+		for _, x := range a {
+			if s, ok := x.(string); ok {
+				aud = append(aud, s)
+			}
+		}
+	}
+	id := newIdentity(claimString(first("subject")), claimString(first("client_id")), scopes, aud, iat, exp, tokenID(key), "")
+	id.Issuer, id.trusted = ti.cfg.Issuer, ti
+	for _, h := range ti.headers {
+		if v := headerSafe(claimString(claimAt(m, h.Value))); v != "" {
+			id.Headers = append(id.Headers, Header{Name: h.Name, Value: v})
+		}
+	}
+	return id, nil
+}
+
+// scopeToken checks RFC 6749 §3.3 scope-token characters.
+func scopeToken(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= 0x20 || c == '"' || c == '\\' || c >= 0x7f {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// claimAt follows a dotted path into nested objects. A key that itself
+// contains dots (Auth0's namespaced claims are URLs) is found too: the
+// whole remaining path is tried as a key before it is split.
+func claimAt(m map[string]any, path string) any {
+	if v, ok := m[path]; ok {
+		return v
+	}
+	for i := 0; i < len(path); i++ {
+		if path[i] != '.' {
+			continue
+		}
+		if sub, ok := m[path[:i]].(map[string]any); ok {
+			if v := claimAt(sub, path[i+1:]); v != nil {
+				return v
+			}
+		}
+	}
+	return nil
+}
+
+// claimString renders a claim value for a header: strings as they are,
+// arrays joined by spaces, other values as JSON.
+func claimString(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return x
+	case json.Number:
+		return x.String()
+	case []any:
+		parts := make([]string, 0, len(x))
+		for _, e := range x {
+			if s := claimString(e); s != "" {
+				parts = append(parts, s)
+			}
+		}
+		return strings.Join(parts, " ")
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// headerSafe keeps a header value free of control characters.
+func headerSafe(s string) string {
+	if len(s) > 4096 {
+		s = s[:4096]
+	}
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
+}
