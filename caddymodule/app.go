@@ -72,6 +72,13 @@ type App struct {
 	// (as `caddy hash-password` makes).
 	Users map[string]string `json:"users,omitempty"`
 
+	// UserClaims are the OpenID Connect claims of the users' accounts, by
+	// user name (the users block's nested lines).
+	UserClaims map[string]UserClaimsConfig `json:"user_claims,omitempty"`
+
+	// IDTokenTTL is the OpenID Connect ID token lifetime (default 5m).
+	IDTokenTTL caddy.Duration `json:"id_token_ttl,omitempty"`
+
 	// VerifyCache bounds the cache of verified access tokens (default
 	// 100000; 0 turns it off). A revocation made on this instance, or
 	// published by another through a shared store, removes the tokens it
@@ -106,6 +113,7 @@ type App struct {
 	server  *authz.Server
 	store   tokenstore.Store
 	users   int
+	oidc    bool // a client may be granted openid: the ring holds an RS256 key
 	storage keyStorage
 	ctx     caddy.Context
 	metrics *metrics
@@ -180,7 +188,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
-	users, err := authz.NewStaticUsers(a.Users)
+	users, err := a.staticUsers()
 	if err != nil {
 		return err
 	}
@@ -189,8 +197,12 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("the session key in Caddy's storage is unusable: %v", err)
 	}
+	a.oidc = oidcInUse(clients)
 	keys, err := a.loadKeys(ctx)
 	if err != nil {
+		return err
+	}
+	if keys, err = a.withRSAKey(ctx, keys); err != nil {
 		return err
 	}
 	if a.StoreRaw == nil {
@@ -224,6 +236,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		AccessTokenTTL:    time.Duration(a.AccessTokenTTL),
 		RefreshTokenTTL:   time.Duration(a.RefreshTokenTTL),
 		CodeTTL:           time.Duration(a.CodeTTL),
+		IDTokenTTL:        time.Duration(a.IDTokenTTL),
 		SessionTTL:        time.Duration(a.SessionTTL),
 		PKCEAllClients:    pkceAll,
 		PKCEAllowPlain:    a.PKCEAllowPlain,
@@ -238,6 +251,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 		VerifyCacheSize:   a.cacheSize(),
 	})
 	if err != nil {
+		return err
+	}
+	if err := a.checkIDTokenKeys(clients); err != nil {
 		return err
 	}
 	shadowed, err := a.server.Registry().Shadowed(ctx)

@@ -30,6 +30,11 @@ type ServerHandler struct {
 	// login identity (default "{http.auth.user.id}", set by basic_auth and
 	// forward_auth's copy_headers).
 	Identity string `json:"identity,omitempty"`
+	// IdentityClaims, for login identity, are the OpenID Connect claims
+	// of the signed-in user by claim name (name, preferred_username, email,
+	// email_verified), each a placeholder the handler in front sets, e.g.
+	// {"email": "{http.request.header.Remote-Email}"}.
+	IdentityClaims map[string]string `json:"identity_claims,omitempty"`
 	// Templates is a directory whose login.html, consent.html, error.html,
 	// oob.html or base.html replace the built-in pages.
 	Templates string `json:"templates,omitempty"`
@@ -40,6 +45,7 @@ type ServerHandler struct {
 
 	oauth     *authz.Server
 	authorize http.Handler
+	logout    http.Handler
 }
 
 // CaddyModule returns the Caddy module information.
@@ -81,11 +87,17 @@ func (s *ServerHandler) Provision(ctx caddy.Context) error {
 			repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 			return repl.ReplaceAll(s.Identity, "")
 		}
+		if opts.IdentityClaims, err = identityClaims(s.IdentityClaims); err != nil {
+			return fmt.Errorf("oauthgate_server: %v", err)
+		}
 	default:
 		return fmt.Errorf("oauthgate_server: login %q is not known: use `login form` or `login identity {http.auth.user.id}`", s.Login)
 	}
 	s.authorize, err = s.oauth.AuthorizeHandler(opts)
 	if err != nil {
+		return fmt.Errorf("oauthgate_server: %v", err)
+	}
+	if s.logout, err = s.oauth.LogoutHandler(opts); err != nil {
 		return fmt.Errorf("oauthgate_server: %v", err)
 	}
 	return nil
@@ -111,8 +123,12 @@ func browserPath(r *http.Request) string {
 // ServeHTTP implements caddyhttp.MiddlewareHandler.
 func (s *ServerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	path := s.oauth.EndpointPath(r.URL.Path)
-	if path == authz.PathAuthorize {
+	switch path {
+	case authz.PathAuthorize:
 		s.authorize.ServeHTTP(w, r)
+		return nil
+	case authz.PathLogout:
+		s.logout.ServeHTTP(w, r)
 		return nil
 	}
 	if h := s.oauth.Handler(path); h != nil {
