@@ -138,14 +138,11 @@ func parseAppOption(d *caddyfile.Dispenser, existing any) (any, error) {
 			}
 			for nesting := d.Nesting(); d.NextBlock(nesting); {
 				name := d.Val()
-				var hash string
-				if !d.NextArg() {
+				args := d.RemainingArgs()
+				if len(args) != 1 {
 					return nil, d.Errf("usage inside users: <name> <bcrypt hash> [{ name …; email …; email_verified }]")
 				}
-				hash = d.Val()
-				if d.NextArg() {
-					return nil, d.Errf("usage inside users: <name> <bcrypt hash> [{ name …; email …; email_verified }]")
-				}
+				hash := args[0]
 				if _, dup := app.Users[name]; dup {
 					return nil, d.Errf("user %q is listed twice", name)
 				}
