@@ -75,6 +75,9 @@ func (s *ServerHandler) Provision(ctx caddy.Context) error {
 	opts := authz.AuthorizeOptions{Pages: pages, ClientIP: clientIP, BrowserPath: browserPath}
 	switch s.Login {
 	case "", "form":
+		if len(s.IdentityClaims) > 0 {
+			return errors.New("oauthgate_server: identity_claims need `login identity`; with the login form the claims are in the users block")
+		}
 		if app.users == 0 && app.hasAuthCodeClients() {
 			ctx.Logger().Warn("login form without users: add a `users { name hash }` block to the oauthgate option, or use `login identity`")
 		}
