@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -96,8 +97,8 @@ func signIn(t *testing.T, ctx context.Context, authURL string, hits <-chan callb
 // CONFORMANCE I5
 func TestOIDCRelyingParties(t *testing.T) {
 	chromium := testutil.Need(t, "chromium", "chromium")
-	callback, codes := codeCatcher(t)
-	afterLogout, logouts := codeCatcher(t)
+	callback, codes := rpCatcher(t)
+	afterLogout, logouts := rpCatcher(t)
 	g := newGateway(t)
 	g.load(oidcApp(t, g.base, callback, afterLogout, ""), fmt.Sprintf(authcodeSiteFmt, ""))
 	ctx := chromiumContext(t, chromium)
@@ -281,4 +282,28 @@ func (h headers) RoundTrip(r *http.Request) (*http.Response, error) {
 		r.Header.Set(k, v)
 	}
 	return http.DefaultTransport.RoundTrip(r)
+}
+
+// rpCatcher is a relying party's callback (or post-logout page) on a local
+// port: it reports the visits to /cb that carry a code or a state, so the
+// browser's favicon requests never take a real visit's place.
+func rpCatcher(t *testing.T) (string, <-chan callbackHit) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hits := make(chan callbackHit, 8)
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		if r.URL.Path == "/cb" && (q.Get("code") != "" || q.Get("state") != "") {
+			select {
+			case hits <- callbackHit{q.Get("code"), q.Get("state"), q.Get("iss")}:
+			default:
+			}
+		}
+		_, _ = w.Write([]byte("<!doctype html><title>Done</title><p>You can close this window.</p>"))
+	})}
+	go func() { _ = srv.Serve(l) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return fmt.Sprintf("http://%s/cb", l.Addr()), hits
 }
