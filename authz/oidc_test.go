@@ -541,3 +541,29 @@ func TestOpenIDConfiguration_I5(t *testing.T) {
 		t.Fatal("request objects are not supported and must be said so")
 	}
 }
+
+// An id_token_hint is JWT input from anyone: it never panics, and nothing
+// but an ID token this server signed is accepted — not a tampered one, not
+// an access token, not one signed by a key outside the ring.
+func FuzzIDTokenHint(f *testing.F) {
+	f.Add("eyJhbGciOiJFUzI1NiJ9.eyJpc3MiOiJ4In0.AAAA")
+	f.Add("a.b.c")
+	f.Add("")
+	f.Add(strings.Repeat(".", 3))
+	f.Fuzz(func(t *testing.T, tok string) {
+		s := fuzzHintServer(t)
+		if _, ok := s.parseIDTokenHint(tok); ok {
+			t.Fatalf("accepted %q", tok)
+		}
+	})
+}
+
+var (
+	hintOnce   sync.Once
+	hintServer *Server
+)
+
+func fuzzHintServer(t *testing.T) *Server {
+	hintOnce.Do(func() { hintServer = newFixture(t).srv })
+	return hintServer
+}
