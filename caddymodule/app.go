@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -113,7 +114,7 @@ type App struct {
 	server  *authz.Server
 	store   tokenstore.Store
 	users   int
-	oidc    bool // a client may be granted openid: the ring holds an RS256 key
+	oidc    *atomic.Bool // a client may be granted openid: the ring holds an RS256 key (keys_oidc.go)
 	storage keyStorage
 	ctx     caddy.Context
 	metrics *metrics
@@ -197,7 +198,8 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("the session key in Caddy's storage is unusable: %v", err)
 	}
-	a.oidc = oidcInUse(clients)
+	a.oidc = new(atomic.Bool)
+	a.oidc.Store(oidcInUse(clients))
 	keys, err := a.loadKeys(ctx)
 	if err != nil {
 		return err
@@ -256,6 +258,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err := a.checkIDTokenKeys(clients); err != nil {
 		return err
 	}
+	a.dynamicOIDC(ctx)
 	shadowed, err := a.server.Registry().Shadowed(ctx)
 	if len(shadowed) > 0 {
 		return fmt.Errorf("client %q is configured here and also exists as a dynamic client (created through the admin API or the CLI); "+

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/oauthgate/caddy-oauthgate/authz"
 )
 
@@ -54,7 +56,7 @@ func oidcInUse(clients authz.StaticClients) bool {
 // in use and set has no RS256 key of its own (signing_key RS256 …): after
 // the set's keys, so access tokens keep being signed by its first.
 func (a *App) withRSAKey(ctx context.Context, set *authz.KeySet) (*authz.KeySet, error) {
-	if !a.oidc || a.storage == nil || slices.ContainsFunc(set.Keys(), func(k *authz.SigningKey) bool { return k.Alg == authz.AlgRS256 }) {
+	if !a.oidcOn() || a.storage == nil || slices.ContainsFunc(set.Keys(), func(k *authz.SigningKey) bool { return k.Alg == authz.AlgRS256 }) {
 		return set, nil
 	}
 	data, err := loadOrCreate(ctx, a.storage, rsaKeyringPath, func() ([]byte, error) {
@@ -80,7 +82,7 @@ func (a *App) withRSAKey(ctx context.Context, set *authz.KeySet) (*authz.KeySet,
 
 // rotateRSAKey rotates the generated RS256 ring with the main one.
 func (a *App) rotateRSAKey(ctx context.Context, retention time.Duration) error {
-	if !a.oidc {
+	if !a.oidcOn() {
 		return nil
 	}
 	if err := a.storage.Lock(ctx, rsaKeyringPath); err != nil {
@@ -122,3 +124,39 @@ func (a *App) checkIDTokenKeys(clients authz.StaticClients) error {
 	}
 	return nil
 }
+
+// dynamicOIDC notes clients registered at run time that may be granted
+// openid (a store shared with instances that created them), so the ring
+// holds the RS256 key their ID tokens need.
+func (a *App) dynamicOIDC(ctx context.Context) {
+	if a.oidcOn() {
+		return
+	}
+	recs, err := a.store.ListClients(ctx)
+	if err != nil {
+		return // the registry answers later; needOIDCKey covers new ones
+	}
+	for _, r := range recs {
+		if slices.Contains(r.Scopes, authz.ScopeOpenID) {
+			a.needOIDCKey(ctx, r.Scopes)
+			return
+		}
+	}
+}
+
+// needOIDCKey adds the generated RS256 key when a client allowed scopes
+// that include openid appears at run time (admin API, CLI).
+func (a *App) needOIDCKey(ctx context.Context, scopes []string) {
+	if !slices.Contains(scopes, authz.ScopeOpenID) || a.oidc == nil || a.oidc.Swap(true) {
+		return
+	}
+	set, err := a.withRSAKey(ctx, a.server.Keys())
+	if err != nil {
+		a.oidc.Store(false)
+		a.logger.Error("generating the RS256 key for OpenID Connect", zap.Error(err))
+		return
+	}
+	a.server.SetKeys(set)
+}
+
+func (a *App) oidcOn() bool { return a.oidc != nil && a.oidc.Load() }

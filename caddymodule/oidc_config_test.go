@@ -48,3 +48,27 @@ func TestOIDCConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+// A client allowed openid created through the admin API gets ID tokens
+// too: the RS256 key is generated when it appears, and published.
+// CONFORMANCE I2
+func TestAdminAPIOpenIDClientGetsRS256Key(t *testing.T) {
+	g := startAuthcode(t, "", "")
+	if strings.Contains(jwksOf(t, g), `"RS256"`) {
+		t.Fatal("an RS256 key without any OpenID Connect client")
+	}
+	status, body := adminCall(t, "POST", "/oauthgate/clients",
+		`{"id":"dyn-rp","secret":"a chosen secret of 24 chars","grants":["authorization_code"],"scopes":["openid"],"redirect_uris":["https://dyn.example/cb"]}`)
+	if status != 201 {
+		t.Fatalf("create: %d %s", status, body)
+	}
+	if !strings.Contains(jwksOf(t, g), `"RS256"`) {
+		t.Fatal("no RS256 key in the JWKS after an OpenID Connect client was created")
+	}
+}
+
+func jwksOf(t *testing.T, g *gateway) string {
+	t.Helper()
+	_, body := call(t, "GET", g.base+"/oauth/jwks", nil, "")
+	return body
+}
