@@ -3,6 +3,7 @@
 package authz
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -38,6 +39,9 @@ type AuthorizeOptions struct {
 	Login LoginMode
 	// Identity returns the authenticated user for LoginIdentity ("" if none).
 	Identity func(*http.Request) string
+	// IdentityClaims, for LoginIdentity, returns the user's OpenID Connect
+	// claims as the authenticating handler in front set them (nil: none).
+	IdentityClaims func(*http.Request) (UserClaims, error)
 	// ClientIP returns the client's address for throttling (default: RemoteAddr).
 	ClientIP func(*http.Request) string
 	Pages    *Pages
@@ -112,6 +116,10 @@ type authRequest struct {
 	challenge   string
 	method      string
 	prompt      map[string]bool
+	// OpenID Connect (oidc.go): nonce, max_age in seconds (-1: none), login_hint.
+	nonce     string
+	maxAge    int64
+	loginHint string
 }
 
 // codePayload is what a code carries besides its grant.
@@ -120,6 +128,7 @@ type codePayload struct {
 	Given       bool   `json:"g,omitempty"`
 	Challenge   string `json:"c,omitempty"`
 	Method      string `json:"m,omitempty"`
+	Nonce       string `json:"n,omitempty"`
 }
 
 const internalPrefix = "oauthgate_"
@@ -237,7 +246,8 @@ func (a *authorizer) validateClient(ctx context.Context, params url.Values) (*au
 func (a *authorizer) validateRest(req *authRequest) *Error {
 	p := req.params
 	req.state = p.Get("state")
-	for _, k := range []string{"response_type", "scope", "state", "code_challenge", "code_challenge_method", "prompt"} {
+	for _, k := range []string{"response_type", "scope", "state", "code_challenge", "code_challenge_method", "prompt",
+		"nonce", "max_age", "login_hint"} {
 		if _, ok := single(p, k); !ok {
 			return ErrInvalidRequest.WithDescription(k + " is given more than once")
 		}
@@ -281,7 +291,7 @@ func (a *authorizer) validateRest(req *authRequest) *Error {
 	if req.prompt["none"] && len(req.prompt) > 1 {
 		return ErrInvalidRequest.WithDescription("prompt=none cannot be combined with other values")
 	}
-	return nil
+	return a.validateOIDC(req)
 }
 
 var errUnsupportedResponseType = &Error{Code: "unsupported_response_type", Status: http.StatusBadRequest,
@@ -347,7 +357,7 @@ func (a *authorizer) authenticate(w http.ResponseWriter, r *http.Request, req *a
 		return a.login(w, r, req, in)
 	}
 	sess, ok := a.s.signer.readSession(r, now)
-	if ok && !(r.Method == http.MethodGet && req.prompt["login"]) {
+	if ok && !(r.Method == http.MethodGet && a.reauthenticate(req, sess, now)) {
 		return sess.Subject, sess.ID, time.Unix(sess.AuthTime, 0), false
 	}
 	if req.prompt["none"] {
@@ -373,7 +383,7 @@ func (a *authorizer) loginPage(w http.ResponseWriter, r *http.Request, req *auth
 	browser := browserID(w, r, a.cookiePath(r), a.s.cfg.Rand)
 	a.opts.Pages.render(w, status, "login.html", map[string]any{
 		"Title": "Sign in", "ClientName": req.client.Name, "Params": hidden(req.params),
-		"CSRF": a.s.signer.csrfToken(browser, "login"), "Username": username, "Error": msg,
+		"CSRF": a.s.signer.csrfToken(browser, "login"), "Username": cmp.Or(username, req.loginHint), "Error": msg,
 	})
 }
 
@@ -511,7 +521,12 @@ func (a *authorizer) issueCode(w http.ResponseWriter, r *http.Request, req *auth
 		a.redirectError(w, r, req, ErrServerError.WithDescription("could not issue a code"))
 		return
 	}
-	payload, _ := json.Marshal(codePayload{RedirectURI: req.redirectURI, Given: req.given, Challenge: req.challenge, Method: req.method})
+	if e := a.openIDCode(r, req, subject); e != nil {
+		a.redirectError(w, r, req, e)
+		return
+	}
+	payload, _ := json.Marshal(codePayload{RedirectURI: req.redirectURI, Given: req.given, Challenge: req.challenge, Method: req.method,
+		Nonce: req.nonce})
 	g := tokenstore.Grant{ClientID: req.client.ID, Subject: subject, Scopes: req.scopes, IssuedAt: now,
 		ExpiresAt: now.Add(a.s.cfg.CodeTTL), FamilyID: fam, AuthTime: authTime}
 	if err := a.s.cfg.Store.PutCode(r.Context(), tokenstore.KeyOf(code), g, payload); err != nil {

@@ -49,6 +49,9 @@ type Client struct {
 	// client deleted and created again under the same id). Whole seconds,
 	// like iat: the second of the client's creation (see Registry.Delete).
 	NotBefore time.Time
+	// PostLogoutRedirectURIs and IDTokenAlg: OpenID Connect (oidc.go).
+	PostLogoutRedirectURIs []string
+	IDTokenAlg             string
 
 	created time.Time // when a dynamic client was created, for its view
 	secret  SecretHash
@@ -113,7 +116,8 @@ func NewClient(s tokenstore.Client) (*Client, error) {
 	c := &Client{ID: s.ID, Name: s.Name, Public: s.Public, RedirectURIs: s.RedirectURIs, Grants: s.Grants,
 		Scopes: s.Scopes, DefaultScopes: s.DefaultScopes, User: s.User, Audience: s.Audience,
 		AccessTokenTTL: time.Duration(s.AccessTokenTTL), RefreshTokenTTL: time.Duration(s.RefreshTokenTTL),
-		Disabled: s.Disabled, NotBefore: s.CreatedAt.Truncate(time.Second), created: s.CreatedAt}
+		Disabled: s.Disabled, NotBefore: s.CreatedAt.Truncate(time.Second), created: s.CreatedAt,
+		PostLogoutRedirectURIs: s.PostLogoutRedirectURIs, IDTokenAlg: s.IDTokenSignedResponseAlg}
 	if c.Name == "" {
 		c.Name = c.ID
 	}
@@ -144,7 +148,8 @@ func (c *Client) Settings() tokenstore.Client {
 	return tokenstore.Client{ID: c.ID, Name: c.Name, RedirectURIs: c.RedirectURIs, Grants: c.Grants, Scopes: c.Scopes,
 		DefaultScopes: c.DefaultScopes, Public: c.Public, User: c.User, Audience: c.Audience,
 		AccessTokenTTL: tokenstore.Duration(c.AccessTokenTTL), RefreshTokenTTL: tokenstore.Duration(c.RefreshTokenTTL),
-		Disabled: c.Disabled, CreatedAt: c.created}
+		Disabled: c.Disabled, CreatedAt: c.created,
+		PostLogoutRedirectURIs: c.PostLogoutRedirectURIs, IDTokenSignedResponseAlg: c.IDTokenAlg}
 }
 
 // String is the stored form of a secret hash: hex SHA-256, or the bcrypt hash.
@@ -218,6 +223,9 @@ func (c *Client) Validate(cat *Catalog) error {
 		if !c.AllowsScope(s) {
 			return fmt.Errorf("client %q: default scope %q is not among the client's scopes", c.ID, s)
 		}
+	}
+	if err := c.validateOIDC(); err != nil {
+		return err
 	}
 	if c.AccessTokenTTL < 0 || c.RefreshTokenTTL < 0 {
 		return fmt.Errorf("client %q: token lifetimes cannot be negative", c.ID)

@@ -67,7 +67,11 @@ func (s *Server) authorizationCode(ctx context.Context, r *http.Request, c *Clie
 	if c.AllowsGrant(GrantRefreshToken) {
 		refresh = &tokenstore.Grant{Subject: g.Subject, Scopes: g.Scopes, AuthTime: g.AuthTime}
 	}
-	return s.issueTokens(r, GrantAuthorizationCode, c, access, refresh, func() *Error {
+	oidc, e := s.openIDGrant(c, g.Scopes)
+	if e != nil {
+		return nil, e
+	}
+	resp, e := s.issueTokens(r, GrantAuthorizationCode, c, access, refresh, func() *Error {
 		_, _, err := s.cfg.Store.TakeCode(ctx, k)
 		switch {
 		case errors.Is(err, tokenstore.ErrReused):
@@ -81,4 +85,9 @@ func (s *Server) authorizationCode(ctx context.Context, r *http.Request, c *Clie
 		}
 		return nil
 	})
+	if e != nil || !oidc {
+		return resp, e
+	}
+	return s.withIDToken(ctx, c, resp, idTokenFor{Subject: g.Subject, Scopes: g.Scopes, AuthTime: g.AuthTime,
+		Nonce: cp.Nonce, FamilyID: g.FamilyID})
 }

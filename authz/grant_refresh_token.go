@@ -71,10 +71,19 @@ func (s *Server) refreshToken(ctx context.Context, r *http.Request, c *Client, p
 	scopes = slices.DeleteFunc(slices.Clone(scopes), func(sc string) bool { return !c.AllowsScope(sc) })
 	access := tokenstore.Grant{Subject: g.Subject, Scopes: scopes, FamilyID: g.FamilyID, AuthTime: g.AuthTime}
 	next := &tokenstore.Grant{Subject: g.Subject, Scopes: g.Scopes, AuthTime: g.AuthTime, RefreshCount: g.RefreshCount + 1}
-	return s.issueTokens(r, GrantRefreshToken, c, access, next, func() *Error {
+	oidc, e := s.openIDGrant(c, scopes)
+	if e != nil {
+		return nil, e
+	}
+	resp, e := s.issueTokens(r, GrantRefreshToken, c, access, next, func() *Error {
 		taken, err := s.cfg.Store.TakeRefresh(ctx, k)
 		return s.refreshRedeemed(ctx, c, taken, err)
 	})
+	if e != nil || !oidc {
+		return resp, e
+	}
+	// The same sub and auth_time as the first ID token (OIDC Core §12.2).
+	return s.withIDToken(ctx, c, resp, idTokenFor{Subject: g.Subject, Scopes: scopes, AuthTime: g.AuthTime, FamilyID: g.FamilyID})
 }
 
 // refreshRedeemed turns the outcome of a refresh token's redemption into

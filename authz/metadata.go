@@ -32,6 +32,7 @@ type Metadata struct {
 	CodeChallengeMethodsSupported              []string `json:"code_challenge_methods_supported,omitempty"`
 	PromptValuesSupported                      []string `json:"prompt_values_supported,omitempty"`
 	AuthorizationResponseISSParameterSupported bool     `json:"authorization_response_iss_parameter_supported,omitempty"`
+	OIDCMetadata                                        // OpenID Connect Discovery's members (oidc_metadata.go)
 }
 
 // Metadata returns the server's metadata document.
@@ -60,6 +61,7 @@ func (s *Server) Metadata() Metadata {
 		PromptValuesSupported:                     []string{"none", "login", "consent"},
 		// RFC 9207: every authorization response carries iss.
 		AuthorizationResponseISSParameterSupported: true,
+		OIDCMetadata: s.oidcMetadata(),
 	}
 }
 
@@ -89,7 +91,7 @@ func (s *Server) EndpointPath(path string) string {
 		}
 	}
 	switch path {
-	case PathAuthorize, PathToken, PathRevoke, PathIntrospect, PathJWKS, PathMetadata, PathOIDCMetadata:
+	case PathAuthorize, PathToken, PathRevoke, PathIntrospect, PathJWKS, PathMetadata, PathOIDCMetadata, PathUserInfo, PathLogout:
 		return path
 	}
 	return ""

@@ -52,7 +52,7 @@ func TestMetadata_V3(t *testing.T) {
 			t.Fatalf("%s missing or empty", k)
 		}
 	}
-	if got, _ := json.Marshal(m["scopes_supported"]); string(got) != `["api_v3","bcf_v2_1","admin"]` {
+	if got, _ := json.Marshal(m["scopes_supported"]); string(got) != `["api_v3","bcf_v2_1","admin","openid","profile","email"]` {
 		t.Fatalf("scopes_supported %s", got)
 	}
 	// The issuer's path: endpoints under it and bare (handle_path), the

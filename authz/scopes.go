@@ -36,6 +36,12 @@ func NewCatalog(scopes []Scope) (*Catalog, error) {
 		c.index[s.Name] = len(c.scopes)
 		c.scopes = append(c.scopes, s)
 	}
+	for _, s := range oidcScopes { // OpenID Connect's, unless defined above
+		if _, defined := c.index[s.Name]; !defined {
+			c.index[s.Name] = len(c.scopes)
+			c.scopes = append(c.scopes, s)
+		}
+	}
 	return c, nil
 }
 

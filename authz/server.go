@@ -94,6 +94,8 @@ type Config struct {
 	RefreshTokenTTL time.Duration
 	// CodeTTL is the authorization code lifetime (default 2 minutes).
 	CodeTTL time.Duration
+	// IDTokenTTL is the OpenID Connect ID token lifetime (default 5 minutes).
+	IDTokenTTL time.Duration
 	// SessionTTL is the built-in login's session lifetime; ConsentTTL how
 	// long a granted consent is remembered.
 	SessionTTL time.Duration
@@ -186,6 +188,7 @@ func NewServer(cfg Config) (*Server, error) {
 	}
 	setDefault(&cfg.RefreshTokenTTL, DefaultRefreshTokenTTL)
 	setDefault(&cfg.CodeTTL, DefaultCodeTTL)
+	setDefault(&cfg.IDTokenTTL, DefaultIDTokenTTL)
 	setDefault(&cfg.SessionTTL, DefaultSessionTTL)
 	setDefault(&cfg.ConsentTTL, DefaultConsentTTL)
 	if len(cfg.SessionKey) == 0 {
@@ -319,6 +322,8 @@ func (s *Server) Handler(path string) http.Handler {
 		})
 	case PathMetadata, PathOIDCMetadata:
 		return getOnly(s.metadata, "application/json")
+	case PathUserInfo:
+		return http.HandlerFunc(s.serveUserInfo)
 	}
 	return nil
 }

@@ -21,6 +21,8 @@ type TokenResponse struct {
 	RefreshToken string `json:"refresh_token,omitempty"`
 	Scope        string `json:"scope"`
 	CreatedAt    int64  `json:"created_at"`
+	// IDToken is OpenID Connect's, for grants with the openid scope.
+	IDToken string `json:"id_token,omitempty"`
 
 	// Extended fields (response_fields extended), spelled as seed 003's
 	// Apigee-style clients read them: strings, issued_at in milliseconds.

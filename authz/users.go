@@ -21,6 +21,7 @@ type Users interface {
 type StaticUsers struct {
 	hashes map[string][]byte
 	cost   int
+	claims map[string]UserClaims // OpenID Connect claims (oidc.go)
 
 	fakeOnce sync.Once
 	fake     []byte

@@ -154,6 +154,7 @@ func (a AdminAPI) clients(w http.ResponseWriter, r *http.Request, app *App, rest
 			return registryError(err)
 		}
 		app.logger.Info("client created", zapClient(view.ID))
+		app.needOIDCKey(ctx, view.Scopes)
 		return writeAPI(w, http.StatusCreated, created{ClientID: view.ID, ClientSecret: secret, Client: view})
 	case len(rest) == 1:
 		id := rest[0]
@@ -186,6 +187,7 @@ func (a AdminAPI) clients(w http.ResponseWriter, r *http.Request, app *App, rest
 				return registryError(err)
 			}
 			app.logger.Info("client changed", zapClient(id))
+			app.needOIDCKey(ctx, view.Scopes)
 			return writeAPI(w, http.StatusOK, view)
 		default:
 			if err := reg.Delete(ctx, id); err != nil {

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -77,6 +78,13 @@ type App struct {
 	// (as `caddy hash-password` makes).
 	Users map[string]string `json:"users,omitempty"`
 
+	// UserClaims are the OpenID Connect claims of the users' accounts, by
+	// user name (the users block's nested lines).
+	UserClaims map[string]UserClaimsConfig `json:"user_claims,omitempty"`
+
+	// IDTokenTTL is the OpenID Connect ID token lifetime (default 5m).
+	IDTokenTTL caddy.Duration `json:"id_token_ttl,omitempty"`
+
 	// VerifyCache bounds the cache of verified access tokens (default
 	// 100000; 0 turns it off). A revocation made on this instance, or
 	// published by another through a shared store, removes the tokens it
@@ -111,6 +119,7 @@ type App struct {
 	server  *authz.Server
 	store   tokenstore.Store
 	users   int
+	oidc    *atomic.Bool // a client may be granted openid: the ring holds an RS256 key (keys_oidc.go)
 	storage keyStorage
 	ctx     caddy.Context
 	metrics *metrics
@@ -194,7 +203,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
-	users, err := authz.NewStaticUsers(a.Users)
+	users, err := a.staticUsers()
 	if err != nil {
 		return err
 	}
@@ -203,8 +212,13 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("the session key in Caddy's storage is unusable: %v", err)
 	}
+	a.oidc = new(atomic.Bool)
+	a.oidc.Store(oidcInUse(clients))
 	keys, err := a.loadKeys(ctx)
 	if err != nil {
+		return err
+	}
+	if keys, err = a.withRSAKey(ctx, keys); err != nil {
 		return err
 	}
 	if a.StoreRaw == nil {
@@ -238,6 +252,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		AccessTokenTTL:    time.Duration(a.AccessTokenTTL),
 		RefreshTokenTTL:   time.Duration(a.RefreshTokenTTL),
 		CodeTTL:           time.Duration(a.CodeTTL),
+		IDTokenTTL:        time.Duration(a.IDTokenTTL),
 		SessionTTL:        time.Duration(a.SessionTTL),
 		PKCEAllClients:    pkceAll,
 		PKCEAllowPlain:    a.PKCEAllowPlain,
@@ -254,6 +269,10 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := a.checkIDTokenKeys(clients); err != nil {
+		return err
+	}
+	a.dynamicOIDC(ctx)
 	shadowed, err := a.server.Registry().Shadowed(ctx)
 	if len(shadowed) > 0 {
 		return fmt.Errorf("client %q is configured here and also exists as a dynamic client (created through the admin API or the CLI); "+

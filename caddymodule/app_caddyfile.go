@@ -30,6 +30,7 @@ func init() {
 //		refresh_token_ttl <duration>
 //		code_ttl <duration>
 //		session_ttl <duration>
+//		id_token_ttl <duration>
 //		key_refresh <duration>
 //		clock_skew <duration>
 //		pkce public_clients|all_clients [allow_plain]
@@ -38,7 +39,7 @@ func init() {
 //		verify_cache <n>|off
 //		audience <aud…>
 //		scope <name> ["description"] [default]
-//		users { <name> <bcrypt hash> … }
+//		users { <name> <bcrypt hash> [{ name <name>; email <addr>; email_verified }] … }
 //		client <id> {
 //			name <name>
 //			secret <placeholder> | secret_hash <sha256 hex|bcrypt> | public
@@ -51,6 +52,8 @@ func init() {
 //			access_token_ttl <duration>
 //			refresh_token_ttl <duration>
 //			disabled
+//			post_logout_redirect_uri <uri…>
+//			id_token_signed_response_alg RS256|ES256|PS256|EdDSA
 //		}
 //		trust <issuer> { … }                # trust_caddyfile.go
 //	}
@@ -112,9 +115,9 @@ func parseAppOption(d *caddyfile.Dispenser, existing any) (any, error) {
 				return nil, err
 			}
 			app.AccessTokenTTL = dur
-		case "refresh_token_ttl", "code_ttl", "session_ttl", "key_refresh":
+		case "refresh_token_ttl", "code_ttl", "session_ttl", "key_refresh", "id_token_ttl":
 			target := map[string]*caddy.Duration{"refresh_token_ttl": &app.RefreshTokenTTL, "code_ttl": &app.CodeTTL,
-				"session_ttl": &app.SessionTTL, "key_refresh": &app.KeyRefresh}[d.Val()]
+				"session_ttl": &app.SessionTTL, "key_refresh": &app.KeyRefresh, "id_token_ttl": &app.IDTokenTTL}[d.Val()]
 			dur, err := parseDuration(d)
 			if err != nil {
 				return nil, err
@@ -138,14 +141,18 @@ func parseAppOption(d *caddyfile.Dispenser, existing any) (any, error) {
 			}
 			for nesting := d.Nesting(); d.NextBlock(nesting); {
 				name := d.Val()
-				var hash string
-				if !d.AllArgs(&hash) {
-					return nil, d.Errf("usage inside users: <name> <bcrypt hash>")
+				args := d.RemainingArgs()
+				if len(args) != 1 {
+					return nil, d.Errf("usage inside users: <name> <bcrypt hash> [{ name …; email …; email_verified }]")
 				}
+				hash := args[0]
 				if _, dup := app.Users[name]; dup {
 					return nil, d.Errf("user %q is listed twice", name)
 				}
 				app.Users[name] = hash
+				if err := parseUserClaims(d, app, name); err != nil {
+					return nil, err
+				}
 			}
 		case "clock_skew":
 			dur, err := parseDuration(d)
@@ -252,6 +259,16 @@ func parseClient(d *caddyfile.Dispenser) (tokenstore.Client, error) {
 			list := map[string]*[]string{"redirect_uri": &cc.RedirectURIs, "redirect_uris": &cc.RedirectURIs,
 				"grants": &cc.Grants, "scopes": &cc.Scopes, "default_scopes": &cc.DefaultScopes, "audience": &cc.Audience}[dir]
 			*list = append(*list, args...)
+		case "post_logout_redirect_uri", "post_logout_redirect_uris":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return cc, d.ArgErr()
+			}
+			cc.PostLogoutRedirectURIs = append(cc.PostLogoutRedirectURIs, args...)
+		case "id_token_signed_response_alg":
+			if !d.AllArgs(&cc.IDTokenSignedResponseAlg) {
+				return cc, d.Errf("usage: id_token_signed_response_alg RS256|ES256|PS256|EdDSA")
+			}
 		case "public", "disabled":
 			if d.NextArg() {
 				return cc, d.ArgErr()

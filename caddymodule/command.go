@@ -197,6 +197,8 @@ func buildCLI(cmd *cobra.Command, c *cli) {
 	f.StringSliceVar(&v.DefaultScopes, "default-scope", nil, "default scope, repeatable")
 	f.StringSliceVar(&v.RedirectURIs, "redirect-uri", nil, "redirect URI, repeatable")
 	f.StringSliceVar(&v.Audience, "audience", nil, "token audience, repeatable")
+	f.StringSliceVar(&v.PostLogoutRedirectURIs, "post-logout-redirect-uri", nil, "OpenID Connect post-logout redirect URI, repeatable")
+	f.StringVar(&v.IDTokenSignedResponseAlg, "id-token-alg", "", "ID token algorithm: RS256 (default), ES256, PS256, EdDSA")
 	f.StringVar(&v.User, "user", "", "subject of client_credentials tokens")
 	f.BoolVar(&v.Public, "public", false, "a public client (no secret; PKCE)")
 	f.StringVar(&ttl, "access-token-ttl", "", "access-token lifetime, e.g. 1h")
@@ -333,7 +335,8 @@ func (c *cli) show(body []byte, err error) error {
 		return errors.New("unexpected answer from the admin API")
 	}
 	for _, k := range []string{"client_id", "client_secret", "id", "name", "public", "grants", "scopes", "default_scopes",
-		"redirect_uris", "user", "audience", "access_token_ttl", "refresh_token_ttl", "disabled", "static", "created_at", "kid", "revoked"} {
+		"redirect_uris", "post_logout_redirect_uris", "id_token_signed_response_alg", "user", "audience", "access_token_ttl", "refresh_token_ttl",
+		"disabled", "static", "created_at", "kid", "revoked"} {
 		if v, ok := one[k]; ok {
 			if k == "id" && one["client_id"] != nil {
 				continue

@@ -93,7 +93,7 @@ func TestMetadataEndpointsAnswer_V3(t *testing.T) {
 				}
 			}
 			sort.Strings(names)
-			want := "authorization_endpoint introspection_endpoint jwks_uri revocation_endpoint token_endpoint"
+			want := "authorization_endpoint end_session_endpoint introspection_endpoint jwks_uri revocation_endpoint token_endpoint userinfo_endpoint"
 			if got := strings.Join(names, " "); got != want {
 				t.Fatalf("endpoints in the metadata: %s, want %s", got, want)
 			}
@@ -142,6 +142,12 @@ func callEndpoint(t *testing.T, member, u string) {
 			Keys []map[string]any `json:"keys"`
 		}
 		ok = resp.StatusCode == 200 && json.Unmarshal([]byte(body), &set) == nil && len(set.Keys) > 0 && set.Keys[0]["kid"] != nil
+	case "userinfo_endpoint": // CONFORMANCE I3, I5
+		resp, body = call(t, "GET", u, nil, "")
+		ok = resp.StatusCode == 401 && strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Bearer ")
+	case "end_session_endpoint": // CONFORMANCE I4, I5
+		resp, body = call(t, "GET", u, nil, "")
+		ok = resp.StatusCode == 200 && strings.Contains(body, "signed out")
 	default:
 		t.Fatalf("the metadata names %s (%s), which this test does not know how to call: add it", member, u)
 	}

@@ -27,7 +27,7 @@ func parseServer(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 // UnmarshalCaddyfile sets up the handler from Caddyfile tokens:
 //
 //	oauthgate_server {
-//		login form|identity [<placeholder>]
+//		login form|identity [<placeholder>] [{ claim <name> <placeholder> … }]
 //		templates <dir>
 //		cors { … }
 //	}
@@ -45,6 +45,9 @@ func (s *ServerHandler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			case len(args) >= 1 && len(args) <= 2 && args[0] == "identity":
 				if len(args) == 2 {
 					s.Identity = args[1]
+				}
+				if err := s.parseIdentityClaims(d); err != nil {
+					return err
 				}
 			default:
 				return d.Errf("usage: login form | login identity [{http.auth.user.id}]")

@@ -144,7 +144,13 @@ func (a *App) RotateKey(ctx context.Context) (string, error) {
 	if err := a.storage.Store(ctx, keyringPath, data); err != nil {
 		return "", err
 	}
+	if err := a.rotateRSAKey(ctx, retention); err != nil {
+		return "", fmt.Errorf("rotating the RS256 key of OpenID Connect: %w", err)
+	}
 	set, err := kr.KeySet(time.Now())
+	if err == nil {
+		set, err = a.withRSAKey(ctx, set)
+	}
 	if err != nil {
 		return "", err
 	}
@@ -165,6 +171,9 @@ func (a *App) refreshKeys(ctx context.Context) {
 	if err == nil {
 		var set *authz.KeySet
 		if set, err = kr.KeySet(time.Now()); err == nil {
+			set, err = a.withRSAKey(ctx, set)
+		}
+		if err == nil {
 			if string(set.JWKS()) != string(a.server.Keys().JWKS()) {
 				a.server.SetKeys(set)
 				a.logger.Info("signing keys reloaded from storage", zap.String("signing_kid", set.Signer().Kid))

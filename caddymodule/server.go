@@ -33,6 +33,11 @@ type ServerHandler struct {
 	// login identity (default "{http.auth.user.id}", set by basic_auth and
 	// forward_auth's copy_headers).
 	Identity string `json:"identity,omitempty"`
+	// IdentityClaims, for login identity, are the OpenID Connect claims
+	// of the signed-in user by claim name (name, preferred_username, email,
+	// email_verified), each a placeholder the handler in front sets, e.g.
+	// {"email": "{http.request.header.Remote-Email}"}.
+	IdentityClaims map[string]string `json:"identity_claims,omitempty"`
 	// Templates is a directory whose login.html, consent.html, error.html,
 	// oob.html or base.html replace the built-in pages.
 	Templates string `json:"templates,omitempty"`
@@ -44,6 +49,7 @@ type ServerHandler struct {
 	oauth     *authz.Server
 	authorize http.Handler
 	app       *App
+	logout    http.Handler
 }
 
 // CaddyModule returns the Caddy module information.
@@ -76,6 +82,9 @@ func (s *ServerHandler) Provision(ctx caddy.Context) error {
 	opts := authz.AuthorizeOptions{Pages: pages, ClientIP: clientIP, BrowserPath: browserPath}
 	switch s.Login {
 	case "", "form":
+		if len(s.IdentityClaims) > 0 {
+			return errors.New("oauthgate_server: identity_claims need `login identity`; with the login form the claims are in the users block")
+		}
 		if app.users == 0 && app.hasAuthCodeClients() {
 			ctx.Logger().Warn("login form without users: add a `users { name hash }` block to the oauthgate option, or use `login identity`")
 		}
@@ -88,11 +97,17 @@ func (s *ServerHandler) Provision(ctx caddy.Context) error {
 			repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 			return repl.ReplaceAll(s.Identity, "")
 		}
+		if opts.IdentityClaims, err = identityClaims(s.IdentityClaims); err != nil {
+			return fmt.Errorf("oauthgate_server: %v", err)
+		}
 	default:
 		return fmt.Errorf("oauthgate_server: login %q is not known: use `login form` or `login identity {http.auth.user.id}`", s.Login)
 	}
 	s.authorize, err = s.oauth.AuthorizeHandler(opts)
 	if err != nil {
+		return fmt.Errorf("oauthgate_server: %v", err)
+	}
+	if s.logout, err = s.oauth.LogoutHandler(opts); err != nil {
 		return fmt.Errorf("oauthgate_server: %v", err)
 	}
 	return nil
@@ -124,8 +139,12 @@ func (s *ServerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next c
 		return next.ServeHTTP(w, r)
 	}
 	path := s.oauth.EndpointPath(r.URL.Path)
-	if path == authz.PathAuthorize {
+	switch path {
+	case authz.PathAuthorize:
 		s.authorize.ServeHTTP(w, r)
+		return nil
+	case authz.PathLogout:
+		s.logout.ServeHTTP(w, r)
 		return nil
 	}
 	if h := s.oauth.Handler(path); h != nil {

@@ -51,6 +51,12 @@ type Client struct {
 	RefreshTokenTTL Duration `json:"refresh_token_ttl,omitempty"`
 	// Disabled clients get invalid_client and their tokens stop validating.
 	Disabled bool `json:"disabled,omitempty"`
+	// PostLogoutRedirectURIs are where /oauth/logout may send the user
+	// back to (OpenID Connect RP-Initiated Logout), matched exactly.
+	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris,omitempty"`
+	// IDTokenSignedResponseAlg is the algorithm of the client's ID
+	// tokens: RS256 (default), ES256, PS256 or EdDSA.
+	IDTokenSignedResponseAlg string `json:"id_token_signed_response_alg,omitempty"`
 
 	// Static marks a client of the configuration, read-only at run time;
 	// set when shown, ignored on input.
