@@ -9,11 +9,13 @@ package redistest
 import (
 	"bufio"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -37,29 +39,73 @@ type Server struct {
 	args   []string
 	cmd    *exec.Cmd
 	exited chan struct{}
+	// retryBind: a first start that finds its port taken panics with
+	// errPortTaken for tryStart to try another.
+	retryBind bool
 }
 
 // Start runs a standalone redis-server; extra are more `--option value`
 // arguments (e.g. "--requirepass", "secret").
+// A port found free can be taken by another test before redis-server binds
+// it: Start then tries again on other ports (and another cluster bus port).
 func Start(t testing.TB, extra ...string) *Server {
 	t.Helper()
-	return start(t, testutil.FreePort(t), extra...)
+	for attempt := 1; ; attempt++ {
+		args := slices.Clone(extra)
+		if i := slices.Index(args, "--cluster-port"); i >= 0 && i+1 < len(args) && attempt > 1 {
+			args[i+1] = strconv.Itoa(testutil.FreePort(t))
+		}
+		s, busy := tryStart(t, testutil.FreePort(t), args, attempt < 5)
+		if !busy {
+			return s
+		}
+	}
 }
+
+// tryStart starts a server; busy reports (when retry is allowed) that its
+// port was taken at bind time, and nothing was started.
+func tryStart(t testing.TB, port int, extra []string, retry bool) (s *Server, busy bool) {
+	t.Helper()
+	s = &Server{retryBind: retry}
+	defer func() {
+		if r := recover(); r != nil {
+			if r != errPortTaken {
+				panic(r)
+			}
+			busy = true
+		}
+	}()
+	return startInto(t, s, port, extra...), false
+}
+
+// errPortTaken is raised (and recovered by tryStart) when redis-server
+// could not bind its port.
+var errPortTaken = errors.New("redistest: port taken")
 
 func start(t testing.TB, port int, extra ...string) *Server {
 	t.Helper()
+	return startInto(t, &Server{}, port, extra...)
+}
+
+func startInto(t testing.TB, s *Server, port int, extra ...string) *Server {
+	t.Helper()
 	// Append-only persistence so a Stop and Restart keeps the data, as a
 	// real restart of a persistent Redis would.
-	return run(t, port, nil, append([]string{"--save", "", "--appendonly", "yes"}, extra...))
+	return runInto(t, s, port, nil, append([]string{"--save", "", "--appendonly", "yes"}, extra...))
 }
 
 // run starts redis-server with leading arguments (a config file), the
 // common options, then extra.
 func run(t testing.TB, port int, lead, extra []string) *Server {
 	t.Helper()
+	return runInto(t, &Server{}, port, lead, extra)
+}
+
+func runInto(t testing.TB, s *Server, port int, lead, extra []string) *Server {
+	t.Helper()
 	bin := testutil.Need(t, "redis-server", "redis-server")
 	dir := t.TempDir()
-	s := &Server{Port: port, Addr: fmt.Sprintf("127.0.0.1:%d", port), Dir: dir, t: t, bin: bin}
+	s.Port, s.Addr, s.Dir, s.t, s.bin = port, fmt.Sprintf("127.0.0.1:%d", port), dir, t, bin
 	for i, a := range extra {
 		switch {
 		case a == "--requirepass" && i+1 < len(extra):
@@ -73,6 +119,7 @@ func run(t testing.TB, port int, lead, extra []string) *Server {
 	// Registered after t.TempDir, so it runs before the directory is removed.
 	t.Cleanup(s.Stop)
 	s.Restart()
+	s.retryBind = false
 	return s
 }
 
@@ -122,6 +169,10 @@ func (s *Server) Restart() {
 		select {
 		case <-s.exited:
 			s.cmd = nil
+			if s.retryBind && strings.Contains(s.logTail(), "Address already in use") {
+				s.retryBind = false // only at the first start
+				panic(errPortTaken)
+			}
 			s.t.Fatalf("redis-server on %s exited at start:\n%s", s.Addr, s.logTail())
 		default:
 		}
