@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -92,16 +91,8 @@ func TestTokenHeaderKeptOutOfLogs_O2(t *testing.T) {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
-			stderr := new(syncBuffer)
-			proc := exec.CommandContext(ctx, bin, "run", "--config", cfg)
-			proc.Env = append(os.Environ(), "XDG_DATA_HOME="+dir, "XDG_CONFIG_HOME="+dir, "OAUTHGATE_LOGTEST_SECRET="+secret)
-			proc.Stdout, proc.Stderr = stderr, stderr
-			if err := proc.Start(); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = proc.Process.Kill(); _ = proc.Wait() })
+			stderr, proc := runGateway(t, ctx, bin, cfg, dir, port, "OAUTHGATE_LOGTEST_SECRET="+secret)
 			base := fmt.Sprintf("http://127.0.0.1:%d", port)
-			waitListening(t, port, stderr)
 
 			token := func(scope string) string {
 				form := url.Values{"grant_type": {"client_credentials"}, "scope": {scope}}

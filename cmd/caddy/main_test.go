@@ -171,3 +171,21 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// runGateway starts bin with the Caddyfile at cfgPath, Caddy's data and
+// config under dir and the extra environment, waits until port listens,
+// and returns its combined output and the process, which ends with the
+// test or ctx.
+func runGateway(t *testing.T, ctx context.Context, bin, cfgPath, dir string, port int, env ...string) (*syncBuffer, *exec.Cmd) {
+	t.Helper()
+	logs := new(syncBuffer)
+	gw := exec.CommandContext(ctx, bin, "run", "--config", cfgPath)
+	gw.Env = append(append(os.Environ(), "XDG_DATA_HOME="+dir, "XDG_CONFIG_HOME="+dir), env...)
+	gw.Stdout, gw.Stderr = logs, logs
+	if err := gw.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = gw.Process.Kill(); _ = gw.Wait() })
+	waitListening(t, port, logs)
+	return logs, gw
+}

@@ -76,15 +76,7 @@ func TestStrictOpenIDConnect(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	logs := new(syncBuffer)
-	gw := exec.CommandContext(ctx, bin, "run", "--config", cfgPath)
-	gw.Env = append(os.Environ(), "XDG_DATA_HOME="+dir, "XDG_CONFIG_HOME="+dir, "OAUTHGATE_STRICT_RP_SECRET="+secret)
-	gw.Stdout, gw.Stderr = logs, logs
-	if err := gw.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = gw.Process.Kill(); _ = gw.Wait() })
-	waitListening(t, port, logs)
+	logs, gw := runGateway(t, ctx, bin, cfgPath, dir, port, "OAUTHGATE_STRICT_RP_SECRET="+secret)
 
 	script := exec.CommandContext(ctx, node, "oidc.mjs")
 	script.Dir = clientsDir

@@ -145,15 +145,7 @@ func TestStrictClients(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 			defer cancel()
 			secrets := []string{"OAUTHGATE_STRICT_WEB_SECRET=" + oddWebSecret, "OAUTHGATE_STRICT_SVC_SECRET=svc-secret-0123456789"}
-			logs := new(syncBuffer)
-			gw := exec.CommandContext(ctx, bin, "run", "--config", cfgPath)
-			gw.Env = append(append(os.Environ(), "XDG_DATA_HOME="+dir, "XDG_CONFIG_HOME="+dir), secrets...)
-			gw.Stdout, gw.Stderr = logs, logs
-			if err := gw.Start(); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = gw.Process.Kill(); _ = gw.Wait() })
-			waitListening(t, port, logs)
+			logs, _ := runGateway(t, ctx, bin, cfgPath, dir, port, secrets...)
 
 			script := exec.CommandContext(ctx, node, "strict.mjs")
 			script.Dir = clientsDir
