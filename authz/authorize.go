@@ -113,6 +113,7 @@ type authRequest struct {
 	given       bool // redirect_uri was in the request
 	state       string
 	scopes      []string
+	resources   []string // RFC 8707: the token's aud when set
 	challenge   string
 	method      string
 	prompt      map[string]bool
@@ -266,6 +267,9 @@ func (a *authorizer) validateRest(req *authRequest) *Error {
 		return e
 	}
 	req.scopes = scopes
+	if req.resources, e = a.s.requestedResources(p[ParamResource]); e != nil {
+		return e
+	}
 	req.challenge, req.method = p.Get("code_challenge"), p.Get("code_challenge_method")
 	if req.challenge != "" {
 		if req.method == "" {
@@ -506,7 +510,7 @@ func (a *authorizer) consentPage(w http.ResponseWriter, r *http.Request, req *au
 	}
 	a.opts.Pages.render(w, status, "consent.html", map[string]any{
 		"Title": "Authorize " + req.client.Name, "ClientName": req.client.Name, "ClientID": req.client.ID,
-		"Subject": subject, "Scopes": scopes, "RedirectHost": host, "Params": hidden(req.params),
+		"Subject": subject, "Scopes": scopes, "RedirectHost": host, "Resources": req.resources, "Params": hidden(req.params),
 		"CSRF": a.s.signer.csrfToken(browser, "consent", binding, subject, req.client.ID),
 	})
 }
@@ -527,7 +531,7 @@ func (a *authorizer) issueCode(w http.ResponseWriter, r *http.Request, req *auth
 	}
 	payload, _ := json.Marshal(codePayload{RedirectURI: req.redirectURI, Given: req.given, Challenge: req.challenge, Method: req.method,
 		Nonce: req.nonce})
-	g := tokenstore.Grant{ClientID: req.client.ID, Subject: subject, Scopes: req.scopes, IssuedAt: now,
+	g := tokenstore.Grant{ClientID: req.client.ID, Subject: subject, Scopes: req.scopes, Audience: req.resources, IssuedAt: now,
 		ExpiresAt: now.Add(a.s.cfg.CodeTTL), FamilyID: fam, AuthTime: authTime}
 	if err := a.s.cfg.Store.PutCode(r.Context(), tokenstore.KeyOf(code), g, payload); err != nil {
 		e := ErrTemporarilyUnavailable.WithDescription("the token store is unavailable")

@@ -62,10 +62,16 @@ func (s *Server) authorizationCode(ctx context.Context, r *http.Request, c *Clie
 		// RFC 9700 §2.1.1: a verifier without a challenge is a downgrade attempt.
 		return nil, ErrInvalidGrant.WithDescription("no code_challenge was sent with the authorization request")
 	}
-	access := tokenstore.Grant{Subject: g.Subject, Scopes: g.Scopes, FamilyID: g.FamilyID, AuthTime: g.AuthTime}
+	aud, e := s.narrowResources(g.Audience, p)
+	if e != nil {
+		return nil, e
+	}
+	access := tokenstore.Grant{Subject: g.Subject, Scopes: g.Scopes, Audience: aud, FamilyID: g.FamilyID, AuthTime: g.AuthTime}
 	var refresh *tokenstore.Grant
 	if c.AllowsGrant(GrantRefreshToken) {
-		refresh = &tokenstore.Grant{Subject: g.Subject, Scopes: g.Scopes, AuthTime: g.AuthTime}
+		// The refresh token keeps every authorized resource: a later
+		// refresh may name any of them (RFC 8707 §2.2).
+		refresh = &tokenstore.Grant{Subject: g.Subject, Scopes: g.Scopes, Audience: g.Audience, AuthTime: g.AuthTime}
 	}
 	oidc, e := s.openIDGrant(c, g.Scopes)
 	if e != nil {

@@ -20,9 +20,13 @@ func (s *Server) clientCredentials(_ context.Context, r *http.Request, c *Client
 	if err != nil {
 		return nil, err
 	}
+	aud, err := s.requestedResources(p.Values(ParamResource))
+	if err != nil {
+		return nil, err
+	}
 	sub := c.User
 	if sub == "" {
 		sub = c.ID
 	}
-	return s.issueTokens(r, GrantClientCredentials, c, tokenstore.Grant{Subject: sub, Scopes: scopes}, nil, nil)
+	return s.issueTokens(r, GrantClientCredentials, c, tokenstore.Grant{Subject: sub, Scopes: scopes, Audience: aud}, nil, nil)
 }

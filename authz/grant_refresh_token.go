@@ -63,14 +63,18 @@ func (s *Server) refreshToken(ctx context.Context, r *http.Request, c *Client, p
 	if e := narrowScopes(g.Scopes, asked); e != nil {
 		return nil, e
 	}
+	aud, e := s.narrowResources(g.Audience, p)
+	if e != nil {
+		return nil, e
+	}
 	scopes := g.Scopes
 	if len(asked) > 0 {
 		scopes = asked
 	}
 	// Scopes the client has lost since the grant are not issued again.
 	scopes = slices.DeleteFunc(slices.Clone(scopes), func(sc string) bool { return !c.AllowsScope(sc) })
-	access := tokenstore.Grant{Subject: g.Subject, Scopes: scopes, FamilyID: g.FamilyID, AuthTime: g.AuthTime}
-	next := &tokenstore.Grant{Subject: g.Subject, Scopes: g.Scopes, AuthTime: g.AuthTime, RefreshCount: g.RefreshCount + 1}
+	access := tokenstore.Grant{Subject: g.Subject, Scopes: scopes, Audience: aud, FamilyID: g.FamilyID, AuthTime: g.AuthTime}
+	next := &tokenstore.Grant{Subject: g.Subject, Scopes: g.Scopes, Audience: g.Audience, AuthTime: g.AuthTime, RefreshCount: g.RefreshCount + 1}
 	oidc, e := s.openIDGrant(c, scopes)
 	if e != nil {
 		return nil, e

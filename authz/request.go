@@ -11,6 +11,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -19,6 +20,36 @@ const MaxBodyBytes = 64 << 10
 
 // Params are the parameters of an endpoint request, each given at most once.
 type Params map[string]string
+
+// multiSep joins the values of a repeatable parameter (ParamResource) in
+// Params; checkParam refuses it inside a value.
+const multiSep = "\x00"
+
+// Values returns every value of k: one for most parameters, each given
+// one for a repeatable one (RFC 8707's resource).
+func (p Params) Values(k string) []string {
+	v, ok := p[k]
+	if !ok {
+		return nil
+	}
+	return strings.Split(v, multiSep)
+}
+
+// add sets k to v, or appends v when k is repeatable; a repeated other
+// parameter is refused.
+func (p Params) add(k, v string) *Error {
+	if err := checkParam(k, v); err != nil {
+		return err
+	}
+	if old, dup := p[k]; dup {
+		if k != ParamResource {
+			return duplicateParam(k)
+		}
+		v = old + multiSep + v
+	}
+	p[k] = v
+	return nil
+}
 
 // ParseParams reads a POST body as application/x-www-form-urlencoded or
 // application/json (an object of string values). A parameter given twice,
@@ -77,13 +108,11 @@ func parseForm(s string) (Params, *Error) {
 	}
 	p := make(Params, len(vals))
 	for k, v := range vals {
-		if len(v) > 1 {
-			return nil, duplicateParam(k)
+		for _, one := range v {
+			if err := p.add(k, one); err != nil {
+				return nil, err
+			}
 		}
-		if err := checkParam(k, v[0]); err != nil {
-			return nil, err
-		}
-		p[k] = v[0]
 	}
 	return p, nil
 }
@@ -111,17 +140,33 @@ func parseJSONObject(body []byte) (Params, *Error) {
 		if err != nil {
 			return nil, bad
 		}
+		if _, dup := p[k]; dup {
+			return nil, duplicateParam(k)
+		}
+		if vt == json.Delim('[') && k == ParamResource {
+			// RFC 8707's resource may be several: a JSON array of strings.
+			for dec.More() {
+				et, err := dec.Token()
+				v, ok := et.(string)
+				if err != nil || !ok {
+					return nil, ErrInvalidRequest.WithDescription("resource must be a string or an array of strings")
+				}
+				if err := p.add(k, v); err != nil {
+					return nil, err
+				}
+			}
+			if et, err := dec.Token(); err != nil || et != json.Delim(']') {
+				return nil, bad
+			}
+			continue
+		}
 		v, ok := vt.(string)
 		if !ok {
 			return nil, ErrInvalidRequest.WithDescription("JSON parameter values must be strings")
 		}
-		if _, dup := p[k]; dup {
-			return nil, duplicateParam(k)
-		}
-		if err := checkParam(k, v); err != nil {
+		if err := p.add(k, v); err != nil {
 			return nil, err
 		}
-		p[k] = v
 	}
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('}') {
 		return nil, bad
@@ -135,6 +180,9 @@ func parseJSONObject(body []byte) (Params, *Error) {
 func checkParam(k, v string) *Error {
 	if !utf8.ValidString(k) || !utf8.ValidString(v) {
 		return ErrInvalidRequest.WithDescription("parameters must be valid UTF-8")
+	}
+	if k == ParamResource && strings.Contains(v, multiSep) {
+		return ErrInvalidTarget.WithDescription("resource must be an absolute URI without a fragment")
 	}
 	return nil
 }

@@ -114,9 +114,12 @@ type Config struct {
 	SessionKey []byte
 	// DefaultAudience is the aud of tokens whose client sets none; empty means the issuer.
 	DefaultAudience []string
-	Skew            time.Duration
-	Now             func() time.Time
-	Rand            io.Reader
+	// Resources are the resources an RFC 8707 resource parameter may name;
+	// a token requested for some has exactly those as its aud (CONFORMANCE G2).
+	Resources *Resources
+	Skew      time.Duration
+	Now       func() time.Time
+	Rand      io.Reader
 	// LenientRevocation: see Verifier.LenientRevocation.
 	LenientRevocation bool
 	// VerifyCacheSize bounds the verified-token cache (0: the default,

@@ -108,6 +108,12 @@ type App struct {
 	// Audience is the aud of tokens whose client sets none (default: the issuer).
 	Audience []string `json:"audience,omitempty"`
 
+	// Resources are RFC 8707 resources that a token may be requested for,
+	// besides the `resource` of every oauthgate_protect (absolute URIs
+	// without a fragment). A token requested for some carries exactly
+	// those as its aud and passes only the routes that protect them.
+	Resources []string `json:"resources,omitempty"`
+
 	// Scopes is the scope catalog.
 	Scopes []ScopeConfig `json:"scopes,omitempty"`
 
@@ -137,6 +143,7 @@ type App struct {
 	trustMetrics *trustMetrics
 	gateway      *authz.Verifier // the verifier of a config without an issuer
 	resources    *resources
+	bound        *authz.Resources // RFC 8707: every resource a token may be for
 }
 
 type rereadState struct {
@@ -176,6 +183,13 @@ func (a *App) Provision(ctx caddy.Context) error {
 	a.ctx = ctx
 	a.reread = &rereadState{}
 	a.storage = ctx.Storage()
+	a.bound = authz.NewResources()
+	for _, r := range a.Resources {
+		if msg := authz.CheckResourceURI(r); msg != "" {
+			return fmt.Errorf("resources: %s (RFC 8707 §2)", msg)
+		}
+		a.bound.Add(r)
+	}
 	if a.Issuer == "" && len(a.Trust) > 0 {
 		return a.provisionGateway(ctx)
 	}
@@ -260,6 +274,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		Users:             users,
 		SessionKey:        sessionKey,
 		DefaultAudience:   a.Audience,
+		Resources:         a.bound,
 		Skew:              time.Duration(a.ClockSkew),
 		LenientRevocation: lenient,
 		Observe:           a.observe,

@@ -178,6 +178,12 @@ func parseAppOption(d *caddyfile.Dispenser, existing any) (any, error) {
 			if len(app.Audience) == 0 {
 				return nil, d.ArgErr()
 			}
+		case "resources":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return nil, d.ArgErr()
+			}
+			app.Resources = append(app.Resources, args...)
 		case "scope":
 			args := d.RemainingArgs()
 			if len(args) < 1 || len(args) > 3 {

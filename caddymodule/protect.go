@@ -122,7 +122,7 @@ func (p *Protect) Provision(ctx caddy.Context) error {
 	p.hClient = http.CanonicalHeaderKey(p.HeaderPrefix + "Client-Id")
 	p.hScope = http.CanonicalHeaderKey(p.HeaderPrefix + "Scope")
 	p.hAud = http.CanonicalHeaderKey(p.HeaderPrefix + "Audience")
-	p.policy = authz.Policy{Scopes: p.Scopes, Any: p.Any, Audience: p.Audience, Issuers: p.policy.Issuers, Resource: p.Resource}
+	p.policy = authz.Policy{Scopes: p.Scopes, Any: p.Any, Audience: p.Audience, Issuers: p.policy.Issuers, Resource: p.Resource, Bound: app.bound}
 	if len(p.Audience) == 0 {
 		if ids := app.clientsWithAudience(); len(ids) > 0 {
 			ctx.Logger().Warn("oauthgate_protect without `audience` accepts tokens of every audience this server issues, "+

@@ -58,6 +58,7 @@ func (a *App) addResource(p *Protect) error {
 	if err != nil {
 		return err
 	}
+	a.bound.Add(p.Resource)
 	methods := []string{"header"}
 	if p.AllowQueryToken {
 		methods = append(methods, "query")
