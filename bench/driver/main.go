@@ -15,6 +15,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -146,7 +147,10 @@ type variant struct {
 	rpsIssue, refIssue []float64
 	// trust: a pure gateway trusting another oauthgate ("jwt" or "opaque"
 	// tokens of that issuer; trust.go).
-	trust, issuer  string
+	trust, issuer string
+	// mcp: the load is an MCP tool call to /mcp, an MCP server behind the
+	// route (mcp.go), with tokens requested for that resource (RFC 8707).
+	mcp            bool
 	started        time.Time
 	introspections float64
 }
@@ -181,6 +185,22 @@ func ratios(xs, refs []float64) []float64 {
 }
 
 func (v *variant) base() string { return fmt.Sprintf("http://127.0.0.1:%d", v.port) }
+
+// path and script are what the variant's load requests: an API GET, or an
+// MCP tool call.
+func (v *variant) path() string {
+	if v.mcp {
+		return "/mcp"
+	}
+	return "/api/x"
+}
+
+func (v *variant) script() string {
+	if v.mcp {
+		return "bench/mcp.lua"
+	}
+	return "bench/tokens.lua"
+}
 
 func keyFile(alg string) string {
 	path := filepath.Join(work, alg+".pem")
@@ -253,11 +273,15 @@ http://127.0.0.1:%[1]d {
 	oauthgate_server
 	oauthgate_protect /api/* api
 	reverse_proxy /api/* 127.0.0.1:%[7]d %[8]s
+	oauthgate_protect /mcp api {
+		resource http://127.0.0.1:%[1]d/mcp
+	}
+	reverse_proxy /mcp 127.0.0.1:%[11]d %[8]s
 }
-`, v.port, v.format, v.alg, keyFile(v.alg), extra, hex.EncodeToString(sum[:]), upstreamPort, upstreamTransport, aliceHash(), admin)
+`, v.port, v.format, v.alg, keyFile(v.alg), extra, hex.EncodeToString(sum[:]), upstreamPort, upstreamTransport, aliceHash(), admin, mcpPort)
 }
 
-var upstreamPort int
+var upstreamPort, mcpPort int
 
 // pids maps the ports of the Caddys started to their processes, so each load
 // can report the CPU time its server spent per request.
@@ -285,6 +309,7 @@ func run() error {
 	}
 	upstreamPort = freePort()
 	start("upstream", fmt.Sprintf("{\n\tadmin off\n\tauto_https off\n}\nhttp://127.0.0.1:%d {\n\trespond \"ok\" 200\n}\n", upstreamPort), upstreamPort)
+	mcpPort = startMCPUpstream()
 	plainPort := freePort()
 	plainAdmin := "admin off"
 	plainV := &variant{name: "plain reverse_proxy", port: plainPort}
@@ -292,8 +317,8 @@ func run() error {
 		plainV.admin = freePort()
 		plainAdmin = fmt.Sprintf("admin 127.0.0.1:%d", plainV.admin)
 	}
-	start("plain", fmt.Sprintf("{\n\t%s\n\tauto_https off\n}\nhttp://127.0.0.1:%d {\n\treverse_proxy /api/* 127.0.0.1:%d %s\n\trespond /static \"ok\" 200\n}\n",
-		plainAdmin, plainPort, upstreamPort, upstreamTransport), plainPort)
+	start("plain", fmt.Sprintf("{\n\t%s\n\tauto_https off\n}\nhttp://127.0.0.1:%d {\n\treverse_proxy /api/* 127.0.0.1:%d %s\n\treverse_proxy /mcp 127.0.0.1:%d %s\n\trespond /static \"ok\" 200\n}\n",
+		plainAdmin, plainPort, upstreamPort, upstreamTransport, mcpPort, upstreamTransport), plainPort)
 	plain := fmt.Sprintf("http://127.0.0.1:%d", plainPort)
 
 	redisAddr, stopRedis := startRedis()
@@ -310,7 +335,8 @@ func run() error {
 	}
 	variants = append(variants,
 		&variant{name: "trusted issuer JWT, cache on", trust: "jwt", cache: true, target: 0.95},
-		&variant{name: "trusted issuer opaque, cache on", trust: "opaque", cache: true, target: 0.95})
+		&variant{name: "trusted issuer opaque, cache on", trust: "opaque", cache: true, target: 0.95},
+		&variant{name: "MCP tool call, JWT, cache on", format: "jwt", alg: "ES256", cache: true, mcp: true, target: 0.95})
 	if redisAddr != "" {
 		variants = append(variants,
 			&variant{name: "opaque Redis, cache off", format: "opaque", alg: "ES256", redis: true, target: 0.70},
@@ -347,12 +373,18 @@ func run() error {
 		if err := issuePool(v, poolSize); err != nil {
 			return fmt.Errorf("%s: %v", v.name, err)
 		}
+		if v.mcp {
+			tok, _ := os.ReadFile(v.tokens)
+			if err := checkMCPCall(v.base()+"/mcp", strings.SplitN(string(tok), "\n", 2)[0]); err != nil {
+				return err
+			}
+		}
 	}
 
 	// Warm-up, not recorded: connection pools fill, and the verify cache
 	// sees each token once, as it would in production.
 	for _, v := range variants {
-		if _, err := wrk(v.base()+"/api/x", "bench/tokens.lua", v.tokens, ""); err != nil {
+		if _, err := wrk(v.base()+v.path(), v.script(), v.tokens, ""); err != nil {
 			return fmt.Errorf("%s warm-up: %v", v.name, err)
 		}
 	}
@@ -368,7 +400,7 @@ func run() error {
 						defer profile(v)()
 					}
 					defer func() { cpuV = fmt.Sprintf("%.0f+%.0f", lastCPU.server, lastCPU.upstream) }()
-					return wrk(v.base()+"/api/x", "bench/tokens.lua", v.tokens, "")
+					return wrk(v.base()+v.path(), v.script(), v.tokens, "")
 				},
 				func() (float64, error) {
 					if profiling && r == 1 && v == variants[0] {
@@ -376,7 +408,7 @@ func run() error {
 					}
 					defer func() { cpuRef = fmt.Sprintf("%.0f+%.0f", lastCPU.server, lastCPU.upstream) }()
 					// The same requests, tokens included, to plain Caddy.
-					return wrk(plain+"/api/x", "bench/tokens.lua", v.tokens, "")
+					return wrk(plain+v.path(), v.script(), v.tokens, "")
 				})
 			if err != nil {
 				return fmt.Errorf("%s: %v", v.name, err)
@@ -470,7 +502,11 @@ func issuePool(v *variant, n int) error {
 		go func() {
 			defer wg.Done()
 			for next.Add(1) <= int64(n) {
-				req, _ := http.NewRequest("POST", v.base()+"/oauth/token", strings.NewReader("grant_type=client_credentials"))
+				form := "grant_type=client_credentials"
+				if v.mcp {
+					form += "&resource=" + url.QueryEscape(v.base()+"/mcp")
+				}
+				req, _ := http.NewRequest("POST", v.base()+"/oauth/token", strings.NewReader(form))
 				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 				req.SetBasicAuth("bench", benchSecret)
 				resp, err := client.Do(req)
