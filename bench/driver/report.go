@@ -63,8 +63,8 @@ func report(vs []*variant, x *extras) error {
 	fmt.Fprintf(&b, "Machine: %d CPUs (%s), %s, %s, %s. The machine is shared: compare ratios, not single numbers.\n\n",
 		runtime.NumCPU(), cpuModel(), runtime.Version(), toolVersion("wrk", "-v"), toolVersion("uname", "-sr"))
 	b.WriteString("## oauthgate_protect + reverse_proxy vs plain reverse_proxy\n\n")
-	b.WriteString("Requests cycle through 10,000 distinct valid tokens (bench/tokens.lua); the upstream is a Caddy `respond`. "+
-		"The MCP scenario sends one JSON-RPC tools/call per request (bench/mcp.lua) to a stateless MCP server of the Go SDK, "+
+	b.WriteString("Requests cycle through 10,000 distinct valid tokens (bench/tokens.lua); the upstream is a Caddy `respond`. " +
+		"The MCP scenario sends one JSON-RPC tools/call per request (bench/mcp.lua) to a stateless MCP server of the Go SDK, " +
 		"with tokens requested for its resource (RFC 8707); plain Caddy proxies the same calls to the same server.\n\n")
 	fmt.Fprintf(&b, "| scenario | req/s (median) | plain reverse_proxy req/s | ratio | target | met |\n|---|---:|---:|---:|---:|---|\n")
 	for _, v := range vs {
