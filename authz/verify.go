@@ -247,9 +247,11 @@ type Policy struct {
 	// identifier: a token whose aud names it is for this route.
 	Issuers  []string
 	Resource string
-	// Bound are the gateway's protected resources: a token whose aud
-	// names one of them is accepted only on a route whose Resource it
-	// names (RFC 8707: a token for one MCP server is refused by another).
+	// Bound are the gateway's protected resources: a token of ours whose
+	// aud names one of them is accepted only on a route whose Resource (or
+	// Audience) it names (RFC 8707: a token for one MCP server is refused
+	// by another). Trusted issuers' tokens keep their issuer's audience
+	// rule (checkTrust).
 	Bound *Resources
 }
 
@@ -258,7 +260,7 @@ func (p *Policy) Check(id *Principal) *Error {
 	if e := p.checkTrust(id); e != nil {
 		return e
 	}
-	if p.Bound.Binds(id.Audience) && !p.namesResource(id) && !intersects(id.Audience, p.Audience) {
+	if id.trusted == nil && p.Bound.Binds(id.Audience) && !p.namesResource(id) && !intersects(id.Audience, p.Audience) {
 		return ErrInvalidToken.WithDescription("the access token was issued for another resource").WithReason("audience")
 	}
 	if len(p.Audience) > 0 && !intersects(id.Audience, p.Audience) && !p.namesResource(id) {
