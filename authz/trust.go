@@ -5,7 +5,6 @@ package authz
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -358,7 +357,7 @@ func (v *Verifier) AuthenticateRoute(ctx context.Context, tok string, p *Policy)
 	if len(tok) > maxTokenLen {
 		return nil, ErrInvalidToken.WithDescription("the access token is invalid").WithReason("malformed")
 	}
-	now, key := v.Now(), cacheKey(sha256.Sum256([]byte(tok)))
+	now, key := v.Now(), tokenKey(tok)
 	if v.cache != nil {
 		if t, ok := v.cache.get(key, now, v.Skew); ok && (!t.p.introspected || now.Before(t.exp)) {
 			if t.p.trusted == nil {

@@ -273,15 +273,21 @@ http://127.0.0.1:%[1]d {
 	oauthgate_server
 	oauthgate_protect /api/* api
 	reverse_proxy /api/* 127.0.0.1:%[7]d %[8]s
-	oauthgate_protect /mcp api {
-		resource http://127.0.0.1:%[1]d/mcp
-	}
-	reverse_proxy /mcp 127.0.0.1:%[11]d %[8]s
-}
-`, v.port, v.format, v.alg, keyFile(v.alg), extra, hex.EncodeToString(sum[:]), upstreamPort, upstreamTransport, aliceHash(), admin, mcpPort)
+%[11]s}
+`, v.port, v.format, v.alg, keyFile(v.alg), extra, hex.EncodeToString(sum[:]), upstreamPort, upstreamTransport, aliceHash(), admin, mcpRoutes(v))
 }
 
 var upstreamPort, mcpPort int
+
+// mcpRoutes are the MCP scenario's routes, only in its gateway: every
+// route costs each request a little (Caddy compiles a site's routes per
+// request), so the other scenarios do not carry them.
+func mcpRoutes(v *variant) string {
+	if !v.mcp {
+		return ""
+	}
+	return fmt.Sprintf("\toauthgate_protect /mcp api {\n\t\tresource http://127.0.0.1:%d/mcp\n\t}\n\treverse_proxy /mcp 127.0.0.1:%d %s\n", v.port, mcpPort, upstreamTransport)
+}
 
 // pids maps the ports of the Caddys started to their processes, so each load
 // can report the CPU time its server spent per request.
@@ -580,28 +586,33 @@ func authCodeFlows(v *variant) float64 {
 
 func readBody(r io.Reader) string { b, _ := io.ReadAll(r); return string(b) }
 
-// profile starts a CPU profile of v's gateway for most of one load and
-// returns a function that waits for it and saves it.
+// profile starts a CPU profile and an allocation profile (the delta over
+// the same window) of v's gateway for most of one load and returns a
+// function that waits for them and saves them: bench/out/<name>.pprof and
+// <name>.allocs.pprof.
 func profile(v *variant) func() {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		url := fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=%d", v.admin, max(seconds-2, 1))
-		resp, err := http.Get(url)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "profile:", err)
-			return
-		}
-		defer resp.Body.Close()
-		name := strings.NewReplacer(" ", "_", ",", "").Replace(v.name)
-		f, err := os.Create(filepath.Join("bench/out", name+".pprof"))
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "profile:", err)
-			return
-		}
-		defer f.Close()
-		_, _ = io.Copy(f, resp.Body)
-	}()
+	var wg sync.WaitGroup
+	name := strings.NewReplacer(" ", "_", ",", "").Replace(v.name)
+	for kind, file := range map[string]string{"profile": name + ".pprof", "allocs": name + ".allocs.pprof"} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			url := fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/%s?seconds=%d", v.admin, kind, max(seconds-2, 1))
+			resp, err := http.Get(url)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "profile:", err)
+				return
+			}
+			defer resp.Body.Close()
+			f, err := os.Create(filepath.Join("bench/out", file))
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "profile:", err)
+				return
+			}
+			defer f.Close()
+			_, _ = io.Copy(f, resp.Body)
+		}()
+	}
 	time.Sleep(time.Second) // past the load's connection set-up
-	return func() { <-done }
+	return wg.Wait
 }
