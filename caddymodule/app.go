@@ -116,6 +116,10 @@ type App struct {
 	// also read and write.
 	Clients []tokenstore.Client `json:"clients,omitempty"`
 
+	// Registration lets clients register themselves (RFC 7591) and names
+	// clients by metadata document URLs; off by default.
+	Registration *RegistrationConfig `json:"registration,omitempty"`
+
 	server  *authz.Server
 	store   tokenstore.Store
 	users   int
@@ -242,6 +246,10 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if ev, err := ctx.App("events"); err == nil {
 		a.events = ev.(*caddyevents.App)
 	}
+	registration, err := a.Registration.config(caddy.NewReplacer())
+	if err != nil {
+		return err
+	}
 	a.server, err = authz.NewServer(authz.Config{
 		Issuer:            a.Issuer,
 		Format:            format,
@@ -265,6 +273,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		Observe:           a.observe,
 		ClientIP:          clientIP,
 		VerifyCacheSize:   a.cacheSize(),
+		Registration:      registration,
 	})
 	if err != nil {
 		return err
