@@ -46,9 +46,6 @@ func parseRegistration(d *caddyfile.Dispenser) (*RegistrationConfig, error) {
 			if !d.AllArgs(&rc.InitialAccessToken) {
 				return nil, d.ArgErr()
 			}
-			if strings.HasPrefix(rc.InitialAccessToken, "{$") {
-				return nil, d.Errf("registration: initial_access_token: use {env.VAR}, which is expanded at start; {$VAR} would put the token in the saved JSON")
-			}
 		case "grants", "scopes":
 			args := d.RemainingArgs()
 			if len(args) == 0 {
