@@ -217,7 +217,8 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("the session key in Caddy's storage is unusable: %v", err)
 	}
 	a.oidc = new(atomic.Bool)
-	a.oidc.Store(oidcInUse(clients))
+	// Clients that register themselves may be allowed openid too.
+	a.oidc.Store(oidcInUse(clients) || a.Registration != nil && slices.Contains(a.Registration.Scopes, authz.ScopeOpenID))
 	keys, err := a.loadKeys(ctx)
 	if err != nil {
 		return err
