@@ -222,6 +222,8 @@ func (g *registrar) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.refuse(w, e)
 		return
 	}
+	g.s.cfg.Observe(Event{Kind: EventRegistered, Grant: "registration", ClientID: resp.ClientID, Scopes: rec.Scopes,
+		Address: g.s.cfg.ClientIP(r)})
 	writeJSON(w, http.StatusCreated, resp)
 }
 

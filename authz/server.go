@@ -47,6 +47,7 @@ const (
 	EventCodeIssued       EventKind = "code_issued"        // an authorization code
 	EventRevoked          EventKind = "revoked"            // one token, by its client or an operator
 	EventFamilyRevoked    EventKind = "family_revoked"     // a reused code or refresh token
+	EventRegistered       EventKind = "client_registered"  // a client registered itself (RFC 7591)
 )
 
 // RevokedKind is what a revocation ended.

@@ -435,6 +435,11 @@ func (a *App) observe(ev authz.Event) {
 		a.emit("token_revoked", data)
 	case authz.EventCodeIssued:
 		a.logger.Debug("authorization code issued", fields...)
+	case authz.EventRegistered:
+		a.logger.Debug("client registered", append(fields, zap.String("remote_ip", ev.Address),
+			zap.String("scope", strings.Join(ev.Scopes, " ")))...)
+		data["remote_ip"], data["scope"] = ev.Address, strings.Join(ev.Scopes, " ")
+		a.emit("client_registered", data)
 	}
 }
 
