@@ -251,3 +251,29 @@ func TestMetadataDocument_G4_DialCheck(t *testing.T) {
 }
 
 func netipMust(s string) netip.Addr { return netip.MustParseAddr(s) }
+
+// FuzzMetadataDocument: a client_id URL and a document either give a
+// public client with PKCE whose id is the URL, or a DocumentError; never a
+// panic, never a non-public host. CONFORMANCE G4
+func FuzzMetadataDocument(f *testing.F) {
+	f.Add("https://app.example/c", `{"client_id":"https://app.example/c","redirect_uris":["https://app.example/cb"]}`)
+	f.Add("https://10.0.0.1/c", `{}`)
+	f.Add("http://127.0.0.1:1/c", `{"client_id":"http://127.0.0.1:1/c","redirect_uris":["http://127.0.0.1/cb"],"token_endpoint_auth_method":"client_secret_post"}`)
+	m := NewMetadataDocuments(RegistrationConfig{Grants: []string{GrantAuthorizationCode, GrantRefreshToken}, Scopes: []string{"api_v3"}}, time.Now)
+	f.Fuzz(func(t *testing.T, id, body string) {
+		u, _, derr := documentURL(id)
+		if derr != nil {
+			return
+		}
+		if ip, err := netip.ParseAddr(strings.Trim(u.Hostname(), "[]")); err == nil && !publicAddr(ip) && u.Scheme == "https" {
+			t.Fatalf("%s accepted", id)
+		}
+		c, e := m.check(id, u, []byte(body))
+		if e != nil {
+			return
+		}
+		if c.ID != id || !c.Public || !c.Registered || c.DocumentHost != u.Host || c.AllowsGrant(GrantClientCredentials) {
+			t.Fatalf("client %+v", c)
+		}
+	})
+}

@@ -391,3 +391,39 @@ func TestRegister_G1_Metadata(t *testing.T) {
 		t.Fatal("the endpoint is served while off")
 	}
 }
+
+// FuzzRegistration: any body either registers a client that passes the
+// registry's checks, within what registration allows, or is refused with an
+// RFC 7591 error; it never panics. CONFORMANCE G1
+func FuzzRegistration(f *testing.F) {
+	for _, s := range []string{`{"redirect_uris":["https://a.example/cb"]}`, `{"redirect_uris":["javascript:x"]}`,
+		`{"redirect_uris":["com.example.app:/cb"],"token_endpoint_auth_method":"none","scope":"api_v3 admin"}`,
+		`{"grant_types":["client_credentials"]}`, `[]`, `{"redirect_uris":[1]}`, "{\"client_name\":\"\xff\"}"} {
+		f.Add(s)
+	}
+	fx := newFixture(f, func(c *Config) {
+		c.Registration = RegistrationConfig{Mode: RegistrationOpen, Scopes: []string{"api_v3"}, Rate: 1 << 30}
+	})
+	f.Fuzz(func(t *testing.T, body string) {
+		rec := fx.register(body)
+		switch rec.Code {
+		case http.StatusCreated:
+			m := decode(t, rec)
+			c, err := fx.srv.Registry().Client(t.Context(), m["client_id"].(string))
+			if err != nil || !c.Registered || c.AllowsGrant(GrantClientCredentials) || c.AllowsScope("admin") {
+				t.Fatalf("registered %v: %+v %v", m, c, err)
+			}
+			for _, u := range c.RedirectURIs {
+				if ValidRedirectURI(u) != nil || u == OOBRedirect {
+					t.Fatalf("registered redirect %q", u)
+				}
+			}
+		case http.StatusBadRequest:
+			if e := decode(t, rec)["error"]; e != "invalid_client_metadata" && e != "invalid_redirect_uri" {
+				t.Fatalf("error %v", e)
+			}
+		default:
+			t.Fatalf("%d %s", rec.Code, rec.Body)
+		}
+	})
+}
