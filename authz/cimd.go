@@ -216,7 +216,7 @@ var errForbiddenAddress = errors.New("the address is private, loopback or link-l
 
 // dial connects only to public addresses — checked on the resolved address
 // at connect time, so a name that resolves elsewhere later (DNS rebinding)
-// cannot get past it — and to loopback only for an http loopback URL.
+// cannot get past it — and, for an http loopback URL, only to loopback.
 func (m *MetadataDocuments) dial(ctx context.Context, network, addr string) (net.Conn, error) {
 	allowLoopback := ctx.Value(loopbackAllowed{}) != nil
 	d := net.Dialer{Timeout: m.opts.Timeout, Control: func(_, address string, _ syscall.RawConn) error {
@@ -225,7 +225,14 @@ func (m *MetadataDocuments) dial(ctx context.Context, network, addr string) (net
 			return errForbiddenAddress
 		}
 		ip, err := netip.ParseAddr(host)
-		if err != nil || !publicAddr(ip) && !(allowLoopback && ip.Unmap().IsLoopback()) {
+		switch {
+		case err != nil:
+			return errForbiddenAddress
+		case allowLoopback: // plain http: loopback only, never the network
+			if !ip.Unmap().IsLoopback() {
+				return errForbiddenAddress
+			}
+		case !publicAddr(ip):
 			return errForbiddenAddress
 		}
 		return nil

@@ -86,9 +86,25 @@ func TestMetadataDocument_G4_CodeFlowAndCache(t *testing.T) {
 		t.Fatalf("verify: %v", err)
 	}
 	f.clock.Advance(121 * time.Second)
-	codeFlow(t, srv, id, "http://127.0.0.1:4567/cb")
+	tok = codeFlow(t, srv, id, "http://127.0.0.1:4567/cb")
 	if n := docs.hits.Load(); n != 2 {
 		t.Fatalf("%d fetches after max-age, want 2", n)
+	}
+	// The document's host goes away: its tokens still reach the API (no
+	// fetch on that path), but a refresh cannot resolve the client.
+	docs.Close()
+	f.clock.Advance(10 * time.Minute)
+	if _, err := f.srv.Verifier().Verify(t.Context(), tok["access_token"].(string)); err != nil {
+		t.Fatalf("verify without the document: %v", err)
+	}
+	resp, err := http.PostForm(srv.URL+PathToken, url.Values{"grant_type": {"refresh_token"},
+		"refresh_token": {tok["refresh_token"].(string)}, "client_id": {id}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("refresh without the document: %d", resp.StatusCode)
 	}
 	if recs, _ := f.store.ListClients(t.Context()); len(recs) != 0 {
 		t.Fatalf("a document's client was stored: %v", recs)
@@ -243,6 +259,9 @@ func TestMetadataDocument_G4_DialCheck(t *testing.T) {
 		t.Fatalf("dial for an http loopback URL: %v", err)
 	}
 	c.Close()
+	if _, err := m.dial(context.WithValue(ctx, loopbackAllowed{}, true), "tcp", "192.0.2.1:80"); !errors.Is(err, errForbiddenAddress) {
+		t.Fatalf("an http loopback URL dialled elsewhere: %v", err)
+	}
 	for _, ip := range []string{"8.8.8.8", "2606:4700::1111"} {
 		if !publicAddr(netipMust(ip)) {
 			t.Errorf("%s is public", ip)
