@@ -54,7 +54,8 @@ func goodDocument(cacheControl string) func(http.ResponseWriter, *http.Request, 
 	}
 }
 
-// CONFORMANCE G4: a client_id URL served on loopback http completes a code
+// CONFORMANCE G4
+// A client_id URL served on loopback http completes a code
 // flow with PKCE; the consent page shows the document's host; the
 // document is fetched once while its max-age lasts and again after.
 func TestMetadataDocument_G4_CodeFlowAndCache(t *testing.T) {
@@ -111,7 +112,8 @@ func TestMetadataDocument_G4_CodeFlowAndCache(t *testing.T) {
 	}
 }
 
-// CONFORMANCE G4: no-store documents are fetched every time; max-age is
+// CONFORMANCE G4
+// No-store documents are fetched every time; max-age is
 // held within the bounds (1 minute – 24 hours).
 func TestMetadataDocument_G4_CacheBounds(t *testing.T) {
 	m := NewMetadataDocuments(RegistrationConfig{}, time.Now)
@@ -138,7 +140,8 @@ func TestMetadataDocument_G4_CacheBounds(t *testing.T) {
 	}
 }
 
-// CONFORMANCE G4: documents that do not validate, redirects and oversized
+// CONFORMANCE G4
+// Documents that do not validate, redirects and oversized
 // answers give an error page at /oauth/authorize — never a redirect to the
 // (untrusted) redirect URI — and invalid_client at /oauth/token.
 func TestMetadataDocument_G4_Refused(t *testing.T) {
@@ -198,7 +201,8 @@ func TestMetadataDocument_G4_Refused(t *testing.T) {
 	}
 }
 
-// CONFORMANCE G4: client_id URLs that may not be fetched are refused before
+// CONFORMANCE G4
+// Client_id URLs that may not be fetched are refused before
 // any connection: plain http off loopback, private, link-local and
 // loopback addresses over https, URLs without a path or with a fragment.
 func TestMetadataDocument_G4_Addresses(t *testing.T) {
@@ -222,7 +226,8 @@ func TestMetadataDocument_G4_Addresses(t *testing.T) {
 	}
 }
 
-// CONFORMANCE G4: the address is checked when connecting (so DNS
+// CONFORMANCE G4
+// The address is checked when connecting (so DNS
 // rebinding cannot get past it): loopback, private and link-local
 // addresses are refused by the dialer unless the URL was http on loopback.
 func TestMetadataDocument_G4_DialCheck(t *testing.T) {

@@ -107,7 +107,8 @@ func codeFlow(t *testing.T, srv *httptest.Server, clientID, redirect string) map
 	return m
 }
 
-// CONFORMANCE G1: a public client registers (201, RFC 7591 §3.2.1), is
+// CONFORMANCE G1
+// A public client registers (201, RFC 7591 §3.2.1), is
 // stored flagged registered, and completes a code flow with PKCE; the
 // consent page says it registered itself.
 func TestRegister_G1_PublicClientCodeFlow(t *testing.T) {
@@ -148,7 +149,8 @@ func TestRegister_G1_PublicClientCodeFlow(t *testing.T) {
 	}
 }
 
-// CONFORMANCE G1: a confidential client gets a generated secret (shown
+// CONFORMANCE G1
+// A confidential client gets a generated secret (shown
 // once, client_secret_expires_at 0) that authenticates it.
 func TestRegister_G1_ConfidentialClient(t *testing.T) {
 	f, _ := regServer(t, openRegistration)
@@ -168,7 +170,8 @@ func TestRegister_G1_ConfidentialClient(t *testing.T) {
 	}
 }
 
-// CONFORMANCE G1: every bad request is refused with its RFC 7591 §3.2.2
+// CONFORMANCE G1
+// Every bad request is refused with its RFC 7591 §3.2.2
 // error (400, JSON) and stores nothing.
 func TestRegister_G1_BadInput(t *testing.T) {
 	f, _ := regServer(t, openRegistration)
@@ -216,7 +219,8 @@ func TestRegister_G1_BadInput(t *testing.T) {
 	}
 }
 
-// CONFORMANCE G1: client_credentials for clients that register themselves
+// CONFORMANCE G1
+// Client_credentials for clients that register themselves
 // in mode open is refused when the server is built; mode token may allow it.
 func TestRegister_G1_ClientCredentialsConfig(t *testing.T) {
 	cat, _ := NewCatalog([]Scope{{Name: "api_v3"}})
@@ -235,7 +239,8 @@ func TestRegister_G1_ClientCredentialsConfig(t *testing.T) {
 	}
 }
 
-// CONFORMANCE G1: 10,000 registrations from one address: all but the
+// CONFORMANCE G1
+// 10,000 registrations from one address: all but the
 // configured rate are refused with 429 and store nothing.
 func TestRegister_G1_RateLimit(t *testing.T) {
 	f, _ := regServer(t, func(c *Config) {
@@ -276,7 +281,8 @@ func TestRegister_G1_RateLimit(t *testing.T) {
 	}
 }
 
-// CONFORMANCE G1: max_clients bounds the registered clients.
+// CONFORMANCE G1
+// Max_clients bounds the registered clients.
 func TestRegister_G1_MaxClients(t *testing.T) {
 	f, _ := regServer(t, func(c *Config) { openRegistration(c); c.Registration.MaxClients = 3 })
 	for range 3 {
@@ -292,7 +298,8 @@ func TestRegister_G1_MaxClients(t *testing.T) {
 	}
 }
 
-// CONFORMANCE G1: mode token needs the initial access token as a Bearer
+// CONFORMANCE G1
+// Mode token needs the initial access token as a Bearer
 // token: missing or wrong → 401 invalid_token, nothing stored.
 func TestRegister_G1_InitialAccessToken(t *testing.T) {
 	f, _ := regServer(t, func(c *Config) {
@@ -314,7 +321,8 @@ func TestRegister_G1_InitialAccessToken(t *testing.T) {
 	}
 }
 
-// CONFORMANCE G1: a registered client cannot use another registered
+// CONFORMANCE G1
+// A registered client cannot use another registered
 // client's redirect URI: an error page, no redirect.
 func TestRegister_G1_OtherClientsRedirect(t *testing.T) {
 	f, srv := regServer(t, openRegistration)
@@ -328,7 +336,8 @@ func TestRegister_G1_OtherClientsRedirect(t *testing.T) {
 	}
 }
 
-// CONFORMANCE G1: registered clients always use PKCE with S256 — plain and
+// CONFORMANCE G1
+// Registered clients always use PKCE with S256 — plain and
 // no PKCE are refused, even where the server allows plain.
 func TestRegister_G1_PKCE(t *testing.T) {
 	f, srv := regServer(t, func(c *Config) { openRegistration(c); c.PKCEAllowPlain = true })
@@ -348,7 +357,8 @@ func TestRegister_G1_PKCE(t *testing.T) {
 	}
 }
 
-// CONFORMANCE G1: a registered client never issued a token is gone after
+// CONFORMANCE G1
+// A registered client never issued a token is gone after
 // unused_after (lookups refuse it at once, the next recount deletes it);
 // one that got a token stays, and its use cost one store write.
 func TestRegister_G1_UnusedAfter(t *testing.T) {
@@ -377,7 +387,8 @@ func TestRegister_G1_UnusedAfter(t *testing.T) {
 	}
 }
 
-// CONFORMANCE G1: registration_endpoint is in the metadata only when on.
+// CONFORMANCE G1
+// Registration_endpoint is in the metadata only when on.
 func TestRegister_G1_Metadata(t *testing.T) {
 	off := newFixture(t).srv.Metadata()
 	on := newFixture(t, openRegistration).srv.Metadata()

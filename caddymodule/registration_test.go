@@ -12,7 +12,8 @@ import (
 	"github.com/oauthgate/caddy-oauthgate/tokenstore"
 )
 
-// CONFORMANCE G1: the registration block refuses what it cannot mean, with
+// CONFORMANCE G1
+// The registration block refuses what it cannot mean, with
 // the line; provisioning (caddy validate) refuses client_credentials in
 // mode open, mode token without its token, and scopes not in the catalog.
 func TestRegistrationConfigErrors_G1(t *testing.T) {
@@ -53,7 +54,9 @@ func TestRegistrationConfigErrors_G1(t *testing.T) {
 	}
 }
 
-// CONFORMANCE G1, G4: with registration on, the metadata names the
+// CONFORMANCE G1
+// CONFORMANCE G4
+// With registration on, the metadata names the
 // registration endpoint and metadata document support (absent when off),
 // a client registers through the gateway, and the admin API and the CLI
 // list it as registered; mode token takes the token from the environment.
