@@ -511,6 +511,7 @@ func (a *authorizer) consentPage(w http.ResponseWriter, r *http.Request, req *au
 		"Title": "Authorize " + req.client.Name, "ClientName": req.client.Name, "ClientID": req.client.ID,
 		"Subject": subject, "Scopes": scopes, "RedirectHost": host, "Params": hidden(req.params),
 		"CSRF": a.s.signer.csrfToken(browser, "consent", binding, subject, req.client.ID),
+
 		"Registered": req.client.Registered, "DocumentHost": req.client.DocumentHost,
 		"ClientURI": req.client.ClientURI, "LogoURI": req.client.LogoURI,
 	})

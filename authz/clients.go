@@ -60,8 +60,9 @@ type Client struct {
 	ClientURI    string
 	LogoURI      string
 
-	reg     tokenstore.Client // a registered client's own metadata, for its view
-	unused  time.Time         // UnusedUntil of a registered client never used
+	reg    tokenstore.Client // a registered client's own metadata, for its view
+	unused time.Time         // UnusedUntil of a registered client never used
+
 	created time.Time // when a dynamic client was created, for its view
 	secret  SecretHash
 }

@@ -32,11 +32,12 @@ type Metadata struct {
 	CodeChallengeMethodsSupported              []string `json:"code_challenge_methods_supported,omitempty"`
 	PromptValuesSupported                      []string `json:"prompt_values_supported,omitempty"`
 	AuthorizationResponseISSParameterSupported bool     `json:"authorization_response_iss_parameter_supported,omitempty"`
+	OIDCMetadata                                        // OpenID Connect Discovery's members (oidc_metadata.go)
+
 	// RegistrationEndpoint (RFC 7591) and ClientIDMetadataDocumentSupported
 	// (Client ID Metadata Documents) only when on.
 	RegistrationEndpoint              string `json:"registration_endpoint,omitempty"`
 	ClientIDMetadataDocumentSupported bool   `json:"client_id_metadata_document_supported,omitempty"`
-	OIDCMetadata                                        // OpenID Connect Discovery's members (oidc_metadata.go)
 }
 
 // Metadata returns the server's metadata document.

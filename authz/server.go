@@ -151,7 +151,8 @@ type Server struct {
 	signer   signer
 	keys     *keyHolder
 	prefix   string // the issuer's path, see EndpointPath
-	register *registrar // nil: registration is off
+	// register serves /oauth/register; nil when registration is off.
+	register *registrar
 
 	pairFailures, ipFailures, clientFailures *Throttle
 }
