@@ -218,6 +218,9 @@ func (a *authorizer) validateClient(ctx context.Context, params url.Values) (*au
 		return nil, "Invalid request", "The request has no valid client_id."
 	}
 	c, err := a.s.registry.Client(ctx, id)
+	if de := (*DocumentError)(nil); errors.As(err, &de) {
+		return nil, "Application not accepted", "The application's client metadata document was refused: " + de.Reason + "."
+	}
 	if err != nil && !errors.Is(err, ErrUnknownClient) {
 		return nil, "Temporarily unavailable", "The client registry cannot be reached. Try again later."
 	}
@@ -276,7 +279,7 @@ func (a *authorizer) validateRest(req *authRequest) *Error {
 			req.method = PKCEPlain // RFC 7636 §4.3
 		}
 		switch {
-		case req.method == PKCEPlain && !a.s.cfg.PKCEAllowPlain:
+		case req.method == PKCEPlain && (!a.s.cfg.PKCEAllowPlain || req.client.Registered):
 			return ErrInvalidRequest.WithDescription("code_challenge_method plain is not allowed; use S256")
 		case req.method != PKCES256 && req.method != PKCEPlain:
 			return ErrInvalidRequest.WithDescription("unsupported code_challenge_method; use S256")
@@ -285,7 +288,7 @@ func (a *authorizer) validateRest(req *authRequest) *Error {
 		}
 	} else if req.method != "" {
 		return ErrInvalidRequest.WithDescription("code_challenge_method without code_challenge")
-	} else if req.client.Public || a.s.cfg.PKCEAllClients {
+	} else if req.client.Public || a.s.cfg.PKCEAllClients || req.client.Registered {
 		return ErrInvalidRequest.WithDescription("code_challenge (PKCE, S256) is required")
 	}
 	req.prompt = map[string]bool{}
@@ -512,6 +515,9 @@ func (a *authorizer) consentPage(w http.ResponseWriter, r *http.Request, req *au
 		"Title": "Authorize " + req.client.Name, "ClientName": req.client.Name, "ClientID": req.client.ID,
 		"Subject": subject, "Scopes": scopes, "RedirectHost": host, "Resources": req.resources, "Params": hidden(req.params),
 		"CSRF": a.s.signer.csrfToken(browser, "consent", binding, subject, req.client.ID),
+
+		"Registered": req.client.Registered, "DocumentHost": req.client.DocumentHost,
+		"ClientURI": req.client.ClientURI, "LogoURI": req.client.LogoURI,
 	})
 }
 

@@ -194,3 +194,24 @@ func BenchmarkVerifyCache100k(b *testing.B) {
 		})
 	})
 }
+
+// BenchmarkRegister is RFC 7591 registration (CONFORMANCE G1) into the
+// memory store: parse, check, generate a secret, store, answer.
+func BenchmarkRegister(b *testing.B) {
+	f := newFixture(b, func(c *Config) {
+		c.Registration = RegistrationConfig{Mode: RegistrationOpen, Scopes: []string{"api_v3"}, Rate: 1 << 30, MaxClients: 1 << 30}
+	})
+	h := f.srv.Handler(PathRegister)
+	body := `{"redirect_uris":["https://app.example/cb","http://127.0.0.1/cb"],"client_name":"Bench","scope":"api_v3",` +
+		`"grant_types":["authorization_code","refresh_token"],"token_endpoint_auth_method":"client_secret_basic"}`
+	b.ReportAllocs()
+	for b.Loop() {
+		req := httptest.NewRequest("POST", PathRegister, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != 201 {
+			b.Fatalf("%d %s", rec.Code, rec.Body)
+		}
+	}
+}

@@ -120,6 +120,10 @@ func AuthenticateClient(ctx context.Context, clients *Registry, r *http.Request,
 	if c == nil && viaBasic && basic.rawID != id && (err == nil || errors.Is(err, ErrUnknownClient)) {
 		c, err = clients.Client(ctx, basic.rawID) // an id sent raw
 	}
+	var de *DocumentError
+	if errors.As(err, &de) {
+		return nil, fail(de.Error())
+	}
 	if err != nil && !errors.Is(err, ErrUnknownClient) {
 		return nil, ErrTemporarilyUnavailable.WithDescription("the client registry is unavailable")
 	}

@@ -52,6 +52,16 @@ type Client struct {
 	// PostLogoutRedirectURIs and IDTokenAlg: OpenID Connect (oidc.go).
 	PostLogoutRedirectURIs []string
 	IDTokenAlg             string
+	// Registered clients registered themselves (RFC 7591) or are described
+	// by a Client ID Metadata Document (DocumentHost is then its host):
+	// their names are self-asserted, and they always use PKCE with S256.
+	Registered   bool
+	DocumentHost string
+	ClientURI    string
+	LogoURI      string
+
+	reg    tokenstore.Client // a registered client's own metadata, for its view
+	unused time.Time         // UnusedUntil of a registered client never used
 
 	created time.Time // when a dynamic client was created, for its view
 	secret  SecretHash
@@ -117,7 +127,12 @@ func NewClient(s tokenstore.Client) (*Client, error) {
 		Scopes: s.Scopes, DefaultScopes: s.DefaultScopes, User: s.User, Audience: s.Audience,
 		AccessTokenTTL: time.Duration(s.AccessTokenTTL), RefreshTokenTTL: time.Duration(s.RefreshTokenTTL),
 		Disabled: s.Disabled, NotBefore: s.CreatedAt.Truncate(time.Second), created: s.CreatedAt,
-		PostLogoutRedirectURIs: s.PostLogoutRedirectURIs, IDTokenAlg: s.IDTokenSignedResponseAlg}
+		PostLogoutRedirectURIs: s.PostLogoutRedirectURIs, IDTokenAlg: s.IDTokenSignedResponseAlg,
+		Registered: s.Registered, ClientURI: s.ClientURI, LogoURI: s.LogoURI, unused: s.UnusedUntil}
+	if s.Registered {
+		c.reg = tokenstore.Client{TokenEndpointAuthMethod: s.TokenEndpointAuthMethod, ClientURI: s.ClientURI, LogoURI: s.LogoURI,
+			SoftwareID: s.SoftwareID, SoftwareVersion: s.SoftwareVersion, UnusedUntil: s.UnusedUntil}
+	}
 	if c.Name == "" {
 		c.Name = c.ID
 	}
@@ -149,7 +164,9 @@ func (c *Client) Settings() tokenstore.Client {
 		DefaultScopes: c.DefaultScopes, Public: c.Public, User: c.User, Audience: c.Audience,
 		AccessTokenTTL: tokenstore.Duration(c.AccessTokenTTL), RefreshTokenTTL: tokenstore.Duration(c.RefreshTokenTTL),
 		Disabled: c.Disabled, CreatedAt: c.created,
-		PostLogoutRedirectURIs: c.PostLogoutRedirectURIs, IDTokenSignedResponseAlg: c.IDTokenAlg}
+		PostLogoutRedirectURIs: c.PostLogoutRedirectURIs, IDTokenSignedResponseAlg: c.IDTokenAlg,
+		Registered: c.Registered, TokenEndpointAuthMethod: c.reg.TokenEndpointAuthMethod, ClientURI: c.ClientURI,
+		LogoURI: c.LogoURI, SoftwareID: c.reg.SoftwareID, SoftwareVersion: c.reg.SoftwareVersion, UnusedUntil: c.reg.UnusedUntil}
 }
 
 // String is the stored form of a secret hash: hex SHA-256, or the bcrypt hash.

@@ -33,6 +33,11 @@ type Metadata struct {
 	PromptValuesSupported                      []string `json:"prompt_values_supported,omitempty"`
 	AuthorizationResponseISSParameterSupported bool     `json:"authorization_response_iss_parameter_supported,omitempty"`
 	OIDCMetadata                                        // OpenID Connect Discovery's members (oidc_metadata.go)
+
+	// RegistrationEndpoint (RFC 7591) and ClientIDMetadataDocumentSupported
+	// (Client ID Metadata Documents) only when on.
+	RegistrationEndpoint              string `json:"registration_endpoint,omitempty"`
+	ClientIDMetadataDocumentSupported bool   `json:"client_id_metadata_document_supported,omitempty"`
 }
 
 // Metadata returns the server's metadata document.
@@ -41,7 +46,7 @@ func (s *Server) Metadata() Metadata {
 	if s.cfg.PKCEAllowPlain {
 		pkce = append(pkce, PKCEPlain)
 	}
-	return Metadata{
+	md := Metadata{
 		Issuer:                            s.cfg.Issuer,
 		AuthorizationEndpoint:             s.endpoint(PathAuthorize),
 		TokenEndpoint:                     s.endpoint(PathToken),
@@ -63,6 +68,11 @@ func (s *Server) Metadata() Metadata {
 		AuthorizationResponseISSParameterSupported: true,
 		OIDCMetadata: s.oidcMetadata(),
 	}
+	if s.register != nil {
+		md.RegistrationEndpoint = s.endpoint(PathRegister)
+	}
+	md.ClientIDMetadataDocumentSupported = s.registry.Documents != nil
+	return md
 }
 
 // issuerPath is the issuer's path without a trailing slash ("" for
@@ -93,6 +103,10 @@ func (s *Server) EndpointPath(path string) string {
 	switch path {
 	case PathAuthorize, PathToken, PathRevoke, PathIntrospect, PathJWKS, PathMetadata, PathOIDCMetadata, PathUserInfo, PathLogout:
 		return path
+	case PathRegister:
+		if s.register != nil {
+			return path
+		}
 	}
 	return ""
 }

@@ -101,7 +101,8 @@ func samplePage(name string) (data map[string]any, mustShow map[string]string) {
 	case "consent.html":
 		return map[string]any{"Title": "Authorize Sample", "ClientName": "Sample", "ClientID": "sample",
 				"Subject": "alice", "Scopes": []Scope{{Name: "api", Description: "Use the API"}},
-				"RedirectHost": "app.example", "Params": params, "CSRF": "sample-csrf-token"},
+				"RedirectHost": "app.example", "Params": params, "CSRF": "sample-csrf-token",
+				"Registered": true, "DocumentHost": "app.example", "ClientURI": "https://app.example", "LogoURI": "https://app.example/logo.png"},
 			map[string]string{`{{.CSRF}} (in the hidden field oauthgate_csrf)`: "sample-csrf-token", paramsShown: "sample-client-id"}
 	case "oob.html":
 		return map[string]any{"Title": "Authorization code", "ClientName": "Sample", "Code": "ogc_sample-code",

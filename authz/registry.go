@@ -34,6 +34,9 @@ type Registry struct {
 	Catalog *Catalog
 	Rand    io.Reader
 	Now     func() time.Time
+	// Documents resolves client_id URLs (Client ID Metadata Documents,
+	// cimd.go); nil: off.
+	Documents *MetadataDocuments
 	// Sleep waits (time.Sleep when nil; tests advance their clock instead).
 	Sleep func(time.Duration)
 
@@ -88,11 +91,14 @@ func (r *Registry) Client(ctx context.Context, id string) (*Client, error) {
 	if c, ok := r.Static[id]; ok {
 		return c, nil
 	}
+	if r.Documents != nil && IsDocumentID(id) {
+		return r.Documents.Client(ctx, id)
+	}
 	if r.Records == nil {
 		return nil, ErrUnknownClient
 	}
 	rec, err := r.Records.GetClient(ctx, id)
-	if errors.Is(err, tokenstore.ErrNotFound) {
+	if errors.Is(err, tokenstore.ErrNotFound) || err == nil && unusedExpired(rec, r.Now()) {
 		return nil, ErrUnknownClient
 	}
 	if err != nil {

@@ -47,6 +47,7 @@ const (
 	EventCodeIssued       EventKind = "code_issued"        // an authorization code
 	EventRevoked          EventKind = "revoked"            // one token, by its client or an operator
 	EventFamilyRevoked    EventKind = "family_revoked"     // a reused code or refresh token
+	EventRegistered       EventKind = "client_registered"  // a client registered itself (RFC 7591)
 )
 
 // RevokedKind is what a revocation ended.
@@ -135,6 +136,9 @@ type Config struct {
 	// is only delayed (1 s, 2 s, … at most 30 s), never locked.
 	ClientAuthLimit, IPAuthLimit int
 	AuthWindow                   time.Duration
+	// Registration configures clients that register themselves (RFC 7591)
+	// and Client ID Metadata Documents (CONFORMANCE G1, G4); off when zero.
+	Registration RegistrationConfig
 	// Observe, when set, is told of issuance and refusals.
 	Observe func(Event)
 }
@@ -150,6 +154,8 @@ type Server struct {
 	signer   signer
 	keys     *keyHolder
 	prefix   string // the issuer's path, see EndpointPath
+	// register serves /oauth/register; nil when registration is off.
+	register *registrar
 
 	pairFailures, ipFailures, clientFailures *Throttle
 }
@@ -241,6 +247,16 @@ func NewServer(cfg Config) (*Server, error) {
 	}
 	s.registry = &Registry{Static: cfg.Clients, Records: cfg.Store, Catalog: cfg.Scopes, Rand: cfg.Rand, Now: cfg.Now,
 		OnChange: s.clientChanged}
+	if err := cfg.Registration.Check(cfg.Scopes); err != nil {
+		return nil, err
+	}
+	rc := cfg.Registration.withDefaults(cfg.Scopes)
+	if rc.Enabled() {
+		s.register = newRegistrar(s, rc)
+	}
+	if rc.MetadataDocuments {
+		s.registry.Documents = NewMetadataDocuments(rc, cfg.Now)
+	}
 	s.verifier = &Verifier{Issuer: cfg.Issuer, Keys: keys, Store: cfg.Store, Clients: s.registry,
 		Skew: cfg.Skew, Now: cfg.Now, LenientRevocation: cfg.LenientRevocation}
 	s.grants = map[string]grantHandler{
@@ -327,6 +343,10 @@ func (s *Server) Handler(path string) http.Handler {
 		return getOnly(s.metadata, "application/json")
 	case PathUserInfo:
 		return http.HandlerFunc(s.serveUserInfo)
+	case PathRegister:
+		if s.register != nil {
+			return s.register
+		}
 	}
 	return nil
 }

@@ -70,6 +70,7 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, gt, c, gerr)
 		return
 	}
+	s.registry.markUsed(r.Context(), c) // a registered client's first token: it is used (G1)
 	writeJSON(w, http.StatusOK, resp)
 }
 

@@ -122,6 +122,10 @@ type App struct {
 	// also read and write.
 	Clients []tokenstore.Client `json:"clients,omitempty"`
 
+	// Registration lets clients register themselves (RFC 7591) and names
+	// clients by metadata document URLs; off by default.
+	Registration *RegistrationConfig `json:"registration,omitempty"`
+
 	server  *authz.Server
 	store   tokenstore.Store
 	users   int
@@ -227,7 +231,8 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("the session key in Caddy's storage is unusable: %v", err)
 	}
 	a.oidc = new(atomic.Bool)
-	a.oidc.Store(oidcInUse(clients))
+	// Clients that register themselves may be allowed openid too.
+	a.oidc.Store(oidcInUse(clients) || a.Registration != nil && slices.Contains(a.Registration.Scopes, authz.ScopeOpenID))
 	keys, err := a.loadKeys(ctx)
 	if err != nil {
 		return err
@@ -256,6 +261,10 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if ev, err := ctx.App("events"); err == nil {
 		a.events = ev.(*caddyevents.App)
 	}
+	registration, err := a.Registration.config(caddy.NewReplacer())
+	if err != nil {
+		return err
+	}
 	a.server, err = authz.NewServer(authz.Config{
 		Issuer:            a.Issuer,
 		Format:            format,
@@ -280,6 +289,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		Observe:           a.observe,
 		ClientIP:          clientIP,
 		VerifyCacheSize:   a.cacheSize(),
+		Registration:      registration,
 	})
 	if err != nil {
 		return err
@@ -440,6 +450,11 @@ func (a *App) observe(ev authz.Event) {
 		a.emit("token_revoked", data)
 	case authz.EventCodeIssued:
 		a.logger.Debug("authorization code issued", fields...)
+	case authz.EventRegistered:
+		a.logger.Debug("client registered", append(fields, zap.String("remote_ip", ev.Address),
+			zap.String("scope", strings.Join(ev.Scopes, " ")))...)
+		data["remote_ip"], data["scope"] = ev.Address, strings.Join(ev.Scopes, " ")
+		a.emit("client_registered", data)
 	}
 }
 

@@ -56,6 +56,7 @@ func init() {
 //			id_token_signed_response_alg RS256|ES256|PS256|EdDSA
 //		}
 //		trust <issuer> { … }                # trust_caddyfile.go
+//		registration { … }                  # registration_caddyfile.go
 //	}
 func parseAppOption(d *caddyfile.Dispenser, existing any) (any, error) {
 	if existing != nil {
@@ -206,6 +207,15 @@ func parseAppOption(d *caddyfile.Dispenser, existing any) (any, error) {
 				return nil, err
 			}
 			app.Trust = append(app.Trust, tc)
+		case "registration":
+			if app.Registration != nil {
+				return nil, d.Err("registration may appear only once")
+			}
+			rc, err := parseRegistration(d)
+			if err != nil {
+				return nil, err
+			}
+			app.Registration = rc
 		case "client":
 			cc, err := parseClient(d)
 			if err != nil {

@@ -336,7 +336,8 @@ func (c *cli) show(body []byte, err error) error {
 	}
 	for _, k := range []string{"client_id", "client_secret", "id", "name", "public", "grants", "scopes", "default_scopes",
 		"redirect_uris", "post_logout_redirect_uris", "id_token_signed_response_alg", "user", "audience", "access_token_ttl", "refresh_token_ttl",
-		"disabled", "static", "created_at", "kid", "revoked"} {
+		"disabled", "static", "registered", "token_endpoint_auth_method", "client_uri", "logo_uri", "software_id", "software_version",
+		"unused_until", "created_at", "kid", "revoked"} {
 		if v, ok := one[k]; ok {
 			if k == "id" && one["client_id"] != nil {
 				continue
@@ -356,8 +357,11 @@ func clientRow(w io.Writer, r tokenstore.Client) {
 	if r.Disabled {
 		status = "disabled"
 	}
-	if r.Static {
+	switch {
+	case r.Static:
 		source = "config"
+	case r.Registered:
+		source = "registered" // RFC 7591: it registered itself
 	}
 	fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Name, strings.Join(r.Grants, ","), strings.Join(r.Scopes, ","), status, source)
 }

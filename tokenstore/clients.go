@@ -58,6 +58,24 @@ type Client struct {
 	// tokens: RS256 (default), ES256, PS256 or EdDSA.
 	IDTokenSignedResponseAlg string `json:"id_token_signed_response_alg,omitempty"`
 
+	// Registered marks a client that registered itself (RFC 7591, POST
+	// /oauth/register): its name and URIs are self-asserted.
+	Registered bool `json:"registered,omitempty"`
+	// TokenEndpointAuthMethod a registered client asked for: none,
+	// client_secret_basic or client_secret_post (RFC 7591 §2).
+	TokenEndpointAuthMethod string `json:"token_endpoint_auth_method,omitempty"`
+	// ClientURI, LogoURI, SoftwareID and SoftwareVersion are a registered
+	// client's self-asserted metadata (RFC 7591 §2): shown as text, never
+	// fetched.
+	ClientURI       string `json:"client_uri,omitempty"`
+	LogoURI         string `json:"logo_uri,omitempty"`
+	SoftwareID      string `json:"software_id,omitempty"`
+	SoftwareVersion string `json:"software_version,omitempty"`
+	// UnusedUntil: a registered client that was never issued a token is
+	// gone after this time (registration's unused_after). The first token
+	// issued clears it, in the one write its use ever costs.
+	UnusedUntil time.Time `json:"unused_until,omitzero"`
+
 	// Static marks a client of the configuration, read-only at run time;
 	// set when shown, ignored on input.
 	Static bool `json:"static,omitempty"`

@@ -1,0 +1,303 @@
+// Tests of Client ID Metadata Documents (CONFORMANCE G4): a code flow, refusals on an error page, addresses, cache lifetimes.
+
+package authz
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/oauthgate/caddy-oauthgate/internal/testutil"
+)
+
+// documents turns metadata documents on.
+func documents(c *Config) {
+	c.Registration = RegistrationConfig{MetadataDocuments: true, Scopes: []string{"api_v3"}}
+}
+
+// docServer serves documents on loopback http: each path maps to a
+// function writing the answer; hits counts requests.
+type docServer struct {
+	*httptest.Server
+	hits atomic.Int64
+}
+
+func newDocServer(t *testing.T, handle func(w http.ResponseWriter, r *http.Request, self string)) *docServer {
+	d := &docServer{}
+	d.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		d.hits.Add(1)
+		handle(w, r, d.URL+r.URL.Path)
+	}))
+	t.Cleanup(d.Close)
+	return d
+}
+
+// goodDocument answers a valid document for the URL it is served at.
+func goodDocument(cacheControl string) func(http.ResponseWriter, *http.Request, string) {
+	return func(w http.ResponseWriter, _ *http.Request, self string) {
+		w.Header().Set("Content-Type", "application/json")
+		if cacheControl != "" {
+			w.Header().Set("Cache-Control", cacheControl)
+		}
+		fmt.Fprintf(w, `{"client_id":%q,"client_name":"Doc Agent","redirect_uris":["http://127.0.0.1/cb"],
+			"grant_types":["authorization_code","refresh_token"],"response_types":["code"],"token_endpoint_auth_method":"none",
+			"client_uri":"https://agent.example"}`, self)
+	}
+}
+
+// CONFORMANCE G4
+// A client_id URL served on loopback http completes a code
+// flow with PKCE; the consent page shows the document's host; the
+// document is fetched once while its max-age lasts and again after.
+func TestMetadataDocument_G4_CodeFlowAndCache(t *testing.T) {
+	f, srv := regServer(t, documents)
+	docs := newDocServer(t, goodDocument("public, max-age=120"))
+	id := docs.URL + "/client.json"
+	host := strings.TrimPrefix(docs.URL, "http://")
+	if md := f.srv.Metadata(); !md.ClientIDMetadataDocumentSupported || md.RegistrationEndpoint != "" {
+		t.Fatalf("metadata: %+v", md)
+	}
+	b := testutil.NewBrowser(t)
+	q := url.Values{"response_type": {"code"}, "client_id": {id}, "redirect_uri": {"http://127.0.0.1:4567/cb"},
+		"code_challenge": {pkcePair(testVerifier)}, "code_challenge_method": {"S256"}}
+	p := b.Get(srv.URL + PathAuthorize + "?" + q.Encode())
+	p = b.Submit(p, map[string]string{"oauthgate_username": "alice", "oauthgate_password": "pw", "oauthgate_action": "login"})
+	if !strings.Contains(p.Body, `<span class="host">from `+host+`</span>`) || !strings.Contains(p.Body, "Doc Agent") ||
+		!strings.Contains(p.Body, "its name is self-asserted") {
+		t.Fatalf("the consent page does not show the document's host: %s", p.Body)
+	}
+	tok := codeFlow(t, srv, id, "http://127.0.0.1:4567/cb")
+	if tok["refresh_token"] == nil {
+		t.Errorf("no refresh token: %v", tok)
+	}
+	if n := docs.hits.Load(); n != 1 {
+		t.Fatalf("%d fetches within max-age, want 1", n)
+	}
+	// The token verifies (the verifier resolves the client through the cache).
+	if _, err := f.srv.Verifier().Verify(t.Context(), tok["access_token"].(string)); err != nil {
+		t.Fatalf("verify: %v", err)
+	}
+	f.clock.Advance(121 * time.Second)
+	tok = codeFlow(t, srv, id, "http://127.0.0.1:4567/cb")
+	if n := docs.hits.Load(); n != 2 {
+		t.Fatalf("%d fetches after max-age, want 2", n)
+	}
+	// The document's host goes away: its tokens still reach the API (no
+	// fetch on that path), but a refresh cannot resolve the client.
+	docs.Close()
+	f.clock.Advance(10 * time.Minute)
+	if _, err := f.srv.Verifier().Verify(t.Context(), tok["access_token"].(string)); err != nil {
+		t.Fatalf("verify without the document: %v", err)
+	}
+	resp, err := http.PostForm(srv.URL+PathToken, url.Values{"grant_type": {"refresh_token"},
+		"refresh_token": {tok["refresh_token"].(string)}, "client_id": {id}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("refresh without the document: %d", resp.StatusCode)
+	}
+	if recs, _ := f.store.ListClients(t.Context()); len(recs) != 0 {
+		t.Fatalf("a document's client was stored: %v", recs)
+	}
+}
+
+// CONFORMANCE G4
+// No-store documents are fetched every time; max-age is
+// held within the bounds (1 minute – 24 hours).
+func TestMetadataDocument_G4_CacheBounds(t *testing.T) {
+	m := NewMetadataDocuments(RegistrationConfig{}, time.Now)
+	for _, tc := range []struct {
+		header string
+		want   time.Duration
+	}{
+		{"no-store", 0}, {"private, no-cache", 0}, {"max-age=5", time.Minute}, {"max-age=600", 10 * time.Minute},
+		{"max-age=99999999999", 24 * time.Hour}, {"", 5 * time.Minute}, {"max-age=junk", 5 * time.Minute},
+	} {
+		if got := m.ttl(http.Header{"Cache-Control": {tc.header}}); got != tc.want {
+			t.Errorf("%q: %v, want %v", tc.header, got, tc.want)
+		}
+	}
+	f, _ := regServer(t, documents)
+	docs := newDocServer(t, goodDocument("no-store"))
+	for range 3 {
+		if _, err := f.srv.Registry().Client(t.Context(), docs.URL+"/c"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := docs.hits.Load(); n != 3 {
+		t.Fatalf("no-store fetched %d times for 3 lookups", n)
+	}
+}
+
+// CONFORMANCE G4
+// Documents that do not validate, redirects and oversized
+// answers give an error page at /oauth/authorize — never a redirect to the
+// (untrusted) redirect URI — and invalid_client at /oauth/token.
+func TestMetadataDocument_G4_Refused(t *testing.T) {
+	_, srv := regServer(t, documents)
+	docs := newDocServer(t, func(w http.ResponseWriter, r *http.Request, self string) {
+		doc := func(body string) { w.Header().Set("Content-Type", "application/json"); fmt.Fprint(w, body) }
+		switch r.URL.Path {
+		case "/other-id":
+			doc(`{"client_id":"https://elsewhere.example/c","redirect_uris":["http://127.0.0.1/cb"]}`)
+		case "/trailing-slash":
+			doc(fmt.Sprintf(`{"client_id":%q,"redirect_uris":["http://127.0.0.1/cb"]}`, self+"/"))
+		case "/redirect":
+			http.Redirect(w, r, "/good", http.StatusFound)
+		case "/big":
+			doc(fmt.Sprintf(`{"client_id":%q,"redirect_uris":["http://127.0.0.1/cb"],"client_name":"%s"}`, self, strings.Repeat("x", 20<<10)))
+		case "/secret":
+			doc(fmt.Sprintf(`{"client_id":%q,"redirect_uris":["http://127.0.0.1/cb"],"token_endpoint_auth_method":"client_secret_basic"}`, self))
+		case "/js":
+			doc(fmt.Sprintf(`{"client_id":%q,"redirect_uris":["javascript:alert(1)"]}`, self))
+		case "/scope":
+			doc(fmt.Sprintf(`{"client_id":%q,"redirect_uris":["http://127.0.0.1/cb"],"scope":"admin"}`, self))
+		case "/not-json":
+			doc(`<html>`)
+		default:
+			http.NotFound(w, r)
+		}
+	})
+	for _, tc := range []struct{ path, want string }{
+		{"/other-id", "its client_id is not the URL"},
+		{"/trailing-slash", "its client_id is not the URL"},
+		{"/redirect", "redirects are not followed"},
+		{"/big", "larger than"},
+		{"/secret", "shared secret"},
+		{"/js", "redirect URI"},
+		{"/scope", "may not be registered"},
+		{"/not-json", "JSON object"},
+		{"/missing", "HTTP 404"},
+	} {
+		t.Run(tc.path, func(t *testing.T) {
+			id := docs.URL + tc.path
+			q := url.Values{"response_type": {"code"}, "client_id": {id}, "redirect_uri": {"http://127.0.0.1/cb"},
+				"code_challenge": {pkcePair(testVerifier)}, "code_challenge_method": {"S256"}, "state": {"s"}}
+			p := testutil.NewBrowser(t).Get(srv.URL + PathAuthorize + "?" + q.Encode())
+			if p.Status != http.StatusBadRequest || p.Header.Get("Location") != "" || !strings.Contains(p.Body, tc.want) {
+				t.Fatalf("%d %q: %s", p.Status, p.Header.Get("Location"), p.Body)
+			}
+			resp, err := http.PostForm(srv.URL+PathToken, url.Values{"grant_type": {"authorization_code"}, "code": {"ogc_x"},
+				"client_id": {id}, "code_verifier": {testVerifier}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusUnauthorized {
+				t.Fatalf("token endpoint: %d", resp.StatusCode)
+			}
+		})
+	}
+}
+
+// CONFORMANCE G4
+// Client_id URLs that may not be fetched are refused before
+// any connection: plain http off loopback, private, link-local and
+// loopback addresses over https, URLs without a path or with a fragment.
+func TestMetadataDocument_G4_Addresses(t *testing.T) {
+	f, _ := regServer(t, documents)
+	m := f.srv.Registry().Documents
+	for _, id := range []string{
+		"http://10.0.0.1/client.json", "http://app.example/client.json", "https://169.254.169.254/latest/meta-data",
+		"https://10.1.2.3/c", "https://192.168.0.1/c", "https://[::1]/c", "https://127.0.0.1/c", "https://localhost/c",
+		"https://[fe80::1]/c", "https://0.0.0.0/c", "https://100.64.0.1/c", "https://[::ffff:10.0.0.1]/c", "https://[64:ff9b::a00:1]/c",
+		"https://app.example", "https://app.example/", "https://app.example/c#f", "https://u:p@app.example/c",
+		"https://app.example/a/../c",
+	} {
+		_, err := f.srv.Registry().Client(t.Context(), id)
+		var de *DocumentError
+		if !errors.As(err, &de) {
+			t.Errorf("%s: %v", id, err)
+		}
+	}
+	if n := m.Fetches.Load(); n != 0 {
+		t.Fatalf("%d fetches started for refused URLs", n)
+	}
+}
+
+// CONFORMANCE G4
+// The address is checked when connecting (so DNS
+// rebinding cannot get past it): loopback, private and link-local
+// addresses are refused by the dialer unless the URL was http on loopback.
+func TestMetadataDocument_G4_DialCheck(t *testing.T) {
+	m := NewMetadataDocuments(RegistrationConfig{}, time.Now)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var accepted atomic.Int64
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted.Add(1)
+			c.Close()
+		}
+	}()
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+	defer cancel()
+	if _, err := m.dial(ctx, "tcp", ln.Addr().String()); !errors.Is(err, errForbiddenAddress) {
+		t.Fatalf("dial to loopback: %v", err)
+	}
+	if _, err := m.dial(ctx, "tcp", "10.0.0.1:443"); !errors.Is(err, errForbiddenAddress) {
+		t.Fatalf("dial to 10.0.0.1: %v", err)
+	}
+	if accepted.Load() != 0 {
+		t.Fatal("the dialer connected to a loopback address")
+	}
+	c, err := m.dial(context.WithValue(ctx, loopbackAllowed{}, true), "tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatalf("dial for an http loopback URL: %v", err)
+	}
+	c.Close()
+	if _, err := m.dial(context.WithValue(ctx, loopbackAllowed{}, true), "tcp", "192.0.2.1:80"); !errors.Is(err, errForbiddenAddress) {
+		t.Fatalf("an http loopback URL dialled elsewhere: %v", err)
+	}
+	for _, ip := range []string{"8.8.8.8", "2606:4700::1111"} {
+		if !publicAddr(netipMust(ip)) {
+			t.Errorf("%s is public", ip)
+		}
+	}
+}
+
+func netipMust(s string) netip.Addr { return netip.MustParseAddr(s) }
+
+// FuzzMetadataDocument: a client_id URL and a document either give a
+// public client with PKCE whose id is the URL, or a DocumentError; never a
+// panic, never a non-public host. CONFORMANCE G4
+func FuzzMetadataDocument(f *testing.F) {
+	f.Add("https://app.example/c", `{"client_id":"https://app.example/c","redirect_uris":["https://app.example/cb"]}`)
+	f.Add("https://10.0.0.1/c", `{}`)
+	f.Add("http://127.0.0.1:1/c", `{"client_id":"http://127.0.0.1:1/c","redirect_uris":["http://127.0.0.1/cb"],"token_endpoint_auth_method":"client_secret_post"}`)
+	m := NewMetadataDocuments(RegistrationConfig{Grants: []string{GrantAuthorizationCode, GrantRefreshToken}, Scopes: []string{"api_v3"}}, time.Now)
+	f.Fuzz(func(t *testing.T, id, body string) {
+		u, _, derr := documentURL(id)
+		if derr != nil {
+			return
+		}
+		if ip, err := netip.ParseAddr(strings.Trim(u.Hostname(), "[]")); err == nil && !publicAddr(ip) && u.Scheme == "https" {
+			t.Fatalf("%s accepted", id)
+		}
+		c, e := m.check(id, u, []byte(body))
+		if e != nil {
+			return
+		}
+		if c.ID != id || !c.Public || !c.Registered || c.DocumentHost != u.Host || c.AllowsGrant(GrantClientCredentials) {
+			t.Fatalf("client %+v", c)
+		}
+	})
+}
