@@ -78,8 +78,8 @@ type cachedDocument struct {
 	expires time.Time
 }
 
-// loopbackAllowed marks a fetch of an http URL on a loopback host: only
-// then may the dialer reach a loopback address.
+// loopbackAllowed marks a fetch of a URL on a loopback host: only then
+// may the dialer reach a loopback address, and then nothing else.
 type loopbackAllowed struct{}
 
 // NewMetadataDocuments returns the resolver for rc's grants and scopes.
@@ -145,9 +145,9 @@ func (m *MetadataDocuments) Client(ctx context.Context, id string) (*Client, err
 }
 
 // documentURL checks a client_id URL (the draft's §3): https with a host
-// and a path, no fragment, user information or dot segments; plain http
-// only to a loopback host (tests, local tools). An IP literal that is not
-// public is refused here, before any connection.
+// and a path, no fragment, user information or dot segments; a loopback
+// host (tests, local tools) by http or https, reached on loopback only.
+// An IP literal that is not public is refused here, before any connection.
 func documentURL(id string) (*url.URL, bool, *DocumentError) {
 	if len(id) > maxRedirectURILen {
 		return nil, false, docError("the client_id URL is longer than %d bytes", maxRedirectURILen)
@@ -167,17 +167,18 @@ func documentURL(id string) (*url.URL, bool, *DocumentError) {
 		}
 	}
 	host := u.Hostname()
-	loopback := loopbackHost(host)
-	if u.Scheme == "http" {
-		if !loopback {
-			return nil, false, docError("the client_id URL must use https (plain http only on a loopback host)")
-		}
-		return u, true, nil
-	}
-	if u.Scheme != "https" {
+	if u.Scheme != "https" && u.Scheme != "http" {
 		return nil, false, docError("the client_id URL must use https")
 	}
-	if ip, err := netip.ParseAddr(strings.Trim(host, "[]")); err == nil && !publicAddr(ip) || loopback {
+	if loopbackHost(host) {
+		// Tests and local tools: http or https (MCP clients insist on
+		// https), dialled on loopback only, never the network.
+		return u, true, nil
+	}
+	if u.Scheme == "http" {
+		return nil, false, docError("the client_id URL must use https (plain http only on a loopback host)")
+	}
+	if ip, err := netip.ParseAddr(strings.Trim(host, "[]")); err == nil && !publicAddr(ip) {
 		return nil, false, docError("the client_id URL names a private, loopback or link-local address")
 	}
 	return u, false, nil
@@ -228,7 +229,7 @@ func (m *MetadataDocuments) dial(ctx context.Context, network, addr string) (net
 		switch {
 		case err != nil:
 			return errForbiddenAddress
-		case allowLoopback: // plain http: loopback only, never the network
+		case allowLoopback: // a loopback host: loopback only, never the network
 			if !ip.Unmap().IsLoopback() {
 				return errForbiddenAddress
 			}

