@@ -359,8 +359,18 @@ func run() error {
 				return err
 			}
 		}
+		if only.MatchString("registration") {
+			regs, err := registrations()
+			if err != nil {
+				return err
+			}
+			fmt.Printf("registrations: %.0f clients/s\n", regs)
+			if len(variants) == 0 {
+				return nil
+			}
+		}
 		if len(variants) == 0 {
-			return fmt.Errorf("BENCH_ONLY=%s matches no scenario (nor \"1M live tokens\")", only)
+			return fmt.Errorf("BENCH_ONLY=%s matches no scenario (nor \"1M live tokens\", nor \"registration\")", only)
 		}
 	}
 	for i, v := range variants {
@@ -450,13 +460,17 @@ func run() error {
 		return report(variants, nil)
 	}
 	flows := authCodeFlows(variants[0])
+	regs, err := registrations()
+	if err != nil {
+		return fmt.Errorf("registration: %v", err)
+	}
 	mem := memoryPerToken()
 	redisBytes := redisPerToken(redisAddr, variants)
 	scale, err := liveTokenScaling()
 	if err != nil {
 		return err
 	}
-	return report(variants, &extras{flows: flows, mem: mem, redisBytes: redisBytes, scale: scale})
+	return report(variants, &extras{flows: flows, registrations: regs, mem: mem, redisBytes: redisBytes, scale: scale})
 }
 
 var rpsRE = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)

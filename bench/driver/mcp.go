@@ -64,3 +64,32 @@ func checkMCPCall(url, tok string) error {
 	}
 	return nil
 }
+
+// registrations measures RFC 7591 registrations per second on the memory
+// store: a gateway with open registration (its per-address limit raised
+// for the load, which comes from one address) under wrk for one load.
+func registrations() (float64, error) {
+	port := freePort()
+	cfg := fmt.Sprintf(`{
+	admin off
+	auto_https off
+	oauthgate {
+		issuer http://127.0.0.1:%[1]d
+		signing_key ES256 %[2]s
+		scope api "API" default
+		registration {
+			mode open
+			grants authorization_code refresh_token
+			scopes api
+			max_clients 10000000
+			rate 100000000/1s
+		}
+	}
+}
+http://127.0.0.1:%[1]d {
+	oauthgate_server
+}
+`, port, keyFile("ES256"))
+	start("registration", cfg, port)
+	return wrk(fmt.Sprintf("http://127.0.0.1:%d/oauth/register", port), "bench/register.lua", "", "")
+}

@@ -50,7 +50,7 @@ type row struct {
 
 // extras are the measurements of a full run beyond the paired ratios.
 type extras struct {
-	flows, mem, redisBytes float64
+	flows, registrations, mem, redisBytes float64
 	scale                  scaling
 }
 
@@ -93,6 +93,8 @@ func report(vs []*variant, x *extras) error {
 	flows, mem, redisBytes, sc := x.flows, x.mem, x.redisBytes, x.scale
 	fmt.Fprintf(&b, "\n## Authorization-code flows\n\nComplete flows per second (consent page, Allow, code exchange with refresh token; 16 signed-in users): **%.0f** (target ≥ 1,500: %s).\n",
 		flows, met(flows, 1500))
+	fmt.Fprintf(&b, "\n## Dynamic client registration\n\nRFC 7591 registrations per second on the memory store (public clients, `POST /oauth/register`, bench/register.lua; the per-address limit raised for the one-address load): **%.0f** (target ≥ 1,000: %s).\n",
+		x.registrations, met(x.registrations, 1000))
 	b.WriteString("\n## Memory\n\n")
 	fmt.Fprintf(&b, "- Memory store: %.0f bytes of Go heap per live opaque access token (100,000 tokens).\n", mem)
 	if redisBytes > 0 {
@@ -111,7 +113,7 @@ func report(vs []*variant, x *extras) error {
 	rows = append(rows, row{name: "1M vs 1k live tokens", ratio: sc.ratio(), target: 0.95})
 	b.WriteString("\n![ratios](benchmarks.png)\n\n## How to run\n\n```sh\n" +
 		"bench/run                     # everything; BENCH_SECONDS=8 (≤ 15), BENCH_ROUNDS=3\n" +
-		"BENCH_ONLY='EdDSA' bench/run  # scenarios whose name matches (\"1M live\" for the scaling run), to bench/out/partial.md\n" +
+		"BENCH_ONLY='EdDSA' bench/run  # scenarios whose name matches (\"1M live\" for the scaling run, \"registration\" for RFC 7591), to bench/out/partial.md\n" +
 		"BENCH_PROFILE=1 bench/run     # CPU profiles in bench/out/*.pprof; BENCH_VERBOSE=1 shows wrk's output\n" +
 		"go test ./authz ./tokenstore/... -run '^$' -bench . -benchmem   # micro-benchmarks\n```\n")
 	if notes, err := os.ReadFile("bench/NOTES.md"); err == nil {
