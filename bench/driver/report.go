@@ -51,7 +51,7 @@ type row struct {
 // extras are the measurements of a full run beyond the paired ratios.
 type extras struct {
 	flows, registrations, mem, redisBytes float64
-	scale                  scaling
+	scale                                 scaling
 }
 
 func report(vs []*variant, x *extras) error {
