@@ -773,24 +773,15 @@ func biSpellingsOf(tok string) []string {
 // given) and returns a code; extra adds parameters (PKCE).
 func biCode(t testing.TB, f *fixture, extra ...string) string {
 	t.Helper()
-	h, err := f.srv.AuthorizeHandler(AuthorizeOptions{Login: LoginIdentity, Identity: func(*http.Request) string { return "alice" }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := f.store.PutConsent(context.Background(), "alice", "app", []string{"api_v3"}, f.clock.Now().Add(time.Hour)); err != nil {
-		t.Fatal(err)
-	}
-	q := url.Values{"response_type": {"code"}, "client_id": {"app"}, "redirect_uri": {"https://app.example/cb"}, "scope": {"api_v3"}}
+	q := url.Values{}
 	for i := 0; i+1 < len(extra); i += 2 {
 		q.Set(extra[i], extra[i+1])
 	}
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest("GET", PathAuthorize+"?"+q.Encode(), nil))
-	loc, _ := url.Parse(rec.Header().Get("Location"))
-	if rec.Code != http.StatusFound || loc == nil || loc.Query().Get("code") == "" {
-		t.Fatalf("no code: %d %q", rec.Code, rec.Header().Get("Location"))
+	code := authorizeWith(t, f, q).Get("code")
+	if code == "" {
+		t.Fatalf("no code for %v", extra)
 	}
-	return loc.Query().Get("code")
+	return code
 }
 
 func biRedeem(f *fixture, form url.Values) *httptest.ResponseRecorder {

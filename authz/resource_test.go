@@ -29,9 +29,10 @@ func resourceFixture(t *testing.T, format TokenFormat) *fixture {
 	})
 }
 
-// authorizeWith runs /oauth/authorize for app with alice signed in and
-// consent given; it returns the redirect's query.
-func authorizeWith(t *testing.T, f *fixture, extra url.Values) url.Values {
+// authorizeWith runs /oauth/authorize for app (alice signed in, consent
+// given), extra replacing or adding parameters; it returns the query of
+// the redirect back to the client.
+func authorizeWith(t testing.TB, f *fixture, extra url.Values) url.Values {
 	t.Helper()
 	h, err := f.srv.AuthorizeHandler(AuthorizeOptions{Login: LoginIdentity, Identity: func(*http.Request) string { return "alice" }})
 	if err != nil {

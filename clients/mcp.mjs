@@ -12,7 +12,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js'
 import { LoggingMessageNotificationSchema } from '@modelcontextprotocol/sdk/types.js'
-import { chromium } from 'playwright-core'
+import { launch, signIn as browserSignIn } from './browser.mjs'
 
 const env = (name) => {
   const v = process.env[name]
@@ -78,37 +78,15 @@ const pages = createServer((req, res) => {
   res.end('<!doctype html><title>back</title>')
 })
 await new Promise((resolve) => pages.listen(Number(new URL(callback).port), '127.0.0.1', resolve))
-const browser = await chromium.launch({
-  executablePath: env('MCP_CHROMIUM'),
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync', '--no-first-run']
-})
+const browser = await launch(env('MCP_CHROMIUM'))
 const page = await (await browser.newContext()).newPage()
 const consentPages = []
 
-// signIn goes through the login form and the consent page when shown.
-async function signIn (url) {
-  await page.goto(url.href)
-  for (let i = 0; i < 40; i++) {
-    if (page.url().startsWith(callback)) return new URL(page.url())
-    try {
-      await page.waitForLoadState()
-      if (await page.$('#password')) {
-        await page.fill('#username', user.name)
-        await page.fill('#password', user.password)
-        await page.click('button[value="login"]')
-      } else if (await page.$('button[value="allow"]')) {
-        consentPages.push(await page.content())
-        await page.click('button[value="allow"]')
-      } else {
-        await page.waitForTimeout(100)
-      }
-    } catch (err) {
-      if (!/destroyed|navigat/i.test(String(err))) throw err
-    }
-  }
-  throw new Error(`never reached the callback; at ${page.url()}: ${await page.content()}`)
-}
+// signIn goes through the login form and the consent page when shown,
+// keeping each consent page to check what it showed.
+const signIn = (url) => browserSignIn(page, url, {
+  callback, user, onConsent: async (p) => { consentPages.push(await p.content()) }
+})
 
 // connect runs what an MCP client does on first contact: the transport
 // meets the 401, discovers, identifies the client and sends the user to

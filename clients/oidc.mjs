@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto'
 import { createServer } from 'node:http'
 import * as client from 'openid-client'
 import * as jose from 'jose'
-import { chromium } from 'playwright-core'
+import { launch, signIn as browserSignIn } from './browser.mjs'
 
 const env = (name) => {
   const v = process.env[name]
@@ -46,36 +46,12 @@ const pages = createServer((req, res) => {
 })
 await new Promise((resolve) => pages.listen(Number(new URL(callback).port), '127.0.0.1', resolve))
 
-const browser = await chromium.launch({
-  executablePath: env('OAUTHGATE_CHROMIUM'),
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync', '--no-first-run']
-})
+const browser = await launch(env('OAUTHGATE_CHROMIUM'))
 const context = await browser.newContext() // one browser session throughout
 const page = await context.newPage()
 
 // signIn goes through the login form and the consent page when shown.
-async function signIn (url) {
-  await page.goto(url.href)
-  for (let i = 0; i < 20; i++) {
-    if (page.url().startsWith(callback)) return new URL(page.url())
-    try {
-      await page.waitForLoadState()
-      if (await page.$('#password')) {
-        await page.fill('#username', user.name)
-        await page.fill('#password', user.password)
-        await page.click('button[value="login"]')
-      } else if (await page.$('button[value="allow"]')) {
-        await page.click('button[value="allow"]')
-      } else {
-        await page.waitForTimeout(100)
-      }
-    } catch (err) {
-      if (!/destroyed|navigat/i.test(String(err))) throw err // a page replaced while looked at
-    }
-  }
-  throw new Error(`never reached the callback; at ${page.url()}`)
-}
+const signIn = (url) => browserSignIn(page, url, { callback, user })
 
 async function authorize (extra = {}) {
   const verifier = client.randomPKCECodeVerifier()

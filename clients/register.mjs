@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict'
 import http from 'node:http'
 import * as oauth from 'oauth4webapi'
-import { chromium } from 'playwright-core'
+import { launch, answerCallback, signIn as browserSignIn } from './browser.mjs'
 
 const env = (name) => {
   const v = process.env[name]
@@ -78,27 +78,14 @@ await new Promise((resolve) => docServer.listen(0, '127.0.0.1', resolve))
 const documentID = `http://127.0.0.1:${docServer.address().port}/oauth/client.json`
 
 // --- the code flow through Chromium -------------------------------------------
-const browser = await chromium.launch({
-  executablePath: env('OAUTHGATE_CHROMIUM'),
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync', '--no-first-run']
-})
+const browser = await launch(env('OAUTHGATE_CHROMIUM'))
 // signIn signs in, checks the consent page and allows; it returns the URL
 // the browser was sent back to.
 async function signIn (authorizeURL, checkConsent) {
   const context = await browser.newContext()
   try {
-    await context.route((u) => u.href.startsWith(callback), (route) =>
-      route.fulfill({ status: 200, contentType: 'text/html', body: '<!doctype html><title>back</title>' }))
-    const page = await context.newPage()
-    await page.goto(authorizeURL.href)
-    await page.fill('#username', user.name)
-    await page.fill('#password', user.password)
-    await page.click('button[value="login"]')
-    await checkConsent(page)
-    await page.click('button[value="allow"]')
-    await page.waitForURL((u) => u.href.startsWith(callback))
-    return new URL(page.url())
+    await answerCallback(context, callback)
+    return await browserSignIn(await context.newPage(), authorizeURL, { callback, user, onConsent: checkConsent })
   } finally {
     await context.close()
   }

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict'
 import * as oauth from 'oauth4webapi'
 import * as client from 'openid-client'
 import * as jose from 'jose'
-import { chromium } from 'playwright-core'
+import { launch, answerCallback, signIn as browserSignIn } from './browser.mjs'
 
 const env = (name) => {
   const v = process.env[name]
@@ -107,26 +107,14 @@ async function checkAccessToken (token, want) {
 }
 
 // --- authorization code + PKCE through Chromium -----------------------------
-const browser = await chromium.launch({
-  executablePath: env('OAUTHGATE_CHROMIUM'),
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync', '--no-first-run']
-})
+const browser = await launch(env('OAUTHGATE_CHROMIUM'))
 // signIn opens authorizeURL in a fresh browser, signs in, allows, and returns
 // the URL the browser was sent back to.
 async function signIn (authorizeURL) {
   const context = await browser.newContext()
   try {
-    await context.route((u) => u.href.startsWith(callback), (route) =>
-      route.fulfill({ status: 200, contentType: 'text/html', body: '<!doctype html><title>back</title>' }))
-    const page = await context.newPage()
-    await page.goto(authorizeURL.href)
-    await page.fill('#username', user.name)
-    await page.fill('#password', user.password)
-    await page.click('button[value="login"]')
-    await page.click('button[value="allow"]')
-    await page.waitForURL((u) => u.href.startsWith(callback))
-    return new URL(page.url())
+    await answerCallback(context, callback)
+    return await browserSignIn(await context.newPage(), authorizeURL, { callback, user })
   } finally {
     await context.close()
   }
