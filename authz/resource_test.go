@@ -194,6 +194,10 @@ func TestResourceBoundTokenOnlyWhereBound_G2(t *testing.T) {
 		{"bound token on a route without resource", Policy{Bound: known}, bound, false},
 		{"bound token where only audience matches", Policy{Audience: []string{mcpA}, Bound: known}, bound, true},
 		{"unbound token on a resource route", Policy{Resource: mcpB, Bound: known}, unbound, true},
+		// A client given the audience "backend" may ask for any resource;
+		// naming a route's resource never gets it past the route's audience.
+		{"bound token where the route's audience differs", Policy{Audience: []string{"frontend"}, Resource: mcpA, Bound: known}, bound, false},
+		{"the client's own audience on a route with audience and resource", Policy{Audience: []string{"backend"}, Resource: mcpA, Bound: known}, unbound, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, e := v.AuthenticateRoute(t.Context(), tc.tok, &tc.policy)

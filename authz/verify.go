@@ -255,8 +255,9 @@ type Policy struct {
 	// Bound are the gateway's protected resources: a token of ours whose
 	// aud names one of them is accepted only on a route whose Resource (or
 	// Audience) it names (RFC 8707: a token for one MCP server is refused
-	// by another). Trusted issuers' tokens keep their issuer's audience
-	// rule (checkTrust).
+	// by another), and a route's Audience holds for our tokens whatever
+	// they name. Trusted issuers' tokens keep their issuer's audience
+	// rule (checkTrust), where the route's resource stands for it.
 	Bound *Resources
 }
 
@@ -265,10 +266,16 @@ func (p *Policy) Check(id *Principal) *Error {
 	if e := p.checkTrust(id); e != nil {
 		return e
 	}
-	if id.trusted == nil && p.Bound.Binds(id.Audience) && !p.namesResource(id) && !intersects(id.Audience, p.Audience) {
+	notForAudience := len(p.Audience) > 0 && !intersects(id.Audience, p.Audience)
+	switch {
+	case id.trusted == nil && notForAudience:
+		// Our own tokens: a route's audience is never bypassed by naming
+		// its resource, which any client may ask for (RFC 8707) — a
+		// resource narrows where a token passes, never widens it.
+		return ErrInvalidToken.WithDescription("the access token is not for this audience").WithReason("audience")
+	case id.trusted == nil && p.Bound.Binds(id.Audience) && !p.namesResource(id) && !intersects(id.Audience, p.Audience):
 		return ErrInvalidToken.WithDescription("the access token was issued for another resource").WithReason("audience")
-	}
-	if len(p.Audience) > 0 && !intersects(id.Audience, p.Audience) && !p.namesResource(id) {
+	case id.trusted != nil && notForAudience && !p.namesResource(id):
 		return ErrInvalidToken.WithDescription("the access token is not for this audience").WithReason("audience")
 	}
 	if len(p.Scopes) == 0 {

@@ -282,7 +282,7 @@ func (p *Protect) stripIdentity(r *http.Request) {
 		}
 	}
 	p.stripTrailers(r.Trailer)
-	if r.Body != nil && r.Body != http.NoBody {
+	if r.Body != nil && r.Body != http.NoBody && mayHaveTrailers(r) {
 		// net/http fills in the trailers when the body reaches EOF, after
 		// this handler: they are filtered again then, before the proxy
 		// copies them.
@@ -302,6 +302,12 @@ func (p *Protect) stripTrailers(t http.Header) {
 			delete(t, name)
 		}
 	}
+}
+
+// mayHaveTrailers: an HTTP/1.x body with a Content-Length has none (only
+// a chunked one may end with trailers); HTTP/2 and HTTP/3 bodies may.
+func mayHaveTrailers(r *http.Request) bool {
+	return r.ProtoMajor != 1 || r.ContentLength < 0 || len(r.TransferEncoding) > 0 || r.Trailer != nil
 }
 
 // trailerFilter removes identity trailers once the request body is read.
