@@ -34,6 +34,11 @@ type FetchOptions struct {
 	MinTTL, MaxTTL, DefaultTTL time.Duration
 	// MaxEntries bounds the cache (default 10000).
 	MaxEntries int
+	// Loopback accepts client_id URLs on a loopback host (127.0.0.1,
+	// [::1], localhost; http or https), fetched on loopback only: for
+	// tests and local development, never the default — on a server it
+	// would let anyone have the gateway send GETs to its own local ports.
+	Loopback bool
 }
 
 func (o FetchOptions) withDefaults() FetchOptions {
@@ -119,6 +124,9 @@ func (m *MetadataDocuments) Client(ctx context.Context, id string) (*Client, err
 		return d.client, nil
 	}
 	u, allowLoopback, derr := documentURL(id)
+	if derr == nil && allowLoopback && !m.opts.Loopback {
+		derr = docError("a client_id URL on a loopback host is accepted only with `metadata_documents loopback` (tests, local development)")
+	}
 	if derr != nil {
 		return nil, derr
 	}
@@ -146,8 +154,9 @@ func (m *MetadataDocuments) Client(ctx context.Context, id string) (*Client, err
 
 // documentURL checks a client_id URL (the draft's §3): https with a host
 // and a path, no fragment, user information or dot segments; a loopback
-// host (tests, local tools) by http or https, reached on loopback only.
-// An IP literal that is not public is refused here, before any connection.
+// host (tests, local tools; only with FetchOptions.Loopback) by http or
+// https, reached on loopback only. An IP literal that is not public is
+// refused here, before any connection.
 func documentURL(id string) (*url.URL, bool, *DocumentError) {
 	if len(id) > maxRedirectURILen {
 		return nil, false, docError("the client_id URL is longer than %d bytes", maxRedirectURILen)

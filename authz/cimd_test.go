@@ -21,7 +21,7 @@ import (
 
 // documents turns metadata documents on.
 func documents(c *Config) {
-	c.Registration = RegistrationConfig{MetadataDocuments: true, Scopes: []string{"api_v3"}}
+	c.Registration = RegistrationConfig{MetadataDocuments: true, Scopes: []string{"api_v3"}, Fetch: FetchOptions{Loopback: true}}
 }
 
 // docServer serves documents on loopback http: each path maps to a
@@ -300,4 +300,22 @@ func FuzzMetadataDocument(f *testing.F) {
 			t.Fatalf("client %+v", c)
 		}
 	})
+}
+
+// CONFORMANCE G4
+// A client_id URL on a loopback host is refused unless the operator asked
+// for it (`metadata_documents loopback`): on a server, anyone could make
+// the gateway send GETs to its own local ports. Nothing is fetched.
+func TestMetadataDocument_G4_LoopbackNeedsTheOption(t *testing.T) {
+	m := NewMetadataDocuments(RegistrationConfig{MetadataDocuments: true, Scopes: []string{"api_v3"}}, time.Now)
+	for _, id := range []string{"http://127.0.0.1:2019/debug/pprof/x", "https://localhost:8443/c", "https://[::1]/c"} {
+		_, err := m.Client(t.Context(), id)
+		var de *DocumentError
+		if !errors.As(err, &de) || !strings.Contains(de.Error(), "metadata_documents loopback") {
+			t.Errorf("%s: %v", id, err)
+		}
+	}
+	if n := m.Fetches.Load(); n != 0 {
+		t.Fatalf("%d fetches for loopback URLs", n)
+	}
 }

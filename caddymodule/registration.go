@@ -25,6 +25,9 @@ type RegistrationConfig struct {
 	// path by fetching the document there (bounded, no redirects, public
 	// addresses only; plain http only on a loopback host).
 	MetadataDocuments bool `json:"metadata_documents,omitempty"`
+	// MetadataDocumentsLoopback also accepts client_id URLs on a loopback
+	// host (`metadata_documents loopback`): tests and local development.
+	MetadataDocumentsLoopback bool `json:"metadata_documents_loopback,omitempty"`
 
 	// InitialAccessToken, for mode token: a placeholder such as
 	// {env.REG_TOKEN}, expanded at provisioning; never logged.
@@ -59,7 +62,7 @@ func (rc *RegistrationConfig) config(repl *caddy.Replacer) (authz.RegistrationCo
 	}
 	out := authz.RegistrationConfig{Mode: rc.Mode, MetadataDocuments: rc.MetadataDocuments, Grants: rc.Grants,
 		Scopes: rc.Scopes, UnusedAfter: time.Duration(rc.UnusedAfter), MaxClients: rc.MaxClients,
-		Rate: rc.Rate, Window: time.Duration(rc.RateWindow)}
+		Rate: rc.Rate, Window: time.Duration(rc.RateWindow), Fetch: authz.FetchOptions{Loopback: rc.MetadataDocumentsLoopback}}
 	if rc.InitialAccessToken != "" {
 		if rc.Mode != authz.RegistrationToken {
 			return out, fmt.Errorf("registration: initial_access_token is only for `mode token`")

@@ -14,7 +14,7 @@ import (
 //
 //	registration {
 //		mode open|token|off
-//		metadata_documents on|off
+//		metadata_documents on|off|loopback
 //		initial_access_token {env.REG_TOKEN}
 //		grants authorization_code refresh_token
 //		scopes <scope…>
@@ -38,10 +38,11 @@ func parseRegistration(d *caddyfile.Dispenser) (*RegistrationConfig, error) {
 			}
 		case "metadata_documents":
 			var v string
-			if !d.AllArgs(&v) || v != "on" && v != "off" {
-				return nil, d.Errf("usage: metadata_documents on|off")
+			if !d.AllArgs(&v) || v != "on" && v != "off" && v != "loopback" {
+				return nil, d.Errf("usage: metadata_documents on|off|loopback")
 			}
-			rc.MetadataDocuments = v == "on"
+			rc.MetadataDocuments = v != "off"
+			rc.MetadataDocumentsLoopback = v == "loopback"
 		case "initial_access_token":
 			if !d.AllArgs(&rc.InitialAccessToken) {
 				return nil, d.ArgErr()

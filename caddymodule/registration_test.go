@@ -19,7 +19,7 @@ import (
 func TestRegistrationConfigErrors_G1(t *testing.T) {
 	for block, want := range map[string]string{
 		"mode sometimes":           `mode "sometimes"`,
-		"metadata_documents yes":   "usage: metadata_documents on|off",
+		"metadata_documents yes":   "usage: metadata_documents on|off|loopback",
 		"rate 20":                  "rate wants <count>/<duration>",
 		"rate x/1m":                "rate wants <count>/<duration>",
 		"max_clients 0":            "max_clients wants a positive number",

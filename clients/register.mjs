@@ -1,5 +1,5 @@
 // Clients that register themselves, against a running oauthgate with
-// `registration { mode open  metadata_documents on }`: oauth4webapi's RFC
+// `registration { mode open  metadata_documents loopback }`: oauth4webapi's RFC
 // 7591 registration (public and confidential), its RFC 7591 §3.2.2 errors,
 // then the authorization code flow with PKCE through headless Chromium for
 // the registered client and for a client named by a Client ID Metadata

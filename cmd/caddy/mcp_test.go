@@ -136,7 +136,7 @@ func runMCPClients(t *testing.T, node, chromium, bin, identity string) {
 	if identity != "static" {
 		registration = `registration {
 			mode open
-			metadata_documents on
+			metadata_documents loopback
 			grants authorization_code refresh_token
 			scopes mcp:tools
 		}`

@@ -53,7 +53,7 @@ func TestStrictRegistration_G1_G4(t *testing.T) {
 		}
 		registration {
 			mode open
-			metadata_documents on
+			metadata_documents loopback
 			scopes api_v3
 			unused_after 30d
 		}
