@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strings"
@@ -194,7 +195,7 @@ func (g *registrar) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, e)
 		return
 	}
-	key := "register\x00" + g.s.cfg.ClientIP(r)
+	key := "register\x00" + addressBlock(g.s.cfg.ClientIP(r))
 	if wait, blocked := g.rate.Blocked(key); blocked {
 		e := &Error{Code: "too_many_requests", Status: http.StatusTooManyRequests,
 			Description: "too many registrations from this address; retry later", retryAfter: wait}
@@ -422,11 +423,25 @@ func plainText(s string, n int) bool {
 		return false
 	}
 	for _, r := range s {
-		if unicode.IsControl(r) {
+		// Controls, and format characters and separators that change how
+		// the rest reads (bidi overrides, zero-width characters): a
+		// self-asserted name must show as what it is.
+		if unicode.IsControl(r) || unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp) {
 			return false
 		}
 	}
 	return true
+}
+
+// addressBlock is what the registration rate counts per: an IPv4 address,
+// or the /64 of an IPv6 one (a single host commonly holds a whole /64).
+func addressBlock(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil || !a.Unmap().Is6() {
+		return ip
+	}
+	p, _ := a.Prefix(64)
+	return p.String()
 }
 
 // webURI: an absolute https URL with a host, no user information.

@@ -174,7 +174,7 @@ func TestRegister_G1_ConfidentialClient(t *testing.T) {
 // Every bad request is refused with its RFC 7591 §3.2.2
 // error (400, JSON) and stores nothing.
 func TestRegister_G1_BadInput(t *testing.T) {
-	f, _ := regServer(t, openRegistration)
+	f, _ := regServer(t, openRegistration, func(c *Config) { c.Registration.Rate = 1000 }) // the rate has its own test
 	ok := `"redirect_uris":["https://app.example/cb"]`
 	for _, tc := range []struct {
 		name, body, code string
@@ -197,6 +197,8 @@ func TestRegister_G1_BadInput(t *testing.T) {
 		{"scope outside", `{` + ok + `,"scope":"api_v3 admin"}`, "invalid_client_metadata"},
 		{"refresh without code", `{` + ok + `,"grant_types":["refresh_token"]}`, "invalid_client_metadata"},
 		{"control characters in the name", `{` + ok + `,"client_name":"a\u0007b"}`, "invalid_client_metadata"},
+		{"a bidi override in the name", `{` + ok + `,"client_name":"Good\u202egnp.exe"}`, "invalid_client_metadata"},
+		{"a zero-width space in the name", `{` + ok + `,"client_name":"Pay\u200bPal"}`, "invalid_client_metadata"},
 		{"http logo", `{` + ok + `,"logo_uri":"http://evil.example/x.png"}`, "invalid_client_metadata"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -437,4 +439,18 @@ func FuzzRegistration(f *testing.F) {
 			t.Fatalf("%d %s", rec.Code, rec.Body)
 		}
 	})
+}
+
+// CONFORMANCE G1
+// The registration rate counts an IPv6 address by its /64: a host that
+// holds a whole /64 cannot step around the limit address by address.
+func TestRegister_G1_RateByIPv6Block(t *testing.T) {
+	for ip, want := range map[string]string{
+		"2001:db8:1:2:3:4:5:6": "2001:db8:1:2::/64", "2001:db8:1:2::ffff": "2001:db8:1:2::/64",
+		"192.0.2.7": "192.0.2.7", "::ffff:192.0.2.7": "::ffff:192.0.2.7", "not-an-ip": "not-an-ip",
+	} {
+		if got := addressBlock(ip); got != want {
+			t.Errorf("addressBlock(%s) = %s, want %s", ip, got, want)
+		}
+	}
 }

@@ -4,6 +4,7 @@ package authz
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -208,5 +209,49 @@ func TestResourceBoundTokenOnlyWhereBound_G2(t *testing.T) {
 				t.Fatalf("error = %s, want invalid_token", e.Code)
 			}
 		})
+	}
+}
+
+// CONFORMANCE G2
+// CONFORMANCE I3
+// A token bound to a resource is for that resource only: the resource
+// server it was given to cannot replay it at /oauth/userinfo.
+func TestUserInfoRefusesResourceBoundTokens_G2(t *testing.T) {
+	o := oidcFixture(t, func(c *Config) { c.Resources = NewResources(mcpA) })
+	f := o.fixture
+	h, err := f.srv.AuthorizeHandler(AuthorizeOptions{Login: LoginIdentity, Identity: func(*http.Request) string { return "alice" }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.store.PutConsent(t.Context(), "alice", "rp", []string{"openid", "api_v3"}, f.clock.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	token := func(resource ...string) string {
+		q := url.Values{"response_type": {"code"}, "client_id": {"rp"}, "redirect_uri": {"https://rp.example/cb"},
+			"scope": {"openid api_v3"}, "nonce": {fmt.Sprint("n", len(resource))}, "resource": resource}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", PathAuthorize+"?"+q.Encode(), nil))
+		loc, _ := url.Parse(rec.Header().Get("Location"))
+		if loc == nil || loc.Query().Get("code") == "" {
+			t.Fatalf("no code: %d %q", rec.Code, rec.Header().Get("Location"))
+		}
+		res := f.post(PathToken, "rp", rpSecret, url.Values{"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")},
+			"redirect_uri": {"https://rp.example/cb"}})
+		if res.Code != 200 {
+			t.Fatalf("token: %d %s", res.Code, res.Body)
+		}
+		return decode(t, res)["access_token"].(string)
+	}
+	userinfo := func(tok string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest("GET", PathUserInfo, nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		return f.do(req)
+	}
+	if rec := userinfo(token()); rec.Code != 200 {
+		t.Fatalf("userinfo with an unbound token: %d %s", rec.Code, rec.Body)
+	}
+	rec := userinfo(token(mcpA))
+	if rec.Code != 401 || !strings.Contains(rec.Header().Get("WWW-Authenticate"), `error="invalid_token"`) {
+		t.Fatalf("userinfo with a token for %s: %d %q %s", mcpA, rec.Code, rec.Header().Get("WWW-Authenticate"), rec.Body)
 	}
 }

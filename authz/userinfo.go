@@ -32,6 +32,12 @@ func (s *Server) serveUserInfo(w http.ResponseWriter, r *http.Request) {
 		s.bearerError(w, e)
 		return
 	}
+	if s.cfg.Resources.Binds(p.Audience) && !slices.Contains(p.Audience, s.cfg.Issuer) {
+		// RFC 8707: a token for a resource is for that resource only; the
+		// resource server it was given to cannot replay it here.
+		s.bearerError(w, ErrInvalidToken.WithDescription("the access token was issued for another resource"))
+		return
+	}
 	if !slices.Contains(p.Scopes, ScopeOpenID) {
 		s.bearerError(w, ErrInsufficientScope.WithDescription("the access token was not granted the openid scope"))
 		return
