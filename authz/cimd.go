@@ -73,6 +73,8 @@ type MetadataDocuments struct {
 	now    func() time.Time
 	client *http.Client
 	cache  *otter.Cache[string, *cachedDocument]
+	// fetching holds a slot per fetch under way.
+	fetching chan struct{}
 	calls  singleflight.Group
 	// Fetches counts the documents fetched, for tests and metrics.
 	Fetches atomic.Int64
@@ -80,8 +82,17 @@ type MetadataDocuments struct {
 
 type cachedDocument struct {
 	client  *Client
+	err     *DocumentError // a document that failed, remembered briefly
 	expires time.Time
 }
+
+// Bounds on what strangers can make the gateway fetch: a URL whose
+// document failed is not fetched again for failedDocumentTTL, and at most
+// maxConcurrentFetches documents are being fetched at once.
+const (
+	failedDocumentTTL    = 30 * time.Second
+	maxConcurrentFetches = 32
+)
 
 // loopbackAllowed marks a fetch of a URL on a loopback host: only then
 // may the dialer reach a loopback address, and then nothing else.
@@ -90,7 +101,7 @@ type loopbackAllowed struct{}
 // NewMetadataDocuments returns the resolver for rc's grants and scopes.
 func NewMetadataDocuments(rc RegistrationConfig, now func() time.Time) *MetadataDocuments {
 	opts := rc.Fetch.withDefaults()
-	m := &MetadataDocuments{opts: opts, reg: rc, now: now}
+	m := &MetadataDocuments{opts: opts, reg: rc, now: now, fetching: make(chan struct{}, maxConcurrentFetches)}
 	transport := &http.Transport{
 		Proxy:                  nil, // a proxy would dial for us, past the address check
 		DialContext:            m.dial,
@@ -121,6 +132,9 @@ func IsDocumentID(id string) bool {
 // cache lifetime lasts. Every failure is a *DocumentError.
 func (m *MetadataDocuments) Client(ctx context.Context, id string) (*Client, error) {
 	if d, ok := m.cache.GetIfPresent(id); ok && m.now().Before(d.expires) {
+		if d.err != nil {
+			return nil, d.err
+		}
 		return d.client, nil
 	}
 	u, allowLoopback, derr := documentURL(id)
@@ -137,8 +151,18 @@ func (m *MetadataDocuments) Client(ctx context.Context, id string) (*Client, err
 		if allowLoopback {
 			fctx = context.WithValue(fctx, loopbackAllowed{}, true)
 		}
+		select {
+		case m.fetching <- struct{}{}:
+			defer func() { <-m.fetching }()
+		default:
+			return nil, docError("too many client metadata documents are being fetched; try again shortly")
+		}
 		c, ttl, err := m.fetch(fctx, id, u)
 		if err != nil {
+			var de *DocumentError
+			if errors.As(err, &de) {
+				m.cache.Set(id, &cachedDocument{err: de, expires: m.now().Add(failedDocumentTTL)})
+			}
 			return nil, err
 		}
 		if ttl > 0 {

@@ -319,3 +319,32 @@ func TestMetadataDocument_G4_LoopbackNeedsTheOption(t *testing.T) {
 		t.Fatalf("%d fetches for loopback URLs", n)
 	}
 }
+
+// CONFORMANCE G4
+// A document that failed is not fetched again for a while: strangers
+// naming a broken or hostile URL over and over cost one fetch.
+func TestMetadataDocument_G4_FailuresRemembered(t *testing.T) {
+	var hits atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		http.NotFound(w, r)
+	}))
+	defer srv.Close()
+	clk := &clock{t: time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)}
+	m := NewMetadataDocuments(RegistrationConfig{MetadataDocuments: true, Scopes: []string{"api_v3"}, Fetch: FetchOptions{Loopback: true}}, clk.Now)
+	id := srv.URL + "/client.json"
+	for range 5 {
+		var de *DocumentError
+		if _, err := m.Client(t.Context(), id); !errors.As(err, &de) {
+			t.Fatalf("a missing document: %v", err)
+		}
+	}
+	if hits.Load() != 1 {
+		t.Fatalf("%d fetches of a failed document within %s", hits.Load(), failedDocumentTTL)
+	}
+	clk.Advance(failedDocumentTTL + time.Second)
+	_, _ = m.Client(t.Context(), id)
+	if hits.Load() != 2 {
+		t.Fatalf("%d fetches after %s, want 2", hits.Load(), failedDocumentTTL)
+	}
+}
