@@ -75,7 +75,7 @@ type MetadataDocuments struct {
 	cache  *otter.Cache[string, *cachedDocument]
 	// fetching holds a slot per fetch under way.
 	fetching chan struct{}
-	calls  singleflight.Group
+	calls    singleflight.Group
 	// Fetches counts the documents fetched, for tests and metrics.
 	Fetches atomic.Int64
 }
