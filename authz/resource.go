@@ -73,19 +73,6 @@ func (r *Resources) Binds(aud []string) bool {
 	return slices.ContainsFunc(aud, r.Has)
 }
 
-// List returns the set's members, sorted.
-func (r *Resources) List() []string {
-	if r == nil || r.set.Load() == nil {
-		return nil
-	}
-	out := make([]string, 0, len(*r.set.Load()))
-	for k := range *r.set.Load() {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
-}
-
 // CheckResourceURI checks a resource identifier's form (RFC 8707 §2: an
 // absolute URI without a fragment); "" when it is well-formed.
 func CheckResourceURI(v string) string {
@@ -145,8 +132,5 @@ func (s *Server) narrowResources(granted []string, p Params) ([]string, *Error) 
 }
 
 func quoteShort(v string) string {
-	if len(v) > 200 {
-		v = v[:200] + "…"
-	}
-	return strings.ToValidUTF8(`"`+v+`"`, "?")
+	return `"` + truncate(strings.ToValidUTF8(v, "?"), 200) + `"`
 }

@@ -258,7 +258,7 @@ func NewServer(cfg Config) (*Server, error) {
 		s.registry.Documents = NewMetadataDocuments(rc, cfg.Now)
 	}
 	s.verifier = &Verifier{Issuer: cfg.Issuer, Keys: keys, Store: cfg.Store, Clients: s.registry,
-		Skew: cfg.Skew, Now: cfg.Now, LenientRevocation: cfg.LenientRevocation}
+		DocumentClients: s.registry.Documents != nil, Skew: cfg.Skew, Now: cfg.Now, LenientRevocation: cfg.LenientRevocation}
 	s.grants = map[string]grantHandler{
 		GrantClientCredentials: s.clientCredentials,
 		GrantAuthorizationCode: s.authorizationCode,

@@ -67,6 +67,9 @@ type Verifier struct {
 	Keys    interface{ Load() *KeySet }
 	Store   tokenstore.Store
 	Clients Clients
+	// DocumentClients: client ids that are URLs name Client ID Metadata
+	// Documents (cimd.go), whose clients cannot be disabled or re-created.
+	DocumentClients bool
 	// Skew is the allowed clock difference for exp, iat and nbf.
 	Skew time.Duration
 	Now  func() time.Time
@@ -190,7 +193,7 @@ func tokenKey(tok string) cacheKey {
 // made through any instance's registry reaches every cache through the
 // revocation feed (see ClientChanged), and clientCacheTTL bounds the rest.
 func (v *Verifier) clientActive(ctx context.Context, clientID string, issuedAt time.Time) *Error {
-	if r, ok := v.Clients.(*Registry); ok && r.Documents != nil && IsDocumentID(clientID) {
+	if v.DocumentClients && IsDocumentID(clientID) {
 		// A metadata document's client cannot be disabled or re-created:
 		// its tokens need no fetch on the way to the API (a refresh fetches).
 		return nil
@@ -273,7 +276,7 @@ func (p *Policy) Check(id *Principal) *Error {
 		// its resource, which any client may ask for (RFC 8707) — a
 		// resource narrows where a token passes, never widens it.
 		return ErrInvalidToken.WithDescription("the access token is not for this audience").WithReason("audience")
-	case id.trusted == nil && p.Bound.Binds(id.Audience) && !p.namesResource(id) && !intersects(id.Audience, p.Audience):
+	case id.trusted == nil && len(p.Audience) == 0 && p.Bound.Binds(id.Audience) && !p.namesResource(id):
 		return ErrInvalidToken.WithDescription("the access token was issued for another resource").WithReason("audience")
 	case id.trusted != nil && notForAudience && !p.namesResource(id):
 		return ErrInvalidToken.WithDescription("the access token is not for this audience").WithReason("audience")
