@@ -355,11 +355,30 @@ func (p *Protect) forward(r *http.Request, id *authz.Principal) {
 	h[p.hIssuer] = vals[4:5:5]
 
 	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	// Caddy's access log reads its user_id from the map (and a login
+	// handler before this one may have set it): a plain write.
 	repl.Set("http.auth.user.id", id.Subject)
-	repl.Set("oauth.subject", id.Subject)
-	repl.Set("oauth.client_id", id.ClientID)
-	repl.Set("oauth.scope", id.Scope)
+	repl.Map(identityPlaceholders(id))
 	p.setTrustHeaders(r, id)
+}
+
+// identityPlaceholders serves {oauth.subject}, {oauth.client_id},
+// {oauth.scope} and {oauth.issuer} from the verified identity: one provider
+// per request instead of a map write (and a boxed value) per placeholder.
+func identityPlaceholders(id *authz.Principal) caddy.ReplacerFunc {
+	return func(key string) (any, bool) {
+		switch key {
+		case "oauth.subject":
+			return id.Subject, true
+		case "oauth.client_id":
+			return id.ClientID, true
+		case "oauth.scope":
+			return id.Scope, true
+		case "oauth.issuer":
+			return id.Issuer, true
+		}
+		return nil, false
+	}
 }
 
 // Interface guards

@@ -236,14 +236,12 @@ func (a *App) issuerLabel(iss string) string {
 	return "none"
 }
 
-// setTrustHeaders sets a trusted issuer's `header` mappings and
-// {oauth.issuer} (forward sets X-OAuth-Issuer with the other identity headers).
+// setTrustHeaders sets a trusted issuer's `header` mappings (forward sets
+// X-OAuth-Issuer with the other identity headers).
 func (p *Protect) setTrustHeaders(r *http.Request, id *authz.Principal) {
 	for _, h := range id.Headers {
 		r.Header[h.Name] = []string{h.Value}
 	}
-	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
-	repl.Set("oauth.issuer", id.Issuer)
 }
 
 // acceptsTrusted reports whether the route takes tokens of a trusted issuer.
