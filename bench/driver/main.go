@@ -150,7 +150,12 @@ type variant struct {
 	trust, issuer string
 	// mcp: the load is an MCP tool call to /mcp, an MCP server behind the
 	// route (mcp.go), with tokens requested for that resource (RFC 8707).
-	mcp            bool
+	mcp bool
+	// headersOnly: no oauthgate at all, but plain Caddy making the change
+	// to the request that the gateway makes (the token removed, the five
+	// identity headers set with header_up): what those headers alone cost
+	// Caddy, the ceiling of every cache-on scenario.
+	headersOnly    bool
 	started        time.Time
 	introspections float64
 }
@@ -241,10 +246,7 @@ func gatewayConfig(v *variant, upstream, redisAddr string) string {
 	if v.redis {
 		extra += fmt.Sprintf("\n\t\tstore redis {\n\t\t\taddresses %s\n\t\t}", redisAddr)
 	}
-	admin := "admin off"
-	if v.admin != 0 {
-		admin = fmt.Sprintf("admin 127.0.0.1:%d", v.admin)
-	}
+	admin := adminLine(v)
 	return fmt.Sprintf(`{
 	%[10]s
 	auto_https off
@@ -278,6 +280,35 @@ http://127.0.0.1:%[1]d {
 }
 
 var upstreamPort, mcpPort int
+
+const headersOnlyName = "Caddy alone, identity headers"
+
+// headersOnlyConfig is plain Caddy's configuration with the gateway's change
+// to the request made by reverse_proxy's header_up: the values are those the
+// gateway gw sends for the bench client's tokens.
+func headersOnlyConfig(v, gw *variant) string {
+	headers := "\n\t\t\theader_up -Authorization"
+	for _, h := range [][2]string{{"Subject", "bench"}, {"Client-Id", "bench"}, {"Scope", "api"}, {"Audience", gw.base()}, {"Issuer", gw.base()}} {
+		headers += fmt.Sprintf("\n\t\t\theader_up X-OAuth-%s %s", h[0], h[1])
+	}
+	return fmt.Sprintf(`{
+	%[1]s
+	auto_https off
+}
+http://127.0.0.1:%[2]d {
+	reverse_proxy /api/* 127.0.0.1:%[3]d %[4]s
+	reverse_proxy /mcp 127.0.0.1:%[5]d %[6]s
+	respond /static "ok" 200
+}
+`, adminLine(v), v.port, upstreamPort, strings.Replace(upstreamTransport, "{", "{"+headers, 1), mcpPort, upstreamTransport)
+}
+
+func adminLine(v *variant) string {
+	if v.admin != 0 {
+		return fmt.Sprintf("admin 127.0.0.1:%d", v.admin)
+	}
+	return "admin off"
+}
 
 // mcpRoutes are the MCP scenario's routes, only in its gateway: every
 // route costs each request a little (Caddy compiles a site's routes per
@@ -333,6 +364,7 @@ func run() error {
 	variants := []*variant{
 		{name: "JWT ES256, cache off", format: "jwt", alg: "ES256", target: 0.52},
 		{name: "JWT ES256, cache on", format: "jwt", alg: "ES256", cache: true, target: 0.95},
+		{name: headersOnlyName, headersOnly: true},
 		{name: "JWT EdDSA, cache off", format: "jwt", alg: "EdDSA", target: 0.58},
 		{name: "JWT EdDSA, cache on", format: "jwt", alg: "EdDSA", cache: true, target: 0.95},
 		// Room for the issuance rounds' tokens (about 40,000 a second).
@@ -378,6 +410,9 @@ func run() error {
 		if profiling {
 			v.admin = freePort()
 		}
+		if v.headersOnly {
+			continue // started below, with a JWT scenario's tokens
+		}
 		if v.trust != "" {
 			if err := startTrusted(i, v, plain, redisAddr); err != nil {
 				return fmt.Errorf("%s: %v", v.name, err)
@@ -395,6 +430,20 @@ func run() error {
 				return err
 			}
 		}
+	}
+
+	for i, v := range variants {
+		if !v.headersOnly {
+			continue
+		}
+		// A JWT scenario's tokens, which this Caddy forwards without
+		// checking, as plain Caddy does.
+		src := slices.IndexFunc(variants, func(x *variant) bool { return x.format == "jwt" && !x.mcp && x.tokens != "" })
+		if src < 0 {
+			return fmt.Errorf("%q sends a JWT scenario's tokens: let BENCH_ONLY match one too (e.g. 'ES256, cache on|Caddy alone')", v.name)
+		}
+		v.tokens = variants[src].tokens
+		start(fmt.Sprintf("headers%d", i), headersOnlyConfig(v, variants[src]), v.port)
 	}
 
 	// Warm-up, not recorded: connection pools fill, and the verify cache
@@ -438,7 +487,7 @@ func run() error {
 	for r := 1; r <= rounds; r++ {
 		fmt.Printf("issuance round %d/%d\n", r, rounds)
 		for _, v := range variants {
-			if v.cache {
+			if v.cache || v.headersOnly {
 				continue // issuance does not depend on the verify cache
 			}
 			rps, ref, err := pair(r,
