@@ -91,19 +91,46 @@ func (g *gateway) loadErr(oauthgate, site string) error {
 	// Kept-alive connections belong to the previous config's server, which
 	// is shutting down: new requests must dial the new one.
 	http.DefaultClient.CloseIdleConnections()
-	// wait until the listener answers
+	// Wait until the server answers on fresh connections, a few times in a
+	// row: caddy.Load returns once the old servers have started shutting
+	// down (not finished), so one may still accept a connection and then
+	// reset it. "OPTIONS *" is answered by net/http itself, before any
+	// handler, so the probes leave no trace in metrics or rate limits.
 	deadline := time.Now().Add(5 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", g.port), 200*time.Millisecond)
-		if err == nil {
-			c.Close()
-			return nil
+	for ok := 0; ok < 3; {
+		if err := probe(g.port); err != nil {
+			ok = 0
+			if time.Now().After(deadline) {
+				return err
+			}
+			time.Sleep(20 * time.Millisecond)
+			continue
 		}
-		if time.Now().After(deadline) {
-			return err
-		}
-		time.Sleep(20 * time.Millisecond)
+		ok++
 	}
+	http.DefaultClient.CloseIdleConnections()
+	return nil
+}
+
+// probe sends "OPTIONS *" on a new connection and expects net/http's 200.
+func probe(port int) error {
+	c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 200*time.Millisecond)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(time.Second))
+	if _, err := io.WriteString(c, "OPTIONS * HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"); err != nil {
+		return err
+	}
+	b := make([]byte, 12)
+	if _, err := io.ReadFull(c, b); err != nil {
+		return err
+	}
+	if string(b) != "HTTP/1.1 200" {
+		return fmt.Errorf("probe: %q", b)
+	}
+	return nil
 }
 
 // upstream records what reached the backend.
