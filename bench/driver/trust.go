@@ -42,10 +42,6 @@ func startTrusted(i int, v *variant, plain, redisAddr string) error {
 // trustedGatewayConfig has the route shape of gatewayConfig; the metrics
 // handler answers only its own path.
 func trustedGatewayConfig(v *variant) string {
-	admin := "admin off"
-	if v.admin != 0 {
-		admin = fmt.Sprintf("admin 127.0.0.1:%d", v.admin)
-	}
 	return fmt.Sprintf(`{
 	%[1]s
 	auto_https off
@@ -66,7 +62,7 @@ http://127.0.0.1:%[5]d {
 	oauthgate_protect /api/* api
 	reverse_proxy /api/* 127.0.0.1:%[6]d %[7]s
 }
-`, admin, v.issuer, benchSecretEnv, introspectCache, v.port, upstreamPort, upstreamTransport)
+`, adminLine(v), v.issuer, benchSecretEnv, introspectCache, v.port, upstreamPort, upstreamTransport)
 }
 
 var introspectRE = regexp.MustCompile(`oauthgate_trust_requests_total\{[^}]*kind="introspect"[^}]*outcome="ok"[^}]*\} ([0-9.e+]+)`)
