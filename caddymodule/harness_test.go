@@ -108,7 +108,6 @@ func (g *gateway) loadErr(oauthgate, site string) error {
 		}
 		ok++
 	}
-	http.DefaultClient.CloseIdleConnections()
 	return nil
 }
 
