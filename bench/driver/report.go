@@ -85,7 +85,7 @@ func report(vs []*variant, x *extras) error {
 	}
 	if ceiling > 0 {
 		fmt.Fprintf(&b, "\n*%s* is plain Caddy, not oauthgate, setting the gateway's five identity headers itself with `header_up` "+
-			"(see the notes below). Its ratio (%.2f) is the ceiling of the cache-on scenarios; the last column divides each of them by it, "+
+			"(bench/NOTES.md says what they cost). Its ratio (%.2f) is the ceiling of the cache-on scenarios; the last column divides each of them by it, "+
 			"which leaves the plugin's own cost.\n", headersOnlyName, ceiling)
 	}
 	for _, v := range vs {
