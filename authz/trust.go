@@ -371,24 +371,50 @@ func (v *Verifier) AuthenticateRoute(ctx context.Context, tok string, p *Policy)
 			return t.p, nil
 		}
 	}
-	var epoch uint64
+	s := slot{v: v, key: key, now: now}
 	if v.cache != nil {
-		epoch = v.cache.begin()
+		s.epoch = v.cache.begin()
 	}
-	store := func(id *Identity) {
-		if v.cache != nil {
-			v.cache.put(key, id, now, epoch) // a second put of one token is a no-op
-		}
-	}
-	id, e := v.verifyAny(ctx, tok, key, p, store)
+	id, e := v.verifyAny(ctx, tok, key, p, s)
 	if e != nil {
 		return nil, e
 	}
-	store(id)
+	s.store(id)
 	if e := p.Check(id.Principal); e != nil {
 		return nil, e.withIssuer(id.label())
 	}
 	return id.Principal, nil
+}
+
+// slot is one token's place in the verified-token cache, for a check
+// that may share an introspection with concurrent checks of that token.
+type slot struct {
+	v     *Verifier
+	key   cacheKey
+	now   time.Time
+	epoch uint64
+}
+
+// store caches a verified identity; a second store of one token is a no-op.
+func (s slot) store(id *Identity) {
+	if s.v.cache != nil {
+		s.v.cache.put(s.key, id, s.now, s.epoch)
+	}
+}
+
+// load returns the token's identity when the cache holds it now: a check
+// that missed the cache just before a concurrent introspection stored its
+// answer finds it here instead of asking the issuer again.
+func (s slot) load() *Identity {
+	if s.v.cache == nil {
+		return nil
+	}
+	now := s.v.Now()
+	t, ok := s.v.cache.get(s.key, now, s.v.Skew)
+	if !ok || !now.Before(t.exp) {
+		return nil
+	}
+	return &Identity{Principal: t.p, IssuedAt: t.iat, ExpiresAt: t.exp, ID: t.id, FamilyID: t.family}
 }
 
 // label is the principal's issuer as a metrics label.
@@ -409,10 +435,11 @@ func (e *Error) withIssuer(label string) *Error {
 // iss is our issuer), the trusted issuer its iss names, or — an opaque
 // token of no known form — introspection at the issuers p accepts.
 //
-// store caches an introspected identity before concurrent callers sharing
-// its introspection return, so no caller can miss the cache in between
-// and ask again.
-func (v *Verifier) verifyAny(ctx context.Context, tok string, key cacheKey, p *Policy, store func(*Identity)) (*Identity, *Error) {
+// s caches an introspected identity before concurrent callers sharing its
+// introspection return, and is looked up again inside that introspection,
+// so a token is introspected once per cache interval however its checks
+// interleave.
+func (v *Verifier) verifyAny(ctx context.Context, tok string, key cacheKey, p *Policy, s slot) (*Identity, *Error) {
 	self := v.Keys != nil && v.Issuer != ""
 	if strings.HasPrefix(tok, PrefixAccess) && self {
 		if !p.accepts(v.Issuer) {
@@ -446,7 +473,7 @@ func (v *Verifier) verifyAny(ctx context.Context, tok string, key cacheKey, p *P
 			continue
 		}
 		asked = true
-		id, e := ti.intro.introspect(ctx, tok, key, v.Now(), store)
+		id, e := ti.intro.introspect(ctx, tok, key, v.Now(), s)
 		if e == nil {
 			return id, nil
 		}

@@ -57,14 +57,24 @@ type introspectResult struct {
 
 // introspect checks tok at the issuer (CONFORMANCE X3): anything but a
 // well-formed JSON answer with a boolean active is a 503, never a guess.
-func (in *introspector) introspect(ctx context.Context, tok string, key cacheKey, now time.Time, store func(*Identity)) (*Identity, *Error) {
+//
+// Inside the shared call the cache and the inactive answers are looked up
+// again: a check that missed both just before an earlier call stored its
+// answer, and reached Do after that call ended, must not ask again.
+func (in *introspector) introspect(ctx context.Context, tok string, key cacheKey, now time.Time, s slot) (*Identity, *Error) {
 	if _, ok := in.inactive.GetIfPresent(key); ok {
 		return nil, errInactive()
 	}
 	v, _, _ := in.calls.Do(string(key[:]), func() (any, error) {
+		if id := s.load(); id != nil {
+			return introspectResult{id, nil}, nil
+		}
+		if _, ok := in.inactive.GetIfPresent(key); ok {
+			return introspectResult{nil, errInactive()}, nil
+		}
 		id, e := in.call(ctx, tok, key, now)
 		if e == nil {
-			store(id)
+			s.store(id)
 		}
 		return introspectResult{id, e}, nil
 	})

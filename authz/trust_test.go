@@ -559,6 +559,41 @@ func TestTrustIntrospectionOncePerToken(t *testing.T) {
 	}
 }
 
+// CONFORMANCE X3: a check that missed the cache just before a concurrent
+// introspection of its token stored the answer, and reaches the
+// introspection only after that one ended, finds the answer instead of
+// asking again — for an active and for an inactive token.
+func TestTrustIntrospectionAfterConcurrentStore(t *testing.T) {
+	idp := newTestIdP(t)
+	f := newTrustFixture(t, TrustConfig{Issuer: idp.URL, Audience: []string{"api://orders"},
+		Introspection: &IntrospectionConfig{ClientID: "gateway", ClientSecret: "gw/secret"}})
+	idp.setIntrospect(introspectWith(t, func(tok string) (int, string, string) {
+		if strings.HasPrefix(tok, "gone-") {
+			return 200, "application/json", `{"active":false}`
+		}
+		return 200, "application/json", `{"active":true,"sub":"u","aud":"api://orders"}`
+	}))
+	for _, tok := range []string{"late-token-0123456789", "gone-late-token-0123456789"} {
+		before := idp.introHits.Load()
+		key := tokenKey(tok)
+		// The late check: it missed the cache (its slot is taken now) …
+		late := slot{v: f.v, key: key, now: f.v.Now(), epoch: f.v.cache.begin()}
+		// … then another check introspects the token and stores the answer …
+		_, first := f.check(tok, nil)
+		// … and the late check goes on to introspect.
+		id, e := f.v.verifyAny(context.Background(), tok, key, &Policy{}, late)
+		if (first == nil) != (e == nil) {
+			t.Fatalf("%s: the late check got %v (%+v), the first %v", tok, e, id, first)
+		}
+		if e == nil && id.Subject != "u" {
+			t.Fatalf("%s: the late check's subject %q", tok, id.Subject)
+		}
+		if n := idp.introHits.Load() - before; n != 1 {
+			t.Fatalf("%s: %d introspections for a first and a late check, want 1", tok, n)
+		}
+	}
+}
+
 // The config is checked without any network: plain http only on loopback,
 // audience required, introspection authenticated.
 func TestTrustConfigChecks(t *testing.T) {
