@@ -162,7 +162,7 @@ func NewTrust(ctx context.Context, cfgs []TrustConfig, opts TrustOptions) (*Trus
 		t.now = time.Now
 	}
 	if t.client == nil {
-		t.client = &http.Client{Timeout: DefaultFetchTimeout}
+		t.client = &http.Client{Timeout: DefaultFetchTimeout, Transport: issuerTransport()}
 	}
 	t.client = noRedirects(t.client)
 	for _, c := range cfgs {
@@ -182,6 +182,23 @@ func NewTrust(ctx context.Context, cfgs []TrustConfig, opts TrustOptions) (*Trus
 
 // noRedirects copies c so that it follows no redirect: a key set or an
 // introspection answer comes from the configured URL or not at all.
+// issuerIdleConns is how many idle connections to one issuer are kept:
+// concurrent first checks of many opaque tokens (a burst, or the tokens a
+// restart has forgotten) each introspect at once, and with net/http's
+// default of two idle connections per host every burst would open and
+// close its connections again — a TCP, and for a real issuer a TLS,
+// handshake per introspection.
+const issuerIdleConns = 64
+
+// issuerTransport is net/http's default transport with issuerIdleConns
+// kept per issuer.
+func issuerTransport() *http.Transport {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = issuerIdleConns
+	tr.MaxIdleConns = max(tr.MaxIdleConns, issuerIdleConns)
+	return tr
+}
+
 func noRedirects(c *http.Client) *http.Client {
 	cc := *c
 	cc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }

@@ -10,6 +10,7 @@ import (
 	"crypto/rsa"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -591,6 +592,50 @@ func TestTrustIntrospectionAfterConcurrentStore(t *testing.T) {
 		if n := idp.introHits.Load() - before; n != 1 {
 			t.Fatalf("%s: %d introspections for a first and a late check, want 1", tok, n)
 		}
+	}
+}
+
+// CONFORMANCE X3: introspections reuse their connections to the issuer —
+// a second burst of concurrent first checks opens (almost) none, where
+// net/http's default of two idle connections per host would open one per
+// introspection again.
+func TestTrustIntrospectionKeepsConnections(t *testing.T) {
+	var opened atomic.Int64
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(introspectWith(t, func(string) (int, string, string) {
+		time.Sleep(20 * time.Millisecond) // the burst's calls overlap
+		return 200, "application/json", `{"active":true,"sub":"u","aud":"api://orders"}`
+	})))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			opened.Add(1)
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	f := newTrustFixture(t, TrustConfig{Issuer: srv.URL, Audience: []string{"api://orders"},
+		Introspection: &IntrospectionConfig{Endpoint: srv.URL + "/introspect", ClientID: "gateway", ClientSecret: "gw/secret"}})
+	const burst = 40
+	wave := func(n int) int64 {
+		before := opened.Load()
+		var wg sync.WaitGroup
+		for i := range burst {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, e := f.check(fmt.Sprintf("wave-%d-token-%02d-0123456789", n, i), nil); e != nil {
+					t.Error(e)
+				}
+			}()
+		}
+		wg.Wait()
+		time.Sleep(100 * time.Millisecond) // the connections go back to the idle pool
+		return opened.Load() - before
+	}
+	if first := wave(1); first < 2 {
+		t.Fatalf("the first burst opened %d connections: the calls did not overlap", first)
+	}
+	if again := wave(2); again > 4 {
+		t.Fatalf("a second burst of %d introspections opened %d new connections, want them reused", burst, again)
 	}
 }
 
