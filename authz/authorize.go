@@ -409,14 +409,10 @@ func (a *authorizer) login(w http.ResponseWriter, r *http.Request, req *authRequ
 	}
 	ip := a.opts.ClientIP(r)
 	pairKey, ipKey, userKey := "user\x00"+throttleName(username)+"\x00"+ip, "ip\x00"+ip, "user\x00"+throttleName(username)
-	for _, k := range []struct {
-		t   *Throttle
-		key string
-	}{{a.byUserIP, pairKey}, {a.byIP, ipKey}, {a.byUser, userKey}} {
-		if wait, blocked := k.t.Blocked(k.key); blocked {
-			a.tooMany(w, wait)
-			return "", "", now, true
-		}
+	ks := []throttled{{a.byUserIP, pairKey}, {a.byIP, ipKey}, {a.byUser, userKey}}
+	if wait, blocked := attemptAll(ks); blocked {
+		a.tooMany(w, wait)
+		return "", "", now, true
 	}
 	// Names and passwords too long to be real still pay the bcrypt
 	// comparison (of the decoy hash), so they are no cheaper to try.
@@ -424,10 +420,12 @@ func (a *authorizer) login(w http.ResponseWriter, r *http.Request, req *authRequ
 	if len(username) > 256 || len(password) > 1024 {
 		name = ""
 	}
-	if ok := a.s.cfg.Users.Authenticate(name, password); !ok || name == "" {
-		a.byUserIP.Fail(pairKey)
-		a.byIP.Fail(ipKey)
-		a.byUser.Fail(userKey)
+	ok := false
+	attempted(ks, func() bool {
+		ok = a.s.cfg.Users.Authenticate(name, password) && name != ""
+		return !ok
+	})
+	if !ok {
 		a.s.cfg.Observe(Event{Kind: EventLoginFailed, ClientID: req.client.ID, Subject: truncate(username, 256), Address: ip, Reason: "wrong username or password"})
 		a.loginPage(w, r, req, http.StatusUnauthorized, username, "Wrong username or password.")
 		return "", "", now, true

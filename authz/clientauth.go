@@ -171,22 +171,18 @@ func claimedClientID(r *http.Request, p Params) string {
 func (s *Server) authenticateClient(r *http.Request, p Params) (*Client, *Error) {
 	id, ip := claimedClientID(r, p), s.cfg.ClientIP(r)
 	pairKey, ipKey, idKey := "client\x00"+throttleName(id)+"\x00"+ip, "ip\x00"+ip, "client\x00"+throttleName(id)
-	for _, k := range []struct {
-		t   *Throttle
-		key string
-	}{{s.pairFailures, pairKey}, {s.ipFailures, ipKey}, {s.clientFailures, idKey}} {
-		if wait, blocked := k.t.Blocked(k.key); blocked {
-			e := ErrInvalidClient.WithDescription("too many failed client authentications; retry later")
-			e.Status, e.retryAfter = http.StatusTooManyRequests, wait
-			return nil, e
-		}
+	ks := []throttled{{s.pairFailures, pairKey}, {s.ipFailures, ipKey}, {s.clientFailures, idKey}}
+	if wait, blocked := attemptAll(ks); blocked {
+		e := ErrInvalidClient.WithDescription("too many failed client authentications; retry later")
+		e.Status, e.retryAfter = http.StatusTooManyRequests, wait
+		return nil, e
 	}
-	c, err := AuthenticateClient(r.Context(), s.registry, r, p)
-	if err != nil && err.Code == ErrInvalidClient.Code && !err.disabled {
-		s.pairFailures.Fail(pairKey)
-		s.ipFailures.Fail(ipKey)
-		s.clientFailures.Fail(idKey)
-	}
+	var c *Client
+	var err *Error
+	attempted(ks, func() bool {
+		c, err = AuthenticateClient(r.Context(), s.registry, r, p)
+		return err != nil && err.Code == ErrInvalidClient.Code && !err.disabled
+	})
 	if err == nil {
 		// Only the pair: a success must not wipe what others' guesses
 		// cost the client id.

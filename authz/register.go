@@ -196,13 +196,14 @@ func (g *registrar) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	key := "register\x00" + addressBlock(g.s.cfg.ClientIP(r))
-	if wait, blocked := g.rate.Blocked(key); blocked {
+	// Every attempt counts, accepted or not; the check and the count are
+	// one step, so concurrent registrations cannot pass the rate together.
+	if wait, blocked := g.rate.Take(key); blocked {
 		e := &Error{Code: "too_many_requests", Status: http.StatusTooManyRequests,
 			Description: "too many registrations from this address; retry later", retryAfter: wait}
 		g.refuse(w, e)
 		return
 	}
-	g.rate.Fail(key) // every attempt counts, accepted or not
 	if g.cfg.Mode == RegistrationToken && !g.authorized(r) {
 		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
 		g.refuse(w, ErrInvalidToken.WithDescription("registration needs the initial access token as a Bearer token"))

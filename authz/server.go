@@ -271,9 +271,15 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.VerifyCacheSize > 0 {
 		s.verifier.cache = newVerifyCache(cfg.VerifyCacheSize)
 	}
+	// Clients authenticate in parallel: their attempts under way count
+	// only after a failure, and never for the client id alone (anyone can
+	// name it).
 	s.pairFailures = NewThrottle(cfg.ClientAuthLimit, cfg.AuthWindow, cfg.Now)
+	s.pairFailures.Running = RunningAfterFailure
 	s.clientFailures = NewDelayThrottle(2*cfg.ClientAuthLimit, cfg.AuthWindow, maxAccountDelay, cfg.Now)
+	s.clientFailures.Running = RunningIgnored
 	s.ipFailures = NewThrottle(cfg.IPAuthLimit, cfg.AuthWindow, cfg.Now)
+	s.ipFailures.Running = RunningAfterFailure
 	md, err := json.Marshal(s.Metadata())
 	if err != nil {
 		return nil, err

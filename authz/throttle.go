@@ -23,18 +23,46 @@ import (
 // failure is oldest goes first; a key that is locked or waiting now is never
 // dropped. If every key is, new keys are refused until the first lock ends:
 // filling the table never clears a limit.
+//
+// Attempts that run at once can be counted before they end (Running):
+// Attempt then refuses a key while the attempts under way could reach its
+// limit (past the limit of a delay, one at a time), so a burst of
+// concurrent guesses cannot outrun the count that the first of them would
+// have stopped.
 type Throttle struct {
 	Limit    int
 	Window   time.Duration
 	MaxDelay time.Duration // 0: a lock; > 0: a growing delay
 	Now      func() time.Time
 	MaxKeys  int
+	Running  Running
 
 	mu      sync.Mutex
 	entries map[string]*entry
-	idle    list.List // of *entry, not blocked now; oldest last failure first
-	blocked lockHeap  // blocked (or recently so) entries, soonest end first
+	idle    list.List      // of *entry, not blocked now; oldest last failure first
+	blocked lockHeap       // blocked (or recently so) entries, soonest end first
+	running map[string]int // attempts under way per key (Attempt to Done)
 }
+
+// Running says when attempts under way count against a throttle's limit.
+type Running int
+
+const (
+	// RunningAlways: every attempt under way (sign-ins: people do not
+	// sign in many times at once).
+	RunningAlways Running = iota
+	// RunningAfterFailure: once the key's window has a failure. A machine
+	// client with its right secret asks for tokens in parallel and never
+	// fails, so it is never held up; a guesser is after its first failure.
+	RunningAfterFailure
+	// RunningIgnored: only ended attempts count (a key that strangers can
+	// name, where waiting for others' attempts would let them hold it).
+	RunningIgnored
+)
+
+// busyWait is the Retry-After of an attempt refused because others of its
+// key are under way: they end within a password check.
+const busyWait = time.Second
 
 type entry struct {
 	key      string
@@ -51,7 +79,7 @@ func NewThrottle(limit int, per time.Duration, now func() time.Time) *Throttle {
 	if now == nil {
 		now = time.Now
 	}
-	return &Throttle{Limit: limit, Window: per, Now: now, MaxKeys: 100_000, entries: map[string]*entry{}}
+	return &Throttle{Limit: limit, Window: per, Now: now, MaxKeys: 100_000, entries: map[string]*entry{}, running: map[string]int{}}
 }
 
 // NewDelayThrottle returns a throttle that lets limit failures per window
@@ -68,6 +96,99 @@ func (t *Throttle) Blocked(key string) (time.Duration, bool) {
 	now := t.Now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	return t.blockedLocked(key, now)
+}
+
+// Attempt starts an attempt for key unless the key must wait (and says
+// how long): when it is blocked, or when the attempts under way would
+// reach its limit should they all fail. An attempt started must be ended
+// by Done.
+func (t *Throttle) Attempt(key string) (time.Duration, bool) {
+	now := t.Now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if wait, blocked := t.blockedLocked(key, now); blocked {
+		return wait, true
+	}
+	if t.Running == RunningIgnored {
+		return 0, false
+	}
+	if n := t.running[key]; n > 0 {
+		failures := 0
+		if e, ok := t.entries[key]; ok && now.Sub(e.start) < t.Window {
+			failures = e.failures
+		}
+		if failures+n >= t.Limit && (failures > 0 || t.Running == RunningAlways) {
+			return busyWait, true
+		}
+	}
+	t.running[key]++
+	return 0, false
+}
+
+// Done ends an attempt that Attempt started; failed records a failure.
+func (t *Throttle) Done(key string, failed bool) {
+	now := t.Now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if n := t.running[key]; n > 1 {
+		t.running[key] = n - 1
+	} else if n == 1 {
+		delete(t.running, key)
+	}
+	if failed {
+		t.failLocked(key, now)
+	}
+}
+
+// Take counts an attempt that always counts (a registration) unless the
+// key must wait: the check and the count are one step.
+func (t *Throttle) Take(key string) (time.Duration, bool) {
+	now := t.Now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if wait, blocked := t.blockedLocked(key, now); blocked {
+		return wait, true
+	}
+	t.failLocked(key, now)
+	return 0, false
+}
+
+// throttled is one key of one throttle, for an attempt counted by several.
+type throttled struct {
+	t   *Throttle
+	key string
+}
+
+// attemptAll starts an attempt in every throttle, or in none when one of
+// them says to wait (and how long).
+func attemptAll(ks []throttled) (time.Duration, bool) {
+	for i, k := range ks {
+		if wait, blocked := k.t.Attempt(k.key); blocked {
+			doneAll(ks[:i], false)
+			return wait, true
+		}
+	}
+	return 0, false
+}
+
+// doneAll ends the attempts attemptAll started.
+func doneAll(ks []throttled, failed bool) {
+	for _, k := range ks {
+		k.t.Done(k.key, failed)
+	}
+}
+
+// attempted runs check as the attempts attemptAll started and ends them,
+// as failures when check says so or panics: an attempt is never left
+// running, which would hold its keys.
+func attempted(ks []throttled, check func() (failed bool)) {
+	failed := true
+	defer func() { doneAll(ks, failed) }()
+	failed = check()
+}
+
+func (t *Throttle) blockedLocked(key string, now time.Time) (time.Duration, bool) {
 	if e, ok := t.entries[key]; ok {
 		if now.Before(e.until) {
 			return e.until.Sub(now), true
@@ -85,6 +206,10 @@ func (t *Throttle) Fail(key string) {
 	now := t.Now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.failLocked(key, now)
+}
+
+func (t *Throttle) failLocked(key string, now time.Time) {
 	e, ok := t.entries[key]
 	if !ok {
 		if len(t.entries) >= t.MaxKeys && !t.evictLocked(now) {

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -276,5 +277,156 @@ func TestFullThrottleKeepsItsLocks(t *testing.T) {
 	th.Fail("newcomer")
 	if _, blocked := th.Blocked("newcomer"); !blocked {
 		t.Fatal("newcomer's failure not counted once there was room")
+	}
+}
+
+// Attempts under way count before they end: with a limit of 3, three
+// concurrent attempts start and a fourth waits; once they have failed the
+// key is locked; a delay past its limit lets one attempt run at a time; an
+// attempt that succeeds frees its place without counting.
+func TestThrottleCountsAttemptsUnderWay(t *testing.T) {
+	clock := &clock{t: time.Now()}
+	lock := NewThrottle(3, time.Minute, clock.Now)
+	for i := range 3 {
+		if _, blocked := lock.Attempt("k"); blocked {
+			t.Fatalf("attempt %d under the limit refused", i+1)
+		}
+	}
+	if wait, blocked := lock.Attempt("k"); !blocked || wait <= 0 {
+		t.Fatalf("a fourth attempt while three that could reach the limit run: blocked %v, wait %s", blocked, wait)
+	}
+	if _, blocked := lock.Attempt("other"); blocked {
+		t.Fatal("another key refused")
+	}
+	lock.Done("other", false)
+	lock.Done("k", false) // one succeeded: its place is free, nothing counted
+	if _, blocked := lock.Attempt("k"); blocked {
+		t.Fatal("refused after an attempt ended without failing")
+	}
+	for range 3 {
+		lock.Done("k", true)
+	}
+	if wait, blocked := lock.Attempt("k"); !blocked || wait < 50*time.Second {
+		t.Fatalf("after three failures: blocked %v, wait %s, want the rest of the window", blocked, wait)
+	}
+
+	delay := NewDelayThrottle(2, time.Minute, 30*time.Second, clock.Now)
+	for range 2 {
+		delay.Fail("u")
+	}
+	clock.Advance(time.Minute / 2) // past the delay of the second failure
+	if _, blocked := delay.Attempt("u"); blocked {
+		t.Fatal("delay: the attempt after the delay refused")
+	}
+	if _, blocked := delay.Attempt("u"); !blocked {
+		t.Fatal("delay: a second attempt past the limit while one runs, accepted")
+	}
+	delay.Done("u", true)
+	if wait, blocked := delay.Attempt("u"); !blocked || wait <= 0 {
+		t.Fatalf("delay: after that failure: blocked %v, wait %s", blocked, wait)
+	}
+
+	// Take checks and counts in one step: of 100 concurrent attempts on a
+	// limit of 10, exactly 10 pass.
+	rate := NewThrottle(10, time.Minute, clock.Now)
+	var passed atomic.Int64
+	var wg sync.WaitGroup
+	for range 100 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, blocked := rate.Take("addr"); !blocked {
+				passed.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := passed.Load(); n != 10 {
+		t.Fatalf("Take: %d of 100 concurrent attempts passed a limit of 10", n)
+	}
+}
+
+// Concurrent wrong passwords from one address are checked no more often
+// than the address's limit allows (5 for one account): the others get 429
+// at once instead of a password check each, and the owner signing in
+// from elsewhere is not held up.
+func TestConcurrentGuessesAreCounted(t *testing.T) {
+	_, srv := flowFixture(t, fromAddr)
+	const guesses = 30
+	type attempt struct {
+		b     *testutil.Browser
+		login *testutil.Page
+	}
+	var as []attempt
+	for range guesses {
+		b := browserAt(t, "203.0.113.9")
+		login := b.Get(srv.URL + PathAuthorize + "?response_type=code&client_id=app&state=s")
+		if login.Status != http.StatusOK {
+			t.Fatalf("login page: %d", login.Status)
+		}
+		as = append(as, attempt{b, login})
+	}
+	var checked, refused atomic.Int64
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i, a := range as {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			p := a.b.Submit(a.login, map[string]string{"oauthgate_username": "alice", "oauthgate_password": fmt.Sprint("guess", i), "oauthgate_action": "login"})
+			switch p.Status {
+			case http.StatusUnauthorized:
+				checked.Add(1)
+			case http.StatusTooManyRequests:
+				if retryAfter(p.Header) <= 0 {
+					t.Errorf("429 without Retry-After")
+				}
+				refused.Add(1)
+			default:
+				t.Errorf("guess %d: %d", i, p.Status)
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	if c := checked.Load(); c > 5 || c+refused.Load() != guesses {
+		t.Fatalf("%d concurrent guesses: %d checked, %d refused; want at most 5 checked", guesses, c, refused.Load())
+	}
+	if p := signIn(t, srv, browserAt(t, "198.51.100.7"), "alice", "pw"); !signedIn(p) {
+		t.Fatalf("the owner from another address: %d", p.Status)
+	}
+}
+
+// A machine client asking for tokens in parallel with its right secret is
+// never held up by the count of attempts under way (its limit here is 3);
+// once its address has a failure, parallel wrong secrets are counted
+// before they end, and no more than the limit are checked.
+func TestParallelClientsAreNotThrottled(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.ClientAuthLimit, c.IPAuthLimit, c.AuthWindow = 3, 10, time.Minute })
+	cc := url.Values{"grant_type": {"client_credentials"}}
+	parallel := func(secret string) (codes map[int]int) {
+		var mu sync.Mutex
+		codes = map[int]int{}
+		var wg sync.WaitGroup
+		for range 30 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				rec := f.post(PathToken, "oro", secret, cc)
+				mu.Lock()
+				codes[rec.Code]++
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		return codes
+	}
+	if codes := parallel("oro-secret-0123456789"); codes[200] != 30 {
+		t.Fatalf("30 parallel token requests with the right secret: %v, want 30 × 200", codes)
+	}
+	wantError(t, f.post(PathToken, "oro", "wrong", cc), 401, "invalid_client")
+	if codes := parallel("wrong-again"); codes[401] > 2 || codes[401]+codes[429] != 30 {
+		t.Fatalf("30 parallel wrong secrets after one failure (limit 3): %v, want at most 2 checked", codes)
 	}
 }
