@@ -146,7 +146,7 @@ func (a *authorizer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		pages.errorPage(w, http.StatusBadRequest, "Invalid request", err.Error())
 		return
 	}
-	req, title, msg := a.validateClient(r.Context(), params)
+	req, title, msg := a.validateClient(withCaller(r.Context(), a.opts.ClientIP(r)), params)
 	if req == nil {
 		pages.errorPage(w, http.StatusBadRequest, title, msg)
 		return

@@ -76,6 +76,8 @@ type MetadataDocuments struct {
 	// fetching holds a slot per fetch under way.
 	fetching chan struct{}
 	calls    singleflight.Group
+	// perAddress counts the fetches made for each caller's address.
+	perAddress *Throttle
 	// Fetches counts the documents fetched, for tests and metrics.
 	Fetches atomic.Int64
 }
@@ -87,12 +89,25 @@ type cachedDocument struct {
 }
 
 // Bounds on what strangers can make the gateway fetch: a URL whose
-// document failed is not fetched again for failedDocumentTTL, and at most
-// maxConcurrentFetches documents are being fetched at once.
+// document failed is not fetched again for failedDocumentTTL, at most
+// maxConcurrentFetches documents are being fetched at once, and requests
+// from one address (an IPv6 /64) may make at most fetchesPerAddress
+// fetches per fetchWindow — documents cached already cost nothing.
 const (
 	failedDocumentTTL    = 30 * time.Second
 	maxConcurrentFetches = 32
+	fetchesPerAddress    = 30
+	fetchWindow          = time.Minute
 )
+
+// callerKey carries the address of the request a client is looked up for.
+type callerKey struct{}
+
+// withCaller marks ctx with the requesting address: documents fetched for
+// it count against that address.
+func withCaller(ctx context.Context, addr string) context.Context {
+	return context.WithValue(ctx, callerKey{}, addr)
+}
 
 // loopbackAllowed marks a fetch of a URL on a loopback host: only then
 // may the dialer reach a loopback address, and then nothing else.
@@ -101,7 +116,8 @@ type loopbackAllowed struct{}
 // NewMetadataDocuments returns the resolver for rc's grants and scopes.
 func NewMetadataDocuments(rc RegistrationConfig, now func() time.Time) *MetadataDocuments {
 	opts := rc.Fetch.withDefaults()
-	m := &MetadataDocuments{opts: opts, reg: rc, now: now, fetching: make(chan struct{}, maxConcurrentFetches)}
+	m := &MetadataDocuments{opts: opts, reg: rc, now: now, fetching: make(chan struct{}, maxConcurrentFetches),
+		perAddress: NewThrottle(fetchesPerAddress, fetchWindow, now)}
 	transport := &http.Transport{
 		Proxy:                  nil, // a proxy would dial for us, past the address check
 		DialContext:            m.dial,
@@ -143,6 +159,14 @@ func (m *MetadataDocuments) Client(ctx context.Context, id string) (*Client, err
 	}
 	if derr != nil {
 		return nil, derr
+	}
+	if addr, _ := ctx.Value(callerKey{}).(string); addr != "" {
+		// Refused here, before any fetch, and not remembered as the
+		// URL's failure: one address's excess never fails a document
+		// for others.
+		if _, blocked := m.perAddress.Take(addressBlock(addr)); blocked {
+			return nil, docError("too many client metadata documents were fetched for this address; try again in a minute")
+		}
 	}
 	// One fetch per URL at a time, not tied to one caller's cancellation.
 	v, err, _ := m.calls.Do(id, func() (any, error) {

@@ -348,3 +348,41 @@ func TestMetadataDocument_G4_FailuresRemembered(t *testing.T) {
 		t.Fatalf("%d fetches after %s, want 2", hits.Load(), failedDocumentTTL)
 	}
 }
+
+// CONFORMANCE G4: requests from one address make at most 30 document
+// fetches a minute; the next is refused before any fetch, with a reason,
+// and is not remembered as the document's failure (another address gets
+// it at once); documents cached already still serve that address; the
+// limit ends with its minute.
+func TestMetadataDocument_G4_FetchesPerAddress(t *testing.T) {
+	f, srv := regServer(t, documents, fromAddr)
+	docs := newDocServer(t, goodDocument("public, max-age=3600"))
+	authorize := func(addr string, n int) *testutil.Page {
+		q := url.Values{"response_type": {"code"}, "client_id": {fmt.Sprintf("%s/c%d.json", docs.URL, n)}, "redirect_uri": {"http://127.0.0.1:4567/cb"},
+			"code_challenge": {pkcePair(testVerifier)}, "code_challenge_method": {"S256"}}
+		return browserAt(t, addr).Get(srv.URL + PathAuthorize + "?" + q.Encode())
+	}
+	accepted := func(p *testutil.Page) bool { return p.Status == http.StatusOK && p.Form.Has("oauthgate_password") }
+	for n := range fetchesPerAddress {
+		if p := authorize("203.0.113.5", n); !accepted(p) {
+			t.Fatalf("document %d: %d %s", n, p.Status, p.Body)
+		}
+	}
+	p := authorize("203.0.113.5", fetchesPerAddress)
+	if accepted(p) || !strings.Contains(p.Body, "too many client metadata documents were fetched for this address") {
+		t.Fatalf("fetch %d from one address within a minute: %d %s", fetchesPerAddress+1, p.Status, p.Body)
+	}
+	if n := docs.hits.Load(); n != fetchesPerAddress {
+		t.Fatalf("%d fetches, want %d (the refused one made none)", n, fetchesPerAddress)
+	}
+	if p := authorize("198.51.100.20", fetchesPerAddress); !accepted(p) {
+		t.Fatalf("the same document for another address: %d %s", p.Status, p.Body)
+	}
+	if p := authorize("203.0.113.5", 0); !accepted(p) {
+		t.Fatalf("a cached document for the limited address: %d", p.Status)
+	}
+	f.clock.Advance(fetchWindow + time.Second)
+	if p := authorize("203.0.113.5", fetchesPerAddress+1); !accepted(p) {
+		t.Fatalf("after the minute: %d %s", p.Status, p.Body)
+	}
+}

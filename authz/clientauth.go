@@ -180,7 +180,7 @@ func (s *Server) authenticateClient(r *http.Request, p Params) (*Client, *Error)
 	var c *Client
 	var err *Error
 	attempted(ks, func() bool {
-		c, err = AuthenticateClient(r.Context(), s.registry, r, p)
+		c, err = AuthenticateClient(withCaller(r.Context(), ip), s.registry, r, p)
 		return err != nil && err.Code == ErrInvalidClient.Code && !err.disabled
 	})
 	if err == nil {
