@@ -95,13 +95,17 @@ func (s *Server) AuthorizeHandler(opts AuthorizeOptions) (http.Handler, error) {
 	if opts.LoginWindow <= 0 {
 		opts.LoginWindow = 15 * time.Minute
 	}
+	// Twice the per-address limit passes before the user's delays begin,
+	// so one stranger's failures cost the user nothing. Sign-ins under way
+	// count on the address keys; not on the user alone, which strangers
+	// can name.
+	byUser := NewDelayThrottle(2*opts.UserLimit, opts.LoginWindow, maxAccountDelay, s.cfg.Now)
+	byUser.Running = RunningIgnored
 	return &authorizer{
 		s: s, opts: opts,
 		byUserIP: NewThrottle(opts.UserLimit, opts.LoginWindow, s.cfg.Now),
 		byIP:     NewThrottle(opts.IPLimit, opts.LoginWindow, s.cfg.Now),
-		// Twice the per-address limit passes before the delays begin, so
-		// one stranger's failures cost the user nothing.
-		byUser: NewDelayThrottle(2*opts.UserLimit, opts.LoginWindow, maxAccountDelay, s.cfg.Now),
+		byUser:   byUser,
 	}, nil
 }
 
@@ -219,6 +223,9 @@ func (a *authorizer) validateClient(ctx context.Context, params url.Values) (*au
 	}
 	c, err := a.s.registry.Client(ctx, id)
 	if de := (*DocumentError)(nil); errors.As(err, &de) {
+		if de.RetryAfter > 0 {
+			return nil, "Try again shortly", "The application's client metadata document could not be fetched now: " + de.Reason + "."
+		}
 		return nil, "Application not accepted", "The application's client metadata document was refused: " + de.Reason + "."
 	}
 	if err != nil && !errors.Is(err, ErrUnknownClient) {
@@ -408,7 +415,8 @@ func (a *authorizer) login(w http.ResponseWriter, r *http.Request, req *authRequ
 		return "", "", now, true
 	}
 	ip := a.opts.ClientIP(r)
-	pairKey, ipKey, userKey := "user\x00"+throttleName(username)+"\x00"+ip, "ip\x00"+ip, "user\x00"+throttleName(username)
+	block := addressBlock(ip) // an IPv6 /64 is one source
+	pairKey, ipKey, userKey := "user\x00"+throttleName(username)+"\x00"+block, "ip\x00"+block, "user\x00"+throttleName(username)
 	ks := []throttled{{a.byUserIP, pairKey}, {a.byIP, ipKey}, {a.byUser, userKey}}
 	if wait, blocked := attemptAll(ks); blocked {
 		a.tooMany(w, wait)

@@ -58,7 +58,13 @@ func (o FetchOptions) withDefaults() FetchOptions {
 // DocumentError says why a client_id URL gave no client. It is shown on the
 // authorization endpoint's error page (never a redirect: the document's
 // redirect URIs are not trusted) and in invalid_client at the token endpoint.
-type DocumentError struct{ Reason string }
+//
+// RetryAfter, when set, means the document was not looked at: the fetch was
+// refused for now (too many fetches), and the caller may try again then.
+type DocumentError struct {
+	Reason     string
+	RetryAfter time.Duration
+}
 
 func (e *DocumentError) Error() string { return "client metadata document: " + e.Reason }
 
@@ -164,8 +170,8 @@ func (m *MetadataDocuments) Client(ctx context.Context, id string) (*Client, err
 		// Refused here, before any fetch, and not remembered as the
 		// URL's failure: one address's excess never fails a document
 		// for others.
-		if _, blocked := m.perAddress.Take(addressBlock(addr)); blocked {
-			return nil, docError("too many client metadata documents were fetched for this address; try again in a minute")
+		if wait, blocked := m.perAddress.Take(addressBlock(addr)); blocked {
+			return nil, &DocumentError{Reason: "too many client metadata documents were fetched for this address; try again in a minute", RetryAfter: wait}
 		}
 	}
 	// One fetch per URL at a time, not tied to one caller's cancellation.
@@ -179,7 +185,7 @@ func (m *MetadataDocuments) Client(ctx context.Context, id string) (*Client, err
 		case m.fetching <- struct{}{}:
 			defer func() { <-m.fetching }()
 		default:
-			return nil, docError("too many client metadata documents are being fetched; try again shortly")
+			return nil, &DocumentError{Reason: "too many client metadata documents are being fetched; try again shortly", RetryAfter: busyWait}
 		}
 		c, ttl, err := m.fetch(fctx, id, u)
 		if err != nil {

@@ -4,6 +4,7 @@ package authz
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -384,5 +385,43 @@ func TestMetadataDocument_G4_FetchesPerAddress(t *testing.T) {
 	f.clock.Advance(fetchWindow + time.Second)
 	if p := authorize("203.0.113.5", fetchesPerAddress+1); !accepted(p) {
 		t.Fatalf("after the minute: %d %s", p.Status, p.Body)
+	}
+}
+
+// CONFORMANCE G4: at the token endpoint, a document fetch refused for the
+// address's limit is a 429 with Retry-After that the client-authentication
+// throttles do not count: a public client whose document may not be
+// cached (no-store) is slowed for the rest of the minute, never locked out
+// as a guesser for the window.
+func TestMetadataDocument_G4_FetchLimitIsNotAFailure(t *testing.T) {
+	f, srv := regServer(t, documents, fromAddr)
+	docs := newDocServer(t, goodDocument("no-store"))
+	id := docs.URL + "/client.json"
+	c := browserAt(t, "203.0.113.6").C
+	exchange := func() (int, map[string]any, string) {
+		resp, err := c.PostForm(srv.URL+PathToken, url.Values{"grant_type": {"authorization_code"}, "client_id": {id},
+			"code": {"not-a-code"}, "redirect_uri": {"http://127.0.0.1/cb"}, "code_verifier": {testVerifier}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&m)
+		return resp.StatusCode, m, resp.Header.Get("Retry-After")
+	}
+	for i := range fetchesPerAddress {
+		if code, m, _ := exchange(); code != http.StatusBadRequest || m["error"] != "invalid_grant" {
+			t.Fatalf("exchange %d: %d %v", i, code, m)
+		}
+	}
+	for i := range 30 { // more than the pair's failure limit (20), had they counted
+		code, m, retry := exchange()
+		if code != http.StatusTooManyRequests || m["error"] != "temporarily_unavailable" || retry == "" {
+			t.Fatalf("exchange %d past the fetch limit: %d %v Retry-After %q", fetchesPerAddress+i, code, m, retry)
+		}
+	}
+	f.clock.Advance(fetchWindow + time.Second)
+	if code, m, _ := exchange(); code != http.StatusBadRequest || m["error"] != "invalid_grant" {
+		t.Fatalf("after the minute: %d %v (a lock would be invalid_client)", code, m)
 	}
 }

@@ -121,6 +121,13 @@ func AuthenticateClient(ctx context.Context, clients *Registry, r *http.Request,
 		c, err = clients.Client(ctx, basic.rawID) // an id sent raw
 	}
 	var de *DocumentError
+	if errors.As(err, &de) && de.RetryAfter > 0 {
+		// Not looked at, so not a failed authentication: a 429 that the
+		// throttles do not count.
+		e := ErrTemporarilyUnavailable.WithDescription(de.Error())
+		e.Status, e.retryAfter = http.StatusTooManyRequests, de.RetryAfter
+		return nil, e
+	}
 	if errors.As(err, &de) {
 		return nil, fail(de.Error())
 	}
@@ -170,7 +177,8 @@ func claimedClientID(r *http.Request, p Params) string {
 // its right secret is not guessing and is not counted.
 func (s *Server) authenticateClient(r *http.Request, p Params) (*Client, *Error) {
 	id, ip := claimedClientID(r, p), s.cfg.ClientIP(r)
-	pairKey, ipKey, idKey := "client\x00"+throttleName(id)+"\x00"+ip, "ip\x00"+ip, "client\x00"+throttleName(id)
+	block := addressBlock(ip) // an IPv6 /64 is one source
+	pairKey, ipKey, idKey := "client\x00"+throttleName(id)+"\x00"+block, "ip\x00"+block, "client\x00"+throttleName(id)
 	ks := []throttled{{s.pairFailures, pairKey}, {s.ipFailures, ipKey}, {s.clientFailures, idKey}}
 	if wait, blocked := attemptAll(ks); blocked {
 		e := ErrInvalidClient.WithDescription("too many failed client authentications; retry later")

@@ -95,7 +95,7 @@ func (a *authorizer) logoutTarget(r *http.Request, p url.Values) (target, title,
 	if clientID == "" {
 		return "", "Invalid sign-out request", "The request names a page to return to but not the application: it needs id_token_hint or client_id."
 	}
-	c, err := a.s.registry.Client(r.Context(), clientID)
+	c, err := a.s.registry.Client(withCaller(r.Context(), a.opts.ClientIP(r)), clientID)
 	if err != nil && !errors.Is(err, ErrUnknownClient) {
 		return "", "Temporarily unavailable", "The client registry cannot be reached."
 	}

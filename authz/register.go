@@ -434,7 +434,7 @@ func plainText(s string, n int) bool {
 	return true
 }
 
-// addressBlock is what the registration rate counts per: an IPv4 address,
+// addressBlock is what per-address limits count per: an IPv4 address,
 // or the /64 of an IPv6 one (a single host commonly holds a whole /64).
 func addressBlock(ip string) string {
 	a, err := netip.ParseAddr(ip)

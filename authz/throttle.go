@@ -51,14 +51,21 @@ const (
 	// RunningAlways: every attempt under way (sign-ins: people do not
 	// sign in many times at once).
 	RunningAlways Running = iota
-	// RunningAfterFailure: once the key's window has a failure. A machine
-	// client with its right secret asks for tokens in parallel and never
-	// fails, so it is never held up; a guesser is after its first failure.
+	// RunningAfterFailure: before the key's window has a failure, up to
+	// burstFactor × Limit attempts may run at once; after it, every
+	// attempt under way counts. A machine client with its right secret
+	// asks for tokens in parallel and never fails, so it is held up only
+	// past that many at once; a guesser's first burst is bounded, and
+	// after its first failure it is counted like a sign-in.
 	RunningAfterFailure
 	// RunningIgnored: only ended attempts count (a key that strangers can
 	// name, where waiting for others' attempts would let them hold it).
 	RunningIgnored
 )
+
+// burstFactor bounds, as a multiple of the limit, the attempts that may
+// run at once on a RunningAfterFailure key without a failure.
+const burstFactor = 4
 
 // busyWait is the Retry-After of an attempt refused because others of its
 // key are under way: they end within a password check.
@@ -118,7 +125,11 @@ func (t *Throttle) Attempt(key string) (time.Duration, bool) {
 		if e, ok := t.entries[key]; ok && now.Sub(e.start) < t.Window {
 			failures = e.failures
 		}
-		if failures+n >= t.Limit && (failures > 0 || t.Running == RunningAlways) {
+		limit := t.Limit
+		if failures == 0 && t.Running == RunningAfterFailure {
+			limit = burstFactor * t.Limit
+		}
+		if failures+n >= limit {
 			return busyWait, true
 		}
 	}

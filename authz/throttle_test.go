@@ -326,6 +326,41 @@ func TestThrottleCountsAttemptsUnderWay(t *testing.T) {
 		t.Fatalf("delay: after that failure: blocked %v, wait %s", blocked, wait)
 	}
 
+	// After a failure only: without one, up to 4 × the limit run at once;
+	// with one, what runs counts as if it will fail.
+	parallel := NewThrottle(3, time.Minute, clock.Now)
+	parallel.Running = RunningAfterFailure
+	for i := range burstFactor * 3 {
+		if _, blocked := parallel.Attempt("c"); blocked {
+			t.Fatalf("after-failure: attempt %d without a failure refused", i+1)
+		}
+	}
+	if _, blocked := parallel.Attempt("c"); !blocked {
+		t.Fatalf("after-failure: attempt %d at once accepted, want at most %d", burstFactor*3+1, burstFactor*3)
+	}
+	for range burstFactor * 3 {
+		parallel.Done("c", false)
+	}
+	parallel.Fail("c")
+	for range 2 {
+		if _, blocked := parallel.Attempt("c"); blocked {
+			t.Fatal("after-failure: one failure, two attempts refused")
+		}
+	}
+	if _, blocked := parallel.Attempt("c"); !blocked {
+		t.Fatal("after-failure: one failure and two running, a third accepted (limit 3)")
+	}
+	ignored := NewDelayThrottle(2, time.Minute, 30*time.Second, clock.Now)
+	ignored.Running = RunningIgnored
+	for range 50 {
+		if _, blocked := ignored.Attempt("id"); blocked {
+			t.Fatal("ignored: an attempt refused for others under way")
+		}
+	}
+	for range 50 {
+		ignored.Done("id", false)
+	}
+
 	// Take checks and counts in one step: of 100 concurrent attempts on a
 	// limit of 10, exactly 10 pass.
 	rate := NewThrottle(10, time.Minute, clock.Now)
@@ -346,13 +381,36 @@ func TestThrottleCountsAttemptsUnderWay(t *testing.T) {
 	}
 }
 
+// gatedUsers holds every password check until want checks have arrived
+// (or a short while has passed), so a test's concurrent sign-ins are all
+// under way at once whatever the machine's speed.
+type gatedUsers struct {
+	Users
+	want    int64
+	arrived atomic.Int64
+	all     chan struct{}
+}
+
+func (g *gatedUsers) Authenticate(user, password string) bool {
+	if g.arrived.Add(1) == g.want {
+		close(g.all)
+	}
+	select {
+	case <-g.all:
+	case <-time.After(300 * time.Millisecond):
+	}
+	return g.Users.Authenticate(user, password)
+}
+
 // Concurrent wrong passwords from one address are checked no more often
 // than the address's limit allows (5 for one account): the others get 429
 // at once instead of a password check each, and the owner signing in
-// from elsewhere is not held up.
+// from elsewhere is not held up. The checks are held until all guesses
+// could be under way, so without the count all 30 would be checked.
 func TestConcurrentGuessesAreCounted(t *testing.T) {
-	_, srv := flowFixture(t, fromAddr)
 	const guesses = 30
+	gate := &gatedUsers{want: guesses, all: make(chan struct{})}
+	_, srv := flowFixture(t, fromAddr, func(c *Config) { gate.Users = c.Users; c.Users = gate })
 	type attempt struct {
 		b     *testutil.Browser
 		login *testutil.Page
@@ -392,6 +450,9 @@ func TestConcurrentGuessesAreCounted(t *testing.T) {
 	wg.Wait()
 	if c := checked.Load(); c > 5 || c+refused.Load() != guesses {
 		t.Fatalf("%d concurrent guesses: %d checked, %d refused; want at most 5 checked", guesses, c, refused.Load())
+	}
+	if n := gate.arrived.Load(); n > 5 {
+		t.Fatalf("%d password checks for %d concurrent guesses, want at most 5", n, guesses)
 	}
 	if p := signIn(t, srv, browserAt(t, "198.51.100.7"), "alice", "pw"); !signedIn(p) {
 		t.Fatalf("the owner from another address: %d", p.Status)

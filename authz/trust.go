@@ -180,8 +180,6 @@ func NewTrust(ctx context.Context, cfgs []TrustConfig, opts TrustOptions) (*Trus
 	return t, nil
 }
 
-// noRedirects copies c so that it follows no redirect: a key set or an
-// introspection answer comes from the configured URL or not at all.
 // issuerIdleConns is how many idle connections to one issuer are kept:
 // concurrent first checks of many opaque tokens (a burst, or the tokens a
 // restart has forgotten) each introspect at once, and with net/http's
@@ -199,6 +197,8 @@ func issuerTransport() *http.Transport {
 	return tr
 }
 
+// noRedirects copies c so that it follows no redirect: a key set or an
+// introspection answer comes from the configured URL or not at all.
 func noRedirects(c *http.Client) *http.Client {
 	cc := *c
 	cc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }

@@ -58,15 +58,13 @@ type introspectResult struct {
 // introspect checks tok at the issuer (CONFORMANCE X3): anything but a
 // well-formed JSON answer with a boolean active is a 503, never a guess.
 //
-// Inside the shared call the cache and the inactive answers are looked up
-// again: a check that missed both just before an earlier call stored its
-// answer, and reached Do after that call ended, must not ask again.
+// Inside the shared call, the cache (an answer of this issuer's
+// introspection) and the inactive answers are looked up first: a check
+// that missed the cache just before an earlier call stored its answer, and
+// reached Do after that call ended, must not ask again.
 func (in *introspector) introspect(ctx context.Context, tok string, key cacheKey, now time.Time, s slot) (*Identity, *Error) {
-	if _, ok := in.inactive.GetIfPresent(key); ok {
-		return nil, errInactive()
-	}
 	v, _, _ := in.calls.Do(string(key[:]), func() (any, error) {
-		if id := s.load(); id != nil {
+		if id := s.load(); id != nil && id.introspected && id.trusted == in.ti {
 			return introspectResult{id, nil}, nil
 		}
 		if _, ok := in.inactive.GetIfPresent(key); ok {

@@ -593,6 +593,18 @@ func TestTrustIntrospectionAfterConcurrentStore(t *testing.T) {
 			t.Fatalf("%s: %d introspections for a first and a late check, want 1", tok, n)
 		}
 	}
+	// A late check whose cached answer has ended (the cache interval is
+	// over) asks again.
+	tok, key := "late-token-0123456789", tokenKey("late-token-0123456789")
+	late := slot{v: f.v, key: key, now: f.v.Now(), epoch: f.v.cache.begin()}
+	f.clock.Advance(DefaultIntrospectCache + time.Second)
+	before := idp.introHits.Load()
+	if _, e := f.v.verifyAny(context.Background(), tok, key, &Policy{}, late); e != nil {
+		t.Fatal(e)
+	}
+	if n := idp.introHits.Load() - before; n != 1 {
+		t.Fatalf("%d introspections for a check after the cache interval, want 1", n)
+	}
 }
 
 // CONFORMANCE X3: introspections reuse their connections to the issuer —
