@@ -417,11 +417,6 @@ func (a *authorizer) login(w http.ResponseWriter, r *http.Request, req *authRequ
 	ip := a.opts.ClientIP(r)
 	block := addressBlock(ip) // an IPv6 /64 is one source
 	pairKey, ipKey, userKey := "user\x00"+throttleName(username)+"\x00"+block, "ip\x00"+block, "user\x00"+throttleName(username)
-	ks := []throttled{{a.byUserIP, pairKey}, {a.byIP, ipKey}, {a.byUser, userKey}}
-	if wait, blocked := attemptAll(ks); blocked {
-		a.tooMany(w, wait)
-		return "", "", now, true
-	}
 	// Names and passwords too long to be real still pay the bcrypt
 	// comparison (of the decoy hash), so they are no cheaper to try.
 	name := username
@@ -429,10 +424,14 @@ func (a *authorizer) login(w http.ResponseWriter, r *http.Request, req *authRequ
 		name = ""
 	}
 	ok := false
-	attempted(ks, func() bool {
+	ks := []throttled{{a.byUserIP, pairKey}, {a.byIP, ipKey}, {a.byUser, userKey}}
+	if wait, blocked := attemptAll(ks, func() bool {
 		ok = a.s.cfg.Users.Authenticate(name, password) && name != ""
 		return !ok
-	})
+	}); blocked {
+		a.tooMany(w, wait)
+		return "", "", now, true
+	}
 	if !ok {
 		a.s.cfg.Observe(Event{Kind: EventLoginFailed, ClientID: req.client.ID, Subject: truncate(username, 256), Address: ip, Reason: "wrong username or password"})
 		a.loginPage(w, r, req, http.StatusUnauthorized, username, "Wrong username or password.")

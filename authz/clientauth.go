@@ -179,18 +179,17 @@ func (s *Server) authenticateClient(r *http.Request, p Params) (*Client, *Error)
 	id, ip := claimedClientID(r, p), s.cfg.ClientIP(r)
 	block := addressBlock(ip) // an IPv6 /64 is one source
 	pairKey, ipKey, idKey := "client\x00"+throttleName(id)+"\x00"+block, "ip\x00"+block, "client\x00"+throttleName(id)
+	var c *Client
+	var err *Error
 	ks := []throttled{{s.pairFailures, pairKey}, {s.ipFailures, ipKey}, {s.clientFailures, idKey}}
-	if wait, blocked := attemptAll(ks); blocked {
+	if wait, blocked := attemptAll(ks, func() bool {
+		c, err = AuthenticateClient(withCaller(r.Context(), ip), s.registry, r, p)
+		return err != nil && err.Code == ErrInvalidClient.Code && !err.disabled
+	}); blocked {
 		e := ErrInvalidClient.WithDescription("too many failed client authentications; retry later")
 		e.Status, e.retryAfter = http.StatusTooManyRequests, wait
 		return nil, e
 	}
-	var c *Client
-	var err *Error
-	attempted(ks, func() bool {
-		c, err = AuthenticateClient(withCaller(r.Context(), ip), s.registry, r, p)
-		return err != nil && err.Code == ErrInvalidClient.Code && !err.disabled
-	})
 	if err == nil {
 		// Only the pair: a success must not wipe what others' guesses
 		// cost the client id.

@@ -139,7 +139,6 @@ func (t *Throttle) Attempt(key string) (time.Duration, bool) {
 
 // Done ends an attempt that Attempt started; failed records a failure.
 func (t *Throttle) Done(key string, failed bool) {
-	now := t.Now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if n := t.running[key]; n > 1 {
@@ -148,7 +147,7 @@ func (t *Throttle) Done(key string, failed bool) {
 		delete(t.running, key)
 	}
 	if failed {
-		t.failLocked(key, now)
+		t.failLocked(key, t.Now())
 	}
 }
 
@@ -171,32 +170,27 @@ type throttled struct {
 	key string
 }
 
-// attemptAll starts an attempt in every throttle, or in none when one of
-// them says to wait (and how long).
-func attemptAll(ks []throttled) (time.Duration, bool) {
-	for i, k := range ks {
+// attemptAll runs check as one attempt of every throttle in ks, unless
+// one of them says to wait (and how long): then check does not run. The
+// attempts end as failures when check says so or panics, so none is ever
+// left running, which would hold its keys.
+func attemptAll(ks []throttled, check func() (failed bool)) (time.Duration, bool) {
+	started := 0
+	failed := true
+	defer func() {
+		for _, k := range ks[:started] {
+			k.t.Done(k.key, failed)
+		}
+	}()
+	for _, k := range ks {
 		if wait, blocked := k.t.Attempt(k.key); blocked {
-			doneAll(ks[:i], false)
+			failed = false
 			return wait, true
 		}
+		started++
 	}
-	return 0, false
-}
-
-// doneAll ends the attempts attemptAll started.
-func doneAll(ks []throttled, failed bool) {
-	for _, k := range ks {
-		k.t.Done(k.key, failed)
-	}
-}
-
-// attempted runs check as the attempts attemptAll started and ends them,
-// as failures when check says so or panics: an attempt is never left
-// running, which would hold its keys.
-func attempted(ks []throttled, check func() (failed bool)) {
-	failed := true
-	defer func() { doneAll(ks, failed) }()
 	failed = check()
+	return 0, false
 }
 
 func (t *Throttle) blockedLocked(key string, now time.Time) (time.Duration, bool) {
