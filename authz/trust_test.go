@@ -651,6 +651,41 @@ func TestTrustIntrospectionKeepsConnections(t *testing.T) {
 	}
 }
 
+// A config's connections to its issuers end when it is unloaded (Close),
+// not 90 s later: every reload would otherwise leave its pool open.
+func TestTrustCloseEndsIdleConnections(t *testing.T) {
+	var open atomic.Int64
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(introspectWith(t, func(string) (int, string, string) {
+		return 200, "application/json", `{"active":true,"sub":"u","aud":"api://orders"}`
+	})))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		switch s {
+		case http.StateNew:
+			open.Add(1)
+		case http.StateClosed, http.StateHijacked:
+			open.Add(-1)
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	f := newTrustFixture(t, TrustConfig{Issuer: srv.URL, Audience: []string{"api://orders"},
+		Introspection: &IntrospectionConfig{Endpoint: srv.URL + "/introspect", ClientID: "gateway", ClientSecret: "gw/secret"}})
+	if _, e := f.check("close-token-0123456789", nil); e != nil {
+		t.Fatal(e)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if n := open.Load(); n != 1 {
+		t.Fatalf("%d connections open to the issuer after one introspection, want 1 kept idle", n)
+	}
+	f.v.Trust.Close()
+	for deadline := time.Now().Add(2 * time.Second); open.Load() != 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections still open 2 s after Close", open.Load())
+		}
+	}
+	(*Trust)(nil).Close() // a config without trust blocks
+}
+
 // The config is checked without any network: plain http only on loopback,
 // audience required, introspection authenticated.
 func TestTrustConfigChecks(t *testing.T) {

@@ -518,6 +518,13 @@ func (a *App) Start() error {
 // Stop implements caddy.App.
 func (a *App) Stop() error { return nil }
 
+// Cleanup implements caddy.CleanerUpper: the config is unloaded (or failed
+// to load), so its connections to trusted issuers are closed now.
+func (a *App) Cleanup() error {
+	a.trust.Close()
+	return nil
+}
+
 // hasAuthCodeClients reports whether a static client uses the browser flow.
 func (a *App) hasAuthCodeClients() bool {
 	for _, c := range a.Clients {
@@ -533,6 +540,7 @@ func (a *App) Server() *authz.Server { return a.server }
 
 // Interface guards
 var (
-	_ caddy.App         = (*App)(nil)
-	_ caddy.Provisioner = (*App)(nil)
+	_ caddy.App          = (*App)(nil)
+	_ caddy.Provisioner  = (*App)(nil)
+	_ caddy.CleanerUpper = (*App)(nil)
 )

@@ -145,7 +145,7 @@ func kidOf(t *testing.T, tok string) string {
 
 // secondOauthgate is another oauthgate's OAuth core on loopback, a second
 // trusted issuer: it issues JWTs for audience to client "peer".
-func secondOauthgate(t *testing.T, audience string) *httptest.Server {
+func secondOauthgate(t *testing.T, audience string, before ...func(*httptest.Server)) *httptest.Server {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -172,6 +172,9 @@ func secondOauthgate(t *testing.T, audience string) *httptest.Server {
 	}))
 	hs.Listener.Close()
 	hs.Listener = l
+	for _, f := range before {
+		f(hs)
+	}
 	hs.Start()
 	t.Cleanup(hs.Close)
 	return hs

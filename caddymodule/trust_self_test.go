@@ -5,8 +5,13 @@ package caddymodule
 import (
 	"context"
 	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"golang.org/x/oauth2/clientcredentials"
 )
@@ -85,5 +90,44 @@ func TestTrustBesideOwnIssuer(t *testing.T) {
 	err := g.loadErr(baseApp(g.base, fmt.Sprintf("trust %s {\n\t\t\taudience x\n\t\t}", g.base)), "respond ok")
 	if err == nil || !strings.Contains(err.Error(), "own issuer") {
 		t.Fatalf("trust of our own issuer: %v", err)
+	}
+}
+
+// A reload closes the unloaded config's connections to its trusted
+// issuers at once; without that, each reload left a pool of them open until
+// the transport's idle timeout (90 s).
+func TestReloadClosesIssuerConnections(t *testing.T) {
+	var open atomic.Int64
+	peer := secondOauthgate(t, "peer-api", func(hs *httptest.Server) {
+		hs.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+			switch s {
+			case http.StateNew:
+				open.Add(1)
+			case http.StateClosed, http.StateHijacked:
+				open.Add(-1)
+			}
+		}
+	})
+	pc := clientcredentials.Config{ClientID: "peer", ClientSecret: "peer-secret-0123456789", TokenURL: peer.URL + "/oauth/token"}
+	tok, err := pc.Token(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	http.DefaultClient.CloseIdleConnections() // the token request's own connection
+	g := newGateway(t)
+	app := fmt.Sprintf("\toauthgate {\n\t\ttrust %s {\n\t\t\taudience peer-api\n\t\t}\n\t}", peer.URL)
+	site := "\toauthgate_protect\n\trespond \"ok\""
+	g.load(app, site)
+	if resp, _ := call(t, "GET", g.base+"/x", map[string]string{"Authorization": "Bearer " + tok.AccessToken}, ""); resp.StatusCode != 200 {
+		t.Fatalf("the peer's token: %d", resp.StatusCode)
+	}
+	if n := open.Load(); n < 1 {
+		t.Fatalf("%d connections from the gateway to its trusted issuer, want them kept", n)
+	}
+	g.load("", "\trespond \"ok\"")
+	for deadline := time.Now().Add(3 * time.Second); open.Load() != 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections to the trusted issuer still open after the reload", open.Load())
+		}
 	}
 }
