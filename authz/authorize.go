@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -150,9 +149,9 @@ func (a *authorizer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		pages.errorPage(w, http.StatusBadRequest, "Invalid request", err.Error())
 		return
 	}
-	req, title, msg := a.validateClient(withCaller(r.Context(), a.opts.ClientIP(r)), params)
-	if req == nil {
-		pages.errorPage(w, http.StatusBadRequest, title, msg)
+	req, refused := a.validateClient(withCaller(r.Context(), a.opts.ClientIP(r)), params)
+	if refused != nil {
+		pages.refuse(w, refused, "")
 		return
 	}
 	if e := a.validateRest(req); e != nil {
@@ -214,43 +213,56 @@ func single(v url.Values, k string) (string, bool) {
 	return vals[0], true
 }
 
-// validateClient checks what must be right before anything may be
-// redirected: the client and the redirect URI (CONFORMANCE A1, A2).
-func (a *authorizer) validateClient(ctx context.Context, params url.Values) (*authRequest, string, string) {
-	id, ok := single(params, "client_id")
-	if !ok || id == "" {
-		return nil, "Invalid request", "The request has no valid client_id."
-	}
-	c, err := a.s.registry.Client(ctx, id)
+// clientRefusal is the page for a client lookup (c, err) that gave no
+// usable client, nil when it did: a metadata document refused (400) or not
+// fetched for now (429, Retry-After), the registry unreachable (503), an
+// unknown or disabled client (400).
+func clientRefusal(c *Client, err error) *refusal {
 	if de := (*DocumentError)(nil); errors.As(err, &de) {
 		if de.RetryAfter > 0 {
-			return nil, "Try again shortly", "The application's client metadata document could not be fetched now: " + de.Reason + "."
+			return &refusal{status: http.StatusTooManyRequests, retryAfter: de.RetryAfter, title: "Try again shortly",
+				msg: "The application's client metadata document could not be fetched now: " + de.Reason + "."}
 		}
-		return nil, "Application not accepted", "The application's client metadata document was refused: " + de.Reason + "."
+		return badRequest("Application not accepted", "The application's client metadata document was refused: "+de.Reason+".")
 	}
 	if err != nil && !errors.Is(err, ErrUnknownClient) {
-		return nil, "Temporarily unavailable", "The client registry cannot be reached. Try again later."
+		return &refusal{status: http.StatusServiceUnavailable, title: "Temporarily unavailable",
+			msg: "The client registry cannot be reached. Try again later."}
 	}
 	if c == nil || c.Disabled {
-		return nil, "Unknown application", "The application that sent you here is not registered or is disabled."
+		return badRequest("Unknown application", "The application that sent you here is not registered or is disabled.")
+	}
+	return nil
+}
+
+// validateClient checks what must be right before anything may be
+// redirected: the client and the redirect URI (CONFORMANCE A1, A2).
+func (a *authorizer) validateClient(ctx context.Context, params url.Values) (*authRequest, *refusal) {
+	id, ok := single(params, "client_id")
+	if !ok || id == "" {
+		return nil, badRequest("Invalid request", "The request has no valid client_id.")
+	}
+	c, err := a.s.registry.Client(ctx, id)
+	if refused := clientRefusal(c, err); refused != nil {
+		return nil, refused
 	}
 	ru, ok := single(params, "redirect_uri")
 	if !ok {
-		return nil, "Invalid request", "The request has more than one redirect_uri."
+		return nil, badRequest("Invalid request", "The request has more than one redirect_uri.")
 	}
 	req := &authRequest{client: c, params: params}
 	switch {
 	case ru != "":
 		if !MatchRedirectURI(c.RedirectURIs, ru) {
-			return nil, "Invalid redirect URI", "The redirect URI of this request is not registered for the application."
+			return nil, badRequest("Invalid redirect URI", "The redirect URI of this request is not registered for the application.")
 		}
 		req.redirectURI, req.given = ru, true
 	case len(c.RedirectURIs) == 1:
 		req.redirectURI = c.RedirectURIs[0]
 	default:
-		return nil, "Invalid request", "The request must name its redirect_uri: the application has several registered."
+		return nil, badRequest("Invalid request", "The request must name its redirect_uri: the application has several registered.")
 	}
-	return req, "", ""
+	return req, nil
 }
 
 // validateRest checks everything that is answered by an error redirect.
@@ -451,10 +463,8 @@ func (a *authorizer) login(w http.ResponseWriter, r *http.Request, req *authRequ
 }
 
 func (a *authorizer) tooMany(w http.ResponseWriter, wait time.Duration) {
-	secs := int(wait/time.Second) + 1
-	w.Header().Set("Retry-After", strconv.Itoa(secs))
-	a.opts.Pages.errorPage(w, http.StatusTooManyRequests, "Too many attempts",
-		fmt.Sprintf("Too many failed sign-ins. Try again in %d seconds.", secs))
+	a.opts.Pages.refuse(w, &refusal{status: http.StatusTooManyRequests, retryAfter: wait, title: "Too many attempts",
+		msg: fmt.Sprintf("Too many failed sign-ins. Try again in %d seconds.", int(wait/time.Second)+1)}, "")
 }
 
 // consent asks for, remembers or skips consent, then issues the code

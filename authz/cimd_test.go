@@ -370,8 +370,9 @@ func TestMetadataDocument_G4_FetchesPerAddress(t *testing.T) {
 		}
 	}
 	p := authorize("203.0.113.5", fetchesPerAddress)
-	if accepted(p) || !strings.Contains(p.Body, "too many client metadata documents were fetched for this address") {
-		t.Fatalf("fetch %d from one address within a minute: %d %s", fetchesPerAddress+1, p.Status, p.Body)
+	if p.Status != http.StatusTooManyRequests || p.Header.Get("Retry-After") == "" ||
+		!strings.Contains(p.Body, "too many client metadata documents were fetched for this address") {
+		t.Fatalf("fetch %d from one address within a minute: %d (Retry-After %q) %s", fetchesPerAddress+1, p.Status, p.Header.Get("Retry-After"), p.Body)
 	}
 	if n := docs.hits.Load(); n != fetchesPerAddress {
 		t.Fatalf("%d fetches, want %d (the refused one made none)", n, fetchesPerAddress)
@@ -385,6 +386,49 @@ func TestMetadataDocument_G4_FetchesPerAddress(t *testing.T) {
 	f.clock.Advance(fetchWindow + time.Second)
 	if p := authorize("203.0.113.5", fetchesPerAddress+1); !accepted(p) {
 		t.Fatalf("after the minute: %d %s", p.Status, p.Body)
+	}
+}
+
+// CONFORMANCE G4: sign-out requests naming a client_id look its document
+// up too, and count against the same per-address limit as the
+// authorization endpoint: logout links cannot be used to make the server
+// fetch without bound. The user is signed out either way.
+func TestMetadataDocument_G4_LogoutFetchesPerAddress(t *testing.T) {
+	_, srv := regServer(t, documents, fromAddr)
+	docs := newDocServer(t, goodDocument("public, max-age=3600"))
+	logout := func(addr string, n int) *testutil.Page {
+		q := url.Values{"client_id": {fmt.Sprintf("%s/c%d.json", docs.URL, n)}, "post_logout_redirect_uri": {"http://127.0.0.1/bye"}}
+		return browserAt(t, addr).Get(srv.URL + PathLogout + "?" + q.Encode())
+	}
+	// Half the limit through the authorization endpoint, half through logout.
+	for n := range fetchesPerAddress {
+		var p *testutil.Page
+		if n%2 == 0 {
+			q := url.Values{"response_type": {"code"}, "client_id": {fmt.Sprintf("%s/c%d.json", docs.URL, n)}, "redirect_uri": {"http://127.0.0.1/cb"},
+				"code_challenge": {pkcePair(testVerifier)}, "code_challenge_method": {"S256"}}
+			p = browserAt(t, "203.0.113.7").Get(srv.URL + PathAuthorize + "?" + q.Encode())
+		} else {
+			p = logout("203.0.113.7", n)
+		}
+		// The documents register no post_logout_redirect_uris: logout
+		// looks them up, then refuses the return address.
+		if n%2 == 0 && p.Status != http.StatusOK || n%2 == 1 && (p.Status != http.StatusBadRequest || !strings.Contains(p.Body, "The page to return to is not registered")) {
+			t.Fatalf("lookup %d: %d %s", n, p.Status, p.Body)
+		}
+	}
+	if n := docs.hits.Load(); n != fetchesPerAddress {
+		t.Fatalf("%d fetches, want %d", n, fetchesPerAddress)
+	}
+	p := logout("203.0.113.7", fetchesPerAddress)
+	if p.Status != http.StatusTooManyRequests || p.Header.Get("Retry-After") == "" ||
+		!strings.Contains(p.Body, "too many client metadata documents were fetched for this address") || !strings.Contains(p.Body, "You are signed out") {
+		t.Fatalf("logout fetch %d within a minute: %d (Retry-After %q) %s", fetchesPerAddress+1, p.Status, p.Header.Get("Retry-After"), p.Body)
+	}
+	if n := docs.hits.Load(); n != fetchesPerAddress {
+		t.Fatalf("%d fetches, want %d (the refused one made none)", n, fetchesPerAddress)
+	}
+	if p := logout("198.51.100.21", fetchesPerAddress); p.Status != http.StatusBadRequest {
+		t.Fatalf("the same document for another address: %d %s", p.Status, p.Body)
 	}
 }
 

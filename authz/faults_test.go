@@ -6,7 +6,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -67,6 +69,38 @@ func (f *faultStore) TakeRefresh(ctx context.Context, k tokenstore.Key) (tokenst
 		return tokenstore.Grant{}, err
 	}
 	return f.Store.TakeRefresh(ctx, k)
+}
+
+func (f *faultStore) GetClient(ctx context.Context, id string) (tokenstore.Client, error) {
+	if err := f.faulty("GetClient"); err != nil {
+		return tokenstore.Client{}, err
+	}
+	return f.Store.GetClient(ctx, id)
+}
+
+// CONFORMANCE S4: a dynamic client that cannot be looked up because the
+// store is down gets a 503 page at the authorization endpoint — never an
+// "unknown application" (which would send its users away for good), never a
+// redirect — and the same request works once the store answers.
+func TestAuthorizeWhileRegistryDown(t *testing.T) {
+	var faults *faultStore
+	_, srv := flowFixture(t, func(c *Config) {
+		faults = &faultStore{Store: c.Store, fail: map[string]int{}}
+		c.Store = faults
+	})
+	if err := faults.CreateClient(t.Context(), tokenstore.Client{ID: "dyn", Grants: []string{GrantAuthorizationCode},
+		Scopes: []string{"api_v3"}, RedirectURIs: []string{"https://dyn.example/cb"}, Public: true}); err != nil {
+		t.Fatal(err)
+	}
+	u := srv.URL + PathAuthorize + "?response_type=code&client_id=dyn&state=s&code_challenge=" + pkcePair(testVerifier) + "&code_challenge_method=S256"
+	faults.failOnce("GetClient")
+	p := testutil.NewBrowser(t).Get(u)
+	if p.Status != http.StatusServiceUnavailable || p.Header.Get("Location") != "" || !strings.Contains(p.Body, "cannot be reached") {
+		t.Fatalf("registry down: %d %q %s", p.Status, p.Header.Get("Location"), p.Body)
+	}
+	if p := testutil.NewBrowser(t).Get(u); p.Status != http.StatusOK || !p.Form.Has("oauthgate_password") {
+		t.Fatalf("registry back: %d %s", p.Status, p.Body)
+	}
 }
 
 // Issue 17 item 11: a 503 from the token endpoint never leaves the code or

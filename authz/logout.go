@@ -1,7 +1,6 @@
 package authz
 
 import (
-	"errors"
 	"net/http"
 	"net/url"
 	"slices"
@@ -45,12 +44,12 @@ func (a *authorizer) serveLogout(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	target, title, msg := a.logoutTarget(r, params)
+	target, refused := a.logoutTarget(r, params)
 	// The session ends whatever the rest of the request is worth: the user
 	// asked to sign out.
 	setCookie(w, r, a.cookiePath(r), sessionCookie, "", -time.Second)
-	if title != "" {
-		pages.errorPage(w, http.StatusBadRequest, title, msg+" You are signed out of this server.")
+	if refused != nil {
+		pages.refuse(w, refused, "You are signed out of this server.")
 		return
 	}
 	if target == "" {
@@ -70,40 +69,37 @@ func (a *authorizer) serveLogout(w http.ResponseWriter, r *http.Request) {
 func (a *authorizer) maxHintAge() time.Duration { return a.s.cfg.SessionTTL }
 
 // logoutTarget checks the request and returns where to send the user back
-// ("" for nowhere), or the title and message of the page that refuses it.
-func (a *authorizer) logoutTarget(r *http.Request, p url.Values) (target, title, msg string) {
+// ("" for nowhere), or the page that refuses it.
+func (a *authorizer) logoutTarget(r *http.Request, p url.Values) (string, *refusal) {
 	clientID := p.Get("client_id")
 	if hint := p.Get("id_token_hint"); hint != "" {
 		claims, ok := a.s.parseIDTokenHint(hint)
 		if !ok {
-			return "", "Invalid sign-out request", "The ID token of this request was not issued by this server."
+			return "", badRequest("Invalid sign-out request", "The ID token of this request was not issued by this server.")
 		}
 		aud, _ := claims["aud"].(string)
 		if clientID != "" && aud != clientID {
-			return "", "Invalid sign-out request", "The ID token of this request was issued to another application."
+			return "", badRequest("Invalid sign-out request", "The ID token of this request was issued to another application.")
 		}
 		exp, _ := claims["exp"].(float64)
 		if a.s.cfg.Now().After(time.Unix(int64(exp), 0).Add(a.maxHintAge())) {
-			return "", "Invalid sign-out request", "The ID token of this request has expired too long ago."
+			return "", badRequest("Invalid sign-out request", "The ID token of this request has expired too long ago.")
 		}
 		clientID = aud
 	}
 	uri := p.Get("post_logout_redirect_uri")
 	if uri == "" {
-		return "", "", ""
+		return "", nil
 	}
 	if clientID == "" {
-		return "", "Invalid sign-out request", "The request names a page to return to but not the application: it needs id_token_hint or client_id."
+		return "", badRequest("Invalid sign-out request", "The request names a page to return to but not the application: it needs id_token_hint or client_id.")
 	}
 	c, err := a.s.registry.Client(withCaller(r.Context(), a.opts.ClientIP(r)), clientID)
-	if err != nil && !errors.Is(err, ErrUnknownClient) {
-		return "", "Temporarily unavailable", "The client registry cannot be reached."
-	}
-	if c == nil || c.Disabled {
-		return "", "Unknown application", "The application that sent you here is not registered or is disabled."
+	if refused := clientRefusal(c, err); refused != nil {
+		return "", refused
 	}
 	if !slices.Contains(c.PostLogoutRedirectURIs, uri) {
-		return "", "Invalid return address", "The page to return to is not registered for the application."
+		return "", badRequest("Invalid return address", "The page to return to is not registered for the application.")
 	}
-	return uri, "", ""
+	return uri, nil
 }

@@ -10,7 +10,9 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"time"
 )
 
 //go:embed templates/*.html
@@ -140,4 +142,28 @@ func (p *Pages) render(w http.ResponseWriter, status int, name string, data any)
 // errorPage shows an error without redirecting anywhere (CONFORMANCE A1).
 func (p *Pages) errorPage(w http.ResponseWriter, status int, title, message string) {
 	p.render(w, status, "error.html", map[string]any{"Title": title, "Message": message})
+}
+
+// refusal is an error page to answer with: its status, title and message,
+// and when the request may be tried again (Retry-After).
+type refusal struct {
+	status     int
+	title, msg string
+	retryAfter time.Duration
+}
+
+func badRequest(title, msg string) *refusal {
+	return &refusal{status: http.StatusBadRequest, title: title, msg: msg}
+}
+
+// refuse shows r, its message followed by more (a sentence, or "").
+func (p *Pages) refuse(w http.ResponseWriter, r *refusal, more string) {
+	if r.retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(r.retryAfter/time.Second)+1))
+	}
+	msg := r.msg
+	if more != "" {
+		msg += " " + more
+	}
+	p.errorPage(w, r.status, r.title, msg)
 }

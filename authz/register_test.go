@@ -34,8 +34,13 @@ func regServer(t *testing.T, opts ...fixtureOpt) (*fixture, *httptest.Server) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	logout, err := f.srv.LogoutHandler(AuthorizeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	mux := http.NewServeMux()
 	mux.Handle(PathAuthorize, authorize)
+	mux.Handle(PathLogout, logout)
 	for _, p := range []string{PathToken, PathRegister, PathMetadata} {
 		if h := f.srv.Handler(p); h != nil {
 			mux.Handle(p, h)
