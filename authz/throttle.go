@@ -98,14 +98,6 @@ func NewDelayThrottle(limit int, per, maxDelay time.Duration, now func() time.Ti
 	return t
 }
 
-// Blocked reports whether key must wait, and for how long.
-func (t *Throttle) Blocked(key string) (time.Duration, bool) {
-	now := t.Now()
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.blockedLocked(key, now)
-}
-
 // Attempt starts an attempt for key unless the key must wait (and says
 // how long): when it is blocked, or when the attempts under way would
 // reach its limit should they all fail. An attempt started must be ended
@@ -206,19 +198,11 @@ func (t *Throttle) blockedLocked(key string, now time.Time) (time.Duration, bool
 	return 0, false
 }
 
-// Fail records a failure for key.
-func (t *Throttle) Fail(key string) {
-	now := t.Now()
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.failLocked(key, now)
-}
-
 func (t *Throttle) failLocked(key string, now time.Time) {
 	e, ok := t.entries[key]
 	if !ok {
 		if len(t.entries) >= t.MaxKeys && !t.evictLocked(now) {
-			return // the table is all locks: Blocked refuses new keys meanwhile
+			return // the table is all locks: Attempt refuses new keys meanwhile
 		}
 		e = &entry{key: key, start: now, index: -1}
 		e.elem = t.idle.PushBack(e)

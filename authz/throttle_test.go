@@ -17,6 +17,23 @@ import (
 	"github.com/oauthgate/caddy-oauthgate/internal/testutil"
 )
 
+// Blocked reports whether key must wait, and for how long: the table's
+// state, without starting an attempt.
+func (t *Throttle) Blocked(key string) (time.Duration, bool) {
+	now := t.Now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.blockedLocked(key, now)
+}
+
+// Fail records a failure for key.
+func (t *Throttle) Fail(key string) {
+	now := t.Now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.failLocked(key, now)
+}
+
 // Failed client authentication is throttled per client and per IP with 429
 // and Retry-After; the window ends by itself (injected clock).
 func TestClientAuthThrottle(t *testing.T) {
