@@ -1,8 +1,12 @@
 -- Cycles every wrk connection through a pool of distinct tokens, read from
 -- the file named by TOKENS_FILE, one per line. Each thread starts at its own
--- offset, so no token is sent over and over.
-local tokens = {}
-for line in io.lines(os.getenv("TOKENS_FILE")) do tokens[#tokens + 1] = line end
+-- offset, so no token is sent over and over. bench/mcp.lua loads this file
+-- for the pool and sends its own requests.
+tokens = {}
+local file = os.getenv("TOKENS_FILE")
+if file and file ~= "" then
+  for line in io.lines(file) do tokens[#tokens + 1] = line end
+end
 local counter = 1
 local path = os.getenv("BENCH_PATH") or "/api/x"
 
@@ -15,8 +19,13 @@ function init(args)
   i = offset or 0
 end
 
-function request()
+-- next_token is this thread's next token of the pool (nil without a pool).
+function next_token()
+  if #tokens == 0 then return nil end
   i = i + 1
-  local t = tokens[(i % #tokens) + 1]
-  return wrk.format("GET", path, { ["Authorization"] = "Bearer " .. t })
+  return tokens[(i % #tokens) + 1]
+end
+
+function request()
+  return wrk.format("GET", path, { ["Authorization"] = "Bearer " .. next_token() })
 end
