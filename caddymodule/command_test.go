@@ -9,7 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/caddyserver/caddy/v2"
 	"github.com/spf13/cobra"
 
 	"github.com/oauthgate/caddy-oauthgate/internal/testutil"
@@ -50,7 +49,7 @@ func TestCLIErrorsAndExitStatuses(t *testing.T) {
 	g := newGateway(t)
 	admin := fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
 	cfg := strings.Replace(g.caddyfile(baseApp(g.base, ""), "oauthgate_server"), "admin off", "admin "+admin, 1)
-	if err := loadRaw(g, adapt(t, cfg)); err != nil {
+	if err := g.loadJSON(adapt(t, cfg)); err != nil {
 		t.Fatal(err)
 	}
 	at := []string{"--address", admin}
@@ -89,13 +88,4 @@ func TestCLIErrorsAndExitStatuses(t *testing.T) {
 	if out, status := runCLI(t, append([]string{"client", "list"}, at...)...); status != 0 || !strings.Contains(out, "reporting") {
 		t.Errorf("client list: %d %s", status, out)
 	}
-}
-
-// loadRaw loads a JSON config and waits for the gateway's port.
-func loadRaw(g *gateway, cfg []byte) error {
-	if err := caddy.Load(cfg, true); err != nil {
-		return err
-	}
-	waitListening(g.t, g)
-	return nil
 }

@@ -85,6 +85,12 @@ func (g *gateway) loadErr(oauthgate, site string) error {
 	if err != nil {
 		return err
 	}
+	return g.loadJSON(cfg)
+}
+
+// loadJSON (re)loads the gateway with a JSON config and waits until the
+// new server answers.
+func (g *gateway) loadJSON(cfg []byte) error {
 	if err := caddy.Load(cfg, true); err != nil {
 		return err
 	}

@@ -5,8 +5,6 @@ package caddymodule
 import (
 	"bytes"
 	"fmt"
-	"net"
-	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -77,10 +75,9 @@ func TestFullMemoryStoreSaysSo(t *testing.T) {
 	caddyfile := strings.Replace(g.caddyfile(baseApp(g.base, "token_format opaque\n\t\tstore memory {\n\t\t\tmax_entries 3\n\t\t}"),
 		"metrics /metrics\n\toauthgate_server"), "log {\n\t\toutput discard\n\t}", "log {\n\t\toutput file "+logFile+"\n\t\tformat json\n\t}", 1)
 	cfg := adapt(t, caddyfile)
-	if err := caddy.Load(cfg, true); err != nil {
+	if err := g.loadJSON(cfg); err != nil {
 		t.Fatal(err)
 	}
-	waitListening(t, g)
 	var full int
 	for range 8 {
 		status, body := tokenPostPath(t, g, "/oauth/token", "reporting", reportingSecret, url.Values{"grant_type": {"client_credentials"}})
@@ -120,24 +117,6 @@ func TestFullMemoryStoreSaysSo(t *testing.T) {
 	n.note()
 	if got := observed.Len(); got != 2 {
 		t.Errorf("%d lines over 61 s, want 2", got)
-	}
-}
-
-// waitListening waits until the gateway's port answers.
-func waitListening(t *testing.T, g *gateway) {
-	t.Helper()
-	http.DefaultClient.CloseIdleConnections()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", strings.TrimPrefix(g.base, "http://"), 200*time.Millisecond)
-		if err == nil {
-			c.Close()
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal(err)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
 

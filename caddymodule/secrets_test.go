@@ -30,7 +30,7 @@ func TestNoSecretsOrTokensInLogsOrMemory_K4(t *testing.T) {
 	if strings.Contains(string(raw), reportingSecret) {
 		t.Fatal("the adapted JSON contains the secret instead of its placeholder")
 	}
-	if err := caddy.Load(raw, true); err != nil {
+	if err := g.loadJSON(raw); err != nil {
 		t.Fatal(err)
 	}
 	tok := getToken(t, g, "reporting", reportingSecret, "api_v3")
@@ -104,7 +104,7 @@ func TestStaticClientsFromJSON_M1(t *testing.T) {
 		]}}}
 	}
 }`, g.storage, g.base, g.port)
-	if err := caddy.Load([]byte(cfg), true); err != nil {
+	if err := g.loadJSON([]byte(cfg)); err != nil {
 		t.Fatal(err)
 	}
 	tok, err := ccConfig(g, "bim", oroSecret, oauth2.AuthStyleInParams).Token(context.Background())
