@@ -309,6 +309,20 @@ func (t *Trust) Issuers() []string {
 	return out
 }
 
+// Introspecting returns the trusted issuers with an introspect block that a
+// route taking the issuers named (all when none) asks about an opaque
+// token, in the order they are asked.
+func (t *Trust) Introspecting(issuers []string) []string {
+	var out []string
+	p := Policy{Issuers: issuers}
+	for _, ti := range t.list {
+		if ti.intro != nil && p.accepts(ti.cfg.Issuer) {
+			out = append(out, ti.cfg.Issuer)
+		}
+	}
+	return out
+}
+
 // HeaderNames returns every extra header name of every trusted issuer:
 // they are removed from every incoming request, like identity headers.
 func (t *Trust) HeaderNames() []string {

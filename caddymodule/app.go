@@ -136,8 +136,8 @@ type App struct {
 	events  *caddyevents.App
 	format  authz.TokenFormat
 	logger  *zap.Logger
-	// warned holds the token_header names already warned about in this
-	// config (warnTokenHeaderLogged), so each is named once.
+	// warned holds the start-time warnings already given in this config
+	// (firstWarning), so each is given once.
 	warned map[string]bool
 
 	reread *rereadState // rereadKeys; set in Provision

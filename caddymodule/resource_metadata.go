@@ -142,6 +142,7 @@ func (p *Protect) provisionTrust(app *App) error {
 		return err
 	}
 	p.policy.Issuers = issuers
+	app.warnIntrospectedInTurn(p.logger, issuers)
 	p.hIssuer = http.CanonicalHeaderKey(p.HeaderPrefix + "Issuer")
 	if p.Resource != "" {
 		_, full, err := metadataPath(p.Resource)

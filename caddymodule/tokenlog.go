@@ -23,15 +23,25 @@ func TokenHeaderLogFilter(header string) string {
 // Each header is named once per config, however many handlers read it.
 func (a *App) warnTokenHeaderLogged(logger *zap.Logger, header string) {
 	filter := TokenHeaderLogFilter(header)
-	if a.warned[filter] {
+	if !a.firstWarning(filter) {
 		return
 	}
-	if a.warned == nil {
-		a.warned = map[string]bool{}
-	}
-	a.warned[filter] = true
 	logger.Warn("oauthgate_protect: token_header "+header+": Caddy's access log, and its error log at DEBUG, record request headers "+
 		"and redact only Authorization and Cookie; keep the token out of both with `"+filter+"` in a `format filter { … }` "+
 		"of the site's `log` block and of the global `log default` (see README, \"Tokens in a custom header\")",
 		zap.String("token_header", header), zap.String("log_filter", filter))
+}
+
+// firstWarning reports whether the warning named key is given for the first
+// time in this config (and notes that it is): handlers that share a cause
+// share one warning.
+func (a *App) firstWarning(key string) bool {
+	if a.warned[key] {
+		return false
+	}
+	if a.warned == nil {
+		a.warned = map[string]bool{}
+	}
+	a.warned[key] = true
+	return true
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -187,6 +188,26 @@ func (a *App) observeTrust(ev authz.TrustEvent) {
 		a.logger.Warn("trusted issuer: introspection failed; the token gets 503",
 			zap.String("issuer", ev.Issuer), zap.String("outcome", ev.Outcome), zap.Error(ev.Err))
 	}
+}
+
+// warnIntrospectedInTurn says, at start, that a route taking opaque tokens
+// of several introspecting issuers sends each unknown one to their
+// introspection endpoints in turn, so that each of them sees tokens of the
+// others. Once per set of issuers and config.
+func (a *App) warnIntrospectedInTurn(logger *zap.Logger, issuers []string) {
+	if a.trust == nil {
+		return
+	}
+	asked := a.trust.Introspecting(issuers)
+	if len(asked) < 2 {
+		return
+	}
+	if !a.firstWarning("introspect " + strings.Join(asked, " ")) {
+		return
+	}
+	logger.Warn("oauthgate_protect: an opaque token carries no issuer, so on a route that accepts several introspecting issuers "+
+		"it is introspected at each of them in turn until one says active, and each sees the tokens of the ones before it; "+
+		"name one with `issuers` on the routes where they must not", zap.Strings("introspected_in_turn", asked))
 }
 
 // trustedIssuer reports whether iss is a configured trusted issuer.

@@ -3,11 +3,15 @@
 package caddymodule
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -129,5 +133,63 @@ func TestReloadClosesIssuerConnections(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("%d connections to the trusted issuer still open after the reload", open.Load())
 		}
+	}
+}
+
+// CONFORMANCE X3: `caddy validate` warns, once per set of issuers, about
+// routes whose opaque tokens are introspected at several trusted issuers in
+// turn (each then sees tokens of the ones before it), naming them in the
+// order they are asked; a route naming one issuer is not warned about.
+func TestIntrospectedInTurnIsWarned(t *testing.T) {
+	g := newGateway(t)
+	logFile := filepath.Join(t.TempDir(), "log.json")
+	a, b := "http://127.0.0.1:1/a", "http://127.0.0.1:1/b"
+	app := fmt.Sprintf(`	oauthgate {
+		trust %[1]s {
+			audience api
+			introspect {
+				client_id gw
+				client_secret {env.OAUTHGATE_TEST_INTROSPECT}
+			}
+		}
+		trust %[2]s {
+			audience api
+			introspect {
+				client_id gw
+				client_secret {env.OAUTHGATE_TEST_INTROSPECT}
+			}
+		}
+	}`, a, b)
+	t.Setenv("OAUTHGATE_TEST_INTROSPECT", "introspect-secret-0123456789")
+	site := fmt.Sprintf(`
+	route /all/* {
+		oauthgate_protect
+		respond "all"
+	}
+	route /again/* {
+		oauthgate_protect
+		respond "again"
+	}
+	route /one/* {
+		oauthgate_protect {
+			issuers %s
+		}
+		respond "one"
+	}`, b)
+	caddyfile := strings.Replace(g.caddyfile(app, site), "log {\n\t\toutput discard\n\t}",
+		"log {\n\t\toutput file "+logFile+"\n\t\tformat json\n\t\tlevel WARN\n\t}", 1)
+	if err := validate(adapt(t, caddyfile)); err != nil {
+		t.Fatal(err)
+	}
+	logs, _ := os.ReadFile(logFile)
+	var warned []string
+	for _, line := range bytes.Split(logs, []byte("\n")) {
+		var m map[string]any
+		if json.Unmarshal(line, &m) == nil && strings.Contains(fmt.Sprint(m["msg"]), "introspected at each of them in turn") {
+			warned = append(warned, fmt.Sprint(m["introspected_in_turn"]))
+		}
+	}
+	if len(warned) != 1 || warned[0] != fmt.Sprint([]any{a, b}) {
+		t.Fatalf("warnings %q, want one naming [%s %s]:\n%s", warned, a, b, logs)
 	}
 }
