@@ -117,7 +117,9 @@ type Trust struct {
 	client *http.Client
 	// own is the transport NewTrust made for client, closed by Close; a
 	// client passed in TrustOptions is its owner's to close.
-	own     *http.Transport
+	own *http.Transport
+	// later runs f after d (time.AfterFunc; tests replace it).
+	later   func(d time.Duration, f func())
 	observe func(TrustEvent)
 	now     func() time.Time
 }
@@ -157,7 +159,8 @@ type Header struct{ Name, Value string }
 // happen on Start or the first token). ctx bounds the key cache's
 // background refreshes.
 func NewTrust(ctx context.Context, cfgs []TrustConfig, opts TrustOptions) (*Trust, error) {
-	t := &Trust{byIss: map[string]*TrustedIssuer{}, observe: opts.Observe, now: opts.Now, client: opts.Client}
+	t := &Trust{byIss: map[string]*TrustedIssuer{}, observe: opts.Observe, now: opts.Now, client: opts.Client,
+		later: func(d time.Duration, f func()) { time.AfterFunc(d, f) }}
 	if t.observe == nil {
 		t.observe = func(TrustEvent) {}
 	}
@@ -204,10 +207,23 @@ func issuerTransport() *http.Transport {
 // Close closes the idle connections to the issuers, kept for the calls of
 // this config, when it is unloaded: a reload would otherwise leave them
 // open until the transport's idle timeout (90 s), one pool per reload.
+// Calls under way at Close close their connections as they end (net/http
+// keeps no newly idle connection after CloseIdleConnections); a call that
+// starts later, for a request the old config's server is still finishing,
+// pools its connection again: those are closed once the longest call
+// timeout has passed.
 func (t *Trust) Close() {
-	if t != nil && t.own != nil {
-		t.own.CloseIdleConnections()
+	if t == nil || t.own == nil {
+		return
 	}
+	t.own.CloseIdleConnections()
+	longest := DefaultFetchTimeout
+	for _, ti := range t.list {
+		if ti.intro != nil {
+			longest = max(longest, ti.intro.cfg.Timeout)
+		}
+	}
+	t.later(longest+time.Second, t.own.CloseIdleConnections)
 }
 
 // noRedirects copies c so that it follows no redirect: a key set or an

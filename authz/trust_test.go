@@ -652,10 +652,18 @@ func TestTrustIntrospectionKeepsConnections(t *testing.T) {
 }
 
 // A config's connections to its issuers end when it is unloaded (Close),
-// not 90 s later: every reload would otherwise leave its pool open.
+// not 90 s later: every reload would otherwise leave its pool open. An
+// introspection under way at Close closes its connection as it ends; one
+// that starts after Close (a request the old config's server is still
+// finishing) pools its connection, closed once the longest call timeout
+// has passed.
 func TestTrustCloseEndsIdleConnections(t *testing.T) {
 	var open atomic.Int64
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(introspectWith(t, func(string) (int, string, string) {
+	slow := make(chan struct{})
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(introspectWith(t, func(tok string) (int, string, string) {
+		if strings.HasPrefix(tok, "slow-") {
+			<-slow
+		}
 		return 200, "application/json", `{"active":true,"sub":"u","aud":"api://orders"}`
 	})))
 	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
@@ -669,20 +677,44 @@ func TestTrustCloseEndsIdleConnections(t *testing.T) {
 	srv.Start()
 	t.Cleanup(srv.Close)
 	f := newTrustFixture(t, TrustConfig{Issuer: srv.URL, Audience: []string{"api://orders"},
-		Introspection: &IntrospectionConfig{Endpoint: srv.URL + "/introspect", ClientID: "gateway", ClientSecret: "gw/secret"}})
+		Introspection: &IntrospectionConfig{Endpoint: srv.URL + "/introspect", ClientID: "gateway", ClientSecret: "gw/secret", Timeout: 8 * time.Second}})
+	var delay time.Duration
+	var closeLater func()
+	f.v.Trust.later = func(d time.Duration, f func()) { delay, closeLater = d, f }
+	settled := func(want int64, what string) {
+		t.Helper()
+		for deadline := time.Now().Add(2 * time.Second); open.Load() != want; time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: %d connections open to the issuer, want %d", what, open.Load(), want)
+			}
+		}
+	}
+	var release sync.Once
+	unblock := func() { release.Do(func() { close(slow) }) }
+	t.Cleanup(unblock) // before srv.Close, which waits for the slow call
+	done := make(chan *Error, 1)
+	go func() { _, e := f.check("slow-token-0123456789", nil); done <- e }()
+	settled(1, "during a slow introspection")
 	if _, e := f.check("close-token-0123456789", nil); e != nil {
 		t.Fatal(e)
 	}
-	time.Sleep(100 * time.Millisecond)
-	if n := open.Load(); n != 1 {
-		t.Fatalf("%d connections open to the issuer after one introspection, want 1 kept idle", n)
-	}
+	settled(2, "after a second, concurrent introspection, kept idle")
 	f.v.Trust.Close()
-	for deadline := time.Now().Add(2 * time.Second); open.Load() != 0; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d connections still open 2 s after Close", open.Load())
-		}
+	settled(1, "after Close, with the slow introspection under way")
+	unblock()
+	if e := <-done; e != nil {
+		t.Fatal(e)
 	}
+	settled(0, "once the call under way at Close ended")
+	if _, e := f.check("late-token-0123456789", nil); e != nil {
+		t.Fatal(e)
+	}
+	settled(1, "after a call that started after Close")
+	if closeLater == nil || delay <= 8*time.Second {
+		t.Fatalf("a later close after %v, want one after the 8 s introspection timeout", delay)
+	}
+	closeLater()
+	settled(0, "once the longest timeout has passed")
 	(*Trust)(nil).Close() // a config without trust blocks
 }
 

@@ -27,5 +27,7 @@ function next_token()
 end
 
 function request()
-  return wrk.format("GET", path, { ["Authorization"] = "Bearer " .. next_token() })
+  local t = next_token()
+  if not t then error("bench/tokens.lua: no tokens (set TOKENS_FILE to a file of tokens, one per line)") end
+  return wrk.format("GET", path, { ["Authorization"] = "Bearer " .. t })
 end

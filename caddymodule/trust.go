@@ -192,8 +192,8 @@ func (a *App) observeTrust(ev authz.TrustEvent) {
 
 // warnIntrospectedInTurn says, at start, that a route taking opaque tokens
 // of several introspecting issuers sends each unknown one to their
-// introspection endpoints in turn, so that each of them sees tokens of the
-// others. Once per set of issuers and config.
+// introspection endpoints in turn, so that the first of them sees the
+// tokens of all. Once per set of issuers and config.
 func (a *App) warnIntrospectedInTurn(logger *zap.Logger, issuers []string) {
 	if a.trust == nil {
 		return
@@ -206,7 +206,7 @@ func (a *App) warnIntrospectedInTurn(logger *zap.Logger, issuers []string) {
 		return
 	}
 	logger.Warn("oauthgate_protect: an opaque token carries no issuer, so on a route that accepts several introspecting issuers "+
-		"it is introspected at each of them in turn until one says active, and each sees the tokens of the ones before it; "+
+		"it is introspected at each of them in turn until one says active: the first sees the tokens of all, each later one those the ones before it refuse; "+
 		"name one with `issuers` on the routes where they must not", zap.Strings("introspected_in_turn", asked))
 }
 

@@ -118,6 +118,11 @@ func TestReloadClosesIssuerConnections(t *testing.T) {
 		t.Fatal(err)
 	}
 	http.DefaultClient.CloseIdleConnections() // the token request's own connection
+	for deadline := time.Now().Add(3 * time.Second); open.Load() != 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the token request's connection is still open")
+		}
+	}
 	g := newGateway(t)
 	app := fmt.Sprintf("\toauthgate {\n\t\ttrust %s {\n\t\t\taudience peer-api\n\t\t}\n\t}", peer.URL)
 	site := "\toauthgate_protect\n\trespond \"ok\""
@@ -138,7 +143,7 @@ func TestReloadClosesIssuerConnections(t *testing.T) {
 
 // CONFORMANCE X3: `caddy validate` warns, once per set of issuers, about
 // routes whose opaque tokens are introspected at several trusted issuers in
-// turn (each then sees tokens of the ones before it), naming them in the
+// turn (the first then sees the tokens of all), naming them in the
 // order they are asked; a route naming one issuer is not warned about.
 func TestIntrospectedInTurnIsWarned(t *testing.T) {
 	g := newGateway(t)
