@@ -896,3 +896,42 @@ func BenchmarkTrustedJWTCached(b *testing.B) {
 		}
 	}
 }
+
+// CONFORMANCE X1: a trusted issuer's token is never one of ours. Once it
+// has passed a protected route (and so sits in the shared verified-token
+// cache), the checks that take only our own tokens — userinfo — still
+// refuse it, even when its sub and azp name one of our clients and users.
+func TestTrustedTokenIsNeverOurs(t *testing.T) {
+	idp := newTestIdP(t)
+	k := idp.addKey(t, jwa.ES256, "k1")
+	f := newFixture(t)
+	tr, err := NewTrust(t.Context(), []TrustConfig{{Issuer: idp.URL, Audience: []string{"api://orders"}}}, TrustOptions{Now: f.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := f.srv.Verifier()
+	v.Trust = tr
+	now := f.clock.Now()
+	tok := sign(t, k, "", map[string]any{"iss": idp.URL, "sub": "svc-reporting", "azp": "reporting", "client_id": "reporting",
+		"aud": "api://orders", "scope": "openid api_v3", "iat": now.Unix(), "exp": now.Add(time.Hour).Unix()})
+	userinfo := func() int {
+		req := httptest.NewRequest(http.MethodGet, PathUserInfo, nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		return f.do(req).Code
+	}
+	if _, e := v.Authenticate(t.Context(), tok); e == nil {
+		t.Fatal("Authenticate took a trusted issuer's token as ours")
+	}
+	if code := userinfo(); code != http.StatusUnauthorized {
+		t.Fatalf("userinfo with a trusted issuer's token: %d, want 401", code)
+	}
+	if p, e := v.AuthenticateRoute(t.Context(), tok, &Policy{}); e != nil || p.Issuer != idp.URL {
+		t.Fatalf("the route check: %v %+v", e, p)
+	}
+	if p, e := v.Authenticate(t.Context(), tok); e == nil {
+		t.Fatalf("after a route check, Authenticate took the trusted token (cached) as ours: %+v", p)
+	}
+	if code := userinfo(); code != http.StatusUnauthorized {
+		t.Fatalf("userinfo with a trusted issuer's token after a route check: %d, want 401", code)
+	}
+}
