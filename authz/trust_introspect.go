@@ -95,14 +95,13 @@ func (in *introspector) call(ctx context.Context, tok string, key cacheKey, now 
 	}
 	start := time.Now()
 	body, err := in.post(ctx, endpoint, tok)
-	ti.observe("introspect", start, err)
-	if err != nil {
-		return nil, unavailable(ti, "the introspection answers")
-	}
 	var top map[string]json.RawMessage
 	var active bool
-	if json.Unmarshal(body, &top) != nil || json.Unmarshal(top["active"], &active) != nil {
-		ti.observe("introspect", start, errors.New("the answer is not a JSON object with a boolean active"))
+	if err == nil && (json.Unmarshal(body, &top) != nil || json.Unmarshal(top["active"], &active) != nil) {
+		err = errors.New("the answer is not a JSON object with a boolean active")
+	}
+	ti.observe("introspect", start, err) // once per call, with its outcome
+	if err != nil {
 		return nil, unavailable(ti, "the introspection answers")
 	}
 	if !active {
@@ -190,18 +189,24 @@ func (ti *TrustedIssuer) identity(m map[string]any, key cacheKey, iat, exp time.
 		}
 		return nil
 	}
+	// Scopes: a string is scope-tokens separated by spaces (RFC 6749 §3.3:
+	// no other white space); an array (scp) holds one scope-token each.
 	var scopes []string
 	switch s := first("scope").(type) {
 	case nil:
 	case string:
-		scopes = strings.Fields(s)
+		for _, tok := range strings.Split(s, " ") {
+			if tok != "" {
+				scopes = append(scopes, tok)
+			}
+		}
 	case []any:
 		for _, x := range s {
 			str, ok := x.(string)
 			if !ok {
 				return nil, invalidJWT("malformed scope claim")
 			}
-			scopes = append(scopes, strings.Fields(str)...)
+			scopes = append(scopes, str)
 		}
 	default:
 		return nil, invalidJWT("malformed scope claim")
@@ -222,7 +227,16 @@ func (ti *TrustedIssuer) identity(m map[string]any, key cacheKey, iat, exp time.
 			}
 		}
 	}
-	id := newIdentity(claimString(first("subject")), claimString(first("client_id")), scopes, aud, iat, exp, tokenID(key), "")
+	subject, clientID := claimString(first("subject")), claimString(first("client_id"))
+	// These reach the upstream as identity headers, as they are: a value
+	// that no header can carry refuses the token (never altered, which
+	// could make it name someone else).
+	for _, v := range append([]string{subject, clientID}, aud...) {
+		if !identityValue(v) {
+			return nil, invalidJWT("a subject, client_id or aud claim holds control characters or more than 2048 bytes")
+		}
+	}
+	id := newIdentity(subject, clientID, scopes, aud, iat, exp, tokenID(key), "")
 	id.Issuer, id.trusted = ti.cfg.Issuer, ti
 	for _, h := range ti.headers {
 		if v := headerSafe(claimString(claimAt(m, h.Value))); v != "" {
@@ -230,6 +244,24 @@ func (ti *TrustedIssuer) identity(m map[string]any, key cacheKey, iat, exp time.
 		}
 	}
 	return id, nil
+}
+
+// maxIdentityValue bounds a trusted issuer's subject, client_id and each
+// audience: each is kept with every cached token and sent upstream.
+const maxIdentityValue = 2048
+
+// identityValue: s can be sent as an identity header's value (no control
+// characters) and is at most maxIdentityValue bytes.
+func identityValue(s string) bool {
+	if len(s) > maxIdentityValue {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // scopeToken checks RFC 6749 §3.3 scope-token characters.
