@@ -65,6 +65,9 @@ type authorizer struct {
 	byUserIP *Throttle // locks: per (user, address)
 	byIP     *Throttle // locks: per address
 	byUser   *Throttle // delays only: per user, from anywhere
+	// known: (user, address) pairs that signed in lately, which do not
+	// wait on byUser (nor does a browser with the user's device cookie).
+	known knownSources
 }
 
 // AuthorizeHandler returns the authorization endpoint with opts.
@@ -96,15 +99,17 @@ func (s *Server) AuthorizeHandler(opts AuthorizeOptions) (http.Handler, error) {
 	}
 	// Twice the per-address limit passes before the user's delays begin,
 	// so one stranger's failures cost the user nothing. Sign-ins under way
-	// count on the address keys; not on the user alone, which strangers
-	// can name.
-	byUser := NewDelayThrottle(2*opts.UserLimit, opts.LoginWindow, maxAccountDelay, s.cfg.Now)
-	byUser.Running = RunningIgnored
+	// count on every key: past its limit the user alone takes one at a
+	// time, so a crowd of addresses gets one guess per delay, not one each.
+	// Strangers can name the user, so the user's own browsers and
+	// addresses (a device cookie, a pair that signed in lately) do not wait
+	// on it.
 	return &authorizer{
 		s: s, opts: opts,
 		byUserIP: NewThrottle(opts.UserLimit, opts.LoginWindow, s.cfg.Now),
 		byIP:     NewThrottle(opts.IPLimit, opts.LoginWindow, s.cfg.Now),
-		byUser:   byUser,
+		byUser:   NewDelayThrottle(2*opts.UserLimit, opts.LoginWindow, maxAccountDelay, s.cfg.Now),
+		known:    newKnownSources(),
 	}, nil
 }
 
@@ -436,7 +441,8 @@ func (a *authorizer) login(w http.ResponseWriter, r *http.Request, req *authRequ
 		name = ""
 	}
 	ok := false
-	ks := []throttled{{a.byUserIP, pairKey}, {a.byIP, ipKey}, {a.byUser, userKey}}
+	known := a.known.has(pairKey) || a.knownDevice(r, username, now)
+	ks := unlessKnown(known, []throttled{{a.byUserIP, pairKey}, {a.byIP, ipKey}}, throttled{a.byUser, userKey})
 	if wait, blocked := attemptAll(ks, func() bool {
 		ok = a.s.cfg.Users.Authenticate(name, password) && name != ""
 		return !ok
@@ -452,6 +458,9 @@ func (a *authorizer) login(w http.ResponseWriter, r *http.Request, req *authRequ
 	// The user's own counter stays: a success must not wipe what others'
 	// guesses cost the account.
 	a.byUserIP.Reset(pairKey)
+	a.known.add(pairKey)
+	setCookie(w, r, a.cookiePath(r), deviceCookie, a.s.signer.seal("device", device{User: a.deviceUser(username),
+		Expires: now.Add(knownFor).Unix()}), knownFor)
 	sid, err := newID(a.s.cfg.Rand)
 	if err != nil {
 		a.opts.Pages.errorPage(w, http.StatusInternalServerError, "Error", "Could not start a session.")
@@ -460,6 +469,26 @@ func (a *authorizer) login(w http.ResponseWriter, r *http.Request, req *authRequ
 	sess := session{Subject: username, ID: sid, AuthTime: now.Unix(), Expires: now.Add(a.s.cfg.SessionTTL).Unix()}
 	setCookie(w, r, a.cookiePath(r), sessionCookie, a.s.signer.seal("session", sess), a.s.cfg.SessionTTL)
 	return username, sid, now, false
+}
+
+// device is the device cookie's value: a browser in which the user
+// signed in (by a keyed digest of the name, which the cookie does not
+// show), until Expires.
+type device struct {
+	User    string `json:"u"`
+	Expires int64  `json:"e"`
+}
+
+// knownDevice reports whether r comes from a browser in which username
+// signed in lately (its device cookie, sealed by this server).
+func (a *authorizer) knownDevice(r *http.Request, username string, now time.Time) bool {
+	c, err := r.Cookie(deviceCookie)
+	var d device
+	return err == nil && a.s.signer.open("device", c.Value, &d) && now.Unix() < d.Expires && d.User == a.deviceUser(username)
+}
+
+func (a *authorizer) deviceUser(username string) string {
+	return b64.EncodeToString(a.s.signer.mac("device-user", username)[:16])
 }
 
 func (a *authorizer) tooMany(w http.ResponseWriter, wait time.Duration) {

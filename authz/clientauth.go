@@ -172,7 +172,8 @@ func claimedClientID(r *http.Request, p Params) string {
 // guessing without letting strangers lock a client out: failures are
 // counted per (client id, address) and per address, each locked for the rest
 // of the window past its limit, and per client id alone, which only delays
-// (growing to at most maxAccountDelay) — client ids are public. Blocked
+// (growing to at most maxAccountDelay) — client ids are public — and does
+// not apply to the addresses the client authenticated from lately. Blocked
 // attempts, right or wrong, get 429 with Retry-After. A disabled client with
 // its right secret is not guessing and is not counted.
 func (s *Server) authenticateClient(r *http.Request, p Params) (*Client, *Error) {
@@ -181,7 +182,8 @@ func (s *Server) authenticateClient(r *http.Request, p Params) (*Client, *Error)
 	pairKey, ipKey, idKey := "client\x00"+throttleName(id)+"\x00"+block, "ip\x00"+block, "client\x00"+throttleName(id)
 	var c *Client
 	var err *Error
-	ks := []throttled{{s.pairFailures, pairKey}, {s.ipFailures, ipKey}, {s.clientFailures, idKey}}
+	ks := unlessKnown(s.knownClients.has(pairKey), []throttled{{s.pairFailures, pairKey}, {s.ipFailures, ipKey}},
+		throttled{s.clientFailures, idKey})
 	if wait, blocked := attemptAll(ks, func() bool {
 		c, err = AuthenticateClient(withCaller(r.Context(), ip), s.registry, r, p)
 		return err != nil && err.Code == ErrInvalidClient.Code && !err.disabled
@@ -194,6 +196,7 @@ func (s *Server) authenticateClient(r *http.Request, p Params) (*Client, *Error)
 		// Only the pair: a success must not wipe what others' guesses
 		// cost the client id.
 		s.pairFailures.Reset(pairKey)
+		s.knownClients.add(pairKey)
 	}
 	return c, err
 }

@@ -158,6 +158,9 @@ type Server struct {
 	register *registrar
 
 	pairFailures, ipFailures, clientFailures *Throttle
+	// knownClients: (client, address) pairs that authenticated lately,
+	// which do not wait on clientFailures.
+	knownClients knownSources
 }
 
 // remoteHost is the host part of r.RemoteAddr.
@@ -272,12 +275,13 @@ func NewServer(cfg Config) (*Server, error) {
 		s.verifier.cache = newVerifyCache(cfg.VerifyCacheSize)
 	}
 	// Clients authenticate in parallel: their attempts under way count
-	// only after a failure, and never for the client id alone (anyone can
-	// name it).
+	// only after a failure. The client id alone (anyone can name it) does
+	// not hold up the addresses it authenticated from lately (knownClients).
 	s.pairFailures = NewThrottle(cfg.ClientAuthLimit, cfg.AuthWindow, cfg.Now)
 	s.pairFailures.Running = RunningAfterFailure
 	s.clientFailures = NewDelayThrottle(2*cfg.ClientAuthLimit, cfg.AuthWindow, maxAccountDelay, cfg.Now)
-	s.clientFailures.Running = RunningIgnored
+	s.clientFailures.Running = RunningAfterFailure
+	s.knownClients = newKnownSources()
 	s.ipFailures = NewThrottle(cfg.IPAuthLimit, cfg.AuthWindow, cfg.Now)
 	s.ipFailures.Running = RunningAfterFailure
 	md, err := json.Marshal(s.Metadata())

@@ -18,6 +18,9 @@ import (
 const (
 	sessionCookie = "oauthgate_session"
 	csrfCookie    = "oauthgate_csrf"
+	// deviceCookie marks a browser in which a user signed in: its sign-ins
+	// do not wait on the delays strangers cause that user (knownSources).
+	deviceCookie = "oauthgate_device"
 )
 
 // session is the built-in login's state, kept client-side in a signed cookie.

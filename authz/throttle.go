@@ -7,6 +7,8 @@ import (
 	"container/list"
 	"sync"
 	"time"
+
+	"github.com/maypok86/otter/v2"
 )
 
 // Throttle counts failures per key (an account and address, an address, an
@@ -21,8 +23,11 @@ import (
 //
 // The table holds at most MaxKeys keys. When it is full, the key whose last
 // failure is oldest goes first; a key that is locked or waiting now is never
-// dropped. If every key is, new keys are refused until the first lock ends:
-// filling the table never clears a limit.
+// dropped, so filling the table never clears a limit. If every key is, a
+// new key's failures are not recorded until the first lock ends — the new
+// key is not refused: refusing every key without failures would let
+// whoever filled the table shut out everyone else. The other throttles of
+// an attempt (address, account) still count those failures.
 //
 // Attempts that run at once can be counted before they end (Running):
 // Attempt then refuses a key while the attempts under way could reach its
@@ -186,14 +191,8 @@ func attemptAll(ks []throttled, check func() (failed bool)) (time.Duration, bool
 }
 
 func (t *Throttle) blockedLocked(key string, now time.Time) (time.Duration, bool) {
-	if e, ok := t.entries[key]; ok {
-		if now.Before(e.until) {
-			return e.until.Sub(now), true
-		}
-		return 0, false
-	}
-	if wait, full := t.saturatedLocked(now); full {
-		return wait, true
+	if e, ok := t.entries[key]; ok && now.Before(e.until) {
+		return e.until.Sub(now), true
 	}
 	return 0, false
 }
@@ -202,7 +201,7 @@ func (t *Throttle) failLocked(key string, now time.Time) {
 	e, ok := t.entries[key]
 	if !ok {
 		if len(t.entries) >= t.MaxKeys && !t.evictLocked(now) {
-			return // the table is all locks: Attempt refuses new keys meanwhile
+			return // the table is all locks: not recorded (see Throttle)
 		}
 		e = &entry{key: key, start: now, index: -1}
 		e.elem = t.idle.PushBack(e)
@@ -291,15 +290,6 @@ func (t *Throttle) evictLocked(now time.Time) bool {
 	return false
 }
 
-// saturatedLocked reports whether the table is full of blocked keys, and
-// when the first of them ends.
-func (t *Throttle) saturatedLocked(now time.Time) (time.Duration, bool) {
-	if len(t.entries) < t.MaxKeys || t.idle.Len() > 0 || len(t.blocked) == 0 || !now.Before(t.blocked[0].until) {
-		return 0, false
-	}
-	return t.blocked[0].until.Sub(now), true
-}
-
 // lockHeap orders blocked entries by the end of their block.
 type lockHeap []*entry
 
@@ -321,4 +311,38 @@ func (h *lockHeap) Pop() any {
 	*h = old[:len(old)-1]
 	e.index = -1
 	return e
+}
+
+// knownSources remembers the (account, address) pairs that authenticated
+// successfully lately. An attempt from one of them does not wait on the
+// account's own delay, which strangers who know the account's name keep
+// running with one failure each time it ends; only a right password or
+// secret makes a pair known, so strangers cannot add one. Its own pair and
+// address locks still bound it.
+type knownSources struct {
+	c *otter.Cache[string, struct{}]
+}
+
+// knownFor is how long a pair stays known after its last success.
+const knownFor = 30 * 24 * time.Hour
+
+func newKnownSources() knownSources {
+	return knownSources{otter.Must(&otter.Options[string, struct{}]{
+		MaximumSize: 100_000, ExpiryCalculator: otter.ExpiryWriting[string, struct{}](knownFor)})}
+}
+
+func (k knownSources) has(pair string) bool {
+	_, ok := k.c.GetIfPresent(pair)
+	return ok
+}
+
+func (k knownSources) add(pair string) { k.c.Set(pair, struct{}{}) }
+
+// unlessKnown is ks, and the account's own throttle too unless the source
+// is known for it.
+func unlessKnown(known bool, ks []throttled, account throttled) []throttled {
+	if known {
+		return ks
+	}
+	return append(ks, account)
 }

@@ -231,7 +231,9 @@ func TestLongUserNamesCostABcrypt(t *testing.T) {
 // Issue 17 item 2: a full table drops the keys whose last failure is
 // oldest and never a key that is locked (or delayed) now — 100,000 cheap
 // failures of fresh keys leave every lock in place. When the table holds
-// nothing but locks, a new key is refused until the first lock ends.
+// nothing but locks, a new key is not refused (whoever filled the table
+// would shut everyone else out): its failures count once the first lock
+// has ended.
 func TestFullThrottleKeepsItsLocks(t *testing.T) {
 	clk := &clock{t: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)}
 	for _, th := range []*Throttle{NewThrottle(3, time.Minute, clk.Now), NewDelayThrottle(3, time.Minute, 30*time.Second, clk.Now)} {
@@ -270,27 +272,27 @@ func TestFullThrottleKeepsItsLocks(t *testing.T) {
 		}
 	}
 
-	// All locks: a new key waits until the first lock ends.
+	// All locks: a new key is let through, its failure not recorded, until
+	// the first lock ends.
 	th := NewThrottle(1, time.Minute, clk.Now)
 	th.MaxKeys = 10
 	for i := range 10 {
 		th.Fail(fmt.Sprint("lock-", i))
 		clk.Advance(time.Second)
 	}
-	th.Fail("newcomer")
-	wait, blocked := th.Blocked("newcomer")
-	if !blocked || wait <= 0 || wait > 51*time.Second {
-		t.Fatalf("newcomer with the table all locks: blocked %v for %v", blocked, wait)
+	if wait, blocked := th.Attempt("newcomer"); blocked {
+		t.Fatalf("newcomer with the table all locks: refused for %v", wait)
+	}
+	th.Done("newcomer", true)
+	if _, blocked := th.Blocked("newcomer"); blocked || th.Len() != 10 {
+		t.Fatalf("newcomer's failure with the table all locks: blocked %v, %d keys", blocked, th.Len())
 	}
 	for i := range 10 {
 		if _, blocked := th.Blocked(fmt.Sprint("lock-", i)); !blocked {
 			t.Fatalf("lock-%d forgotten", i)
 		}
 	}
-	clk.Advance(wait)
-	if _, blocked := th.Blocked("newcomer"); blocked {
-		t.Fatal("newcomer still refused after the first lock ended")
-	}
+	clk.Advance(51 * time.Second) // the first lock has ended
 	th.Fail("newcomer")
 	if _, blocked := th.Blocked("newcomer"); !blocked {
 		t.Fatal("newcomer's failure not counted once there was room")
@@ -506,5 +508,149 @@ func TestParallelClientsAreNotThrottled(t *testing.T) {
 	wantError(t, f.post(PathToken, "oro", "wrong", cc), 401, "invalid_client")
 	if codes := parallel("wrong-again"); codes[401] > 2 || codes[401]+codes[429] != 30 {
 		t.Fatalf("30 parallel wrong secrets after one failure (limit 3): %v, want at most 2 checked", codes)
+	}
+}
+
+// A stranger who knows the user's name and fails once each time the
+// user's delay ends keeps that delay running for every unknown source —
+// but not for the owner: a browser the owner signed in with (its device
+// cookie, from any address) and an address the owner signed in from
+// lately sign in at once, every time.
+func TestStrangerCannotKeepTheOwnerWaiting(t *testing.T) {
+	f, srv := flowFixture(t, fromAddr)
+	home := browserAt(t, "198.51.100.7")
+	if p := signIn(t, srv, home, "alice", "pw"); !signedIn(p) {
+		t.Fatalf("the owner's first sign-in: %d", p.Status)
+	}
+	u, _ := url.Parse(srv.URL + PathAuthorize)
+	var device []*http.Cookie
+	for _, c := range home.C.Jar.Cookies(u) {
+		if c.Name == deviceCookie {
+			device = append(device, c)
+		}
+	}
+	if len(device) != 1 {
+		t.Fatal("no device cookie after a sign-in")
+	}
+	for a := range 40 { // a crowd past the user's limit
+		b := browserAt(t, fmt.Sprintf("192.0.2.%d", a+10))
+		for i := range 5 {
+			signIn(t, srv, b, "alice", fmt.Sprint("crowd", a, i))
+		}
+	}
+	for round := range 8 {
+		// The stranger's one failure as the delay ends, from a new address.
+		stranger := browserAt(t, fmt.Sprintf("203.0.113.%d", round+20))
+		p := signIn(t, srv, stranger, "alice", fmt.Sprint("again", round))
+		if p.Status == http.StatusTooManyRequests {
+			f.clock.Advance(time.Duration(retryAfter(p.Header)) * time.Second)
+			p = signIn(t, srv, stranger, "alice", fmt.Sprint("again", round))
+		}
+		if p.Status != http.StatusUnauthorized {
+			t.Fatalf("round %d: the stranger's failure: %d", round, p.Status)
+		}
+		// The owner's browser on another network (a phone off the wifi).
+		away := browserAt(t, fmt.Sprintf("198.51.100.%d", 100+round))
+		away.C.Jar.SetCookies(u, device)
+		if p := signIn(t, srv, away, "alice", "pw"); !signedIn(p) {
+			t.Fatalf("round %d: the owner's browser from a new address: %d (Retry-After %s)", round, p.Status, p.Header.Get("Retry-After"))
+		}
+		// Another browser at the owner's address.
+		if p := signIn(t, srv, browserAt(t, "198.51.100.7"), "alice", "pw"); !signedIn(p) {
+			t.Fatalf("round %d: the owner's address: %d", round, p.Status)
+		}
+		// An unknown source still waits on the delay.
+		if p := signIn(t, srv, browserAt(t, fmt.Sprintf("198.51.100.%d", 200+round)), "alice", "pw"); p.Status != http.StatusTooManyRequests {
+			t.Fatalf("round %d: an unknown source during the delay: %d, want 429", round, p.Status)
+		}
+	}
+	// A device cookie names its user: it does not help another account.
+	bob := browserAt(t, "198.51.100.250")
+	bob.C.Jar.SetCookies(u, device)
+	if p := signIn(t, srv, bob, "alice-not", "x"); p.Status != http.StatusUnauthorized {
+		t.Fatalf("another user's name with alice's device cookie: %d", p.Status)
+	}
+}
+
+// Past the user's limit, sign-ins of that user from many addresses at
+// once run one at a time: a crowd gets one guess per delay, not one each.
+// The checks are held until all could be under way.
+func TestConcurrentGuessesFromManyAddresses(t *testing.T) {
+	gate := &gatedUsers{want: 1 << 30, all: make(chan struct{})}
+	close(gate.all)
+	f, srv := flowFixture(t, fromAddr, func(c *Config) { gate.Users = c.Users; c.Users = gate })
+	for a := range 3 { // 15 failures: past the user's limit (10)
+		b := browserAt(t, fmt.Sprintf("192.0.2.%d", a+10))
+		for i := range 5 {
+			signIn(t, srv, b, "alice", fmt.Sprint("crowd", a, i))
+		}
+	}
+	f.clock.Advance(time.Minute) // the delay has ended
+	const guesses = 30
+	gate.arrived.Store(0)
+	gate.want, gate.all = guesses, make(chan struct{})
+	logins := make([]*testutil.Page, guesses)
+	browsers := make([]*testutil.Browser, guesses)
+	for i := range guesses {
+		browsers[i] = browserAt(t, fmt.Sprintf("203.0.113.%d", i+50))
+		logins[i] = browsers[i].Get(srv.URL + PathAuthorize + "?response_type=code&client_id=app&state=s")
+	}
+	var wg sync.WaitGroup
+	var checked atomic.Int64
+	for i := range guesses {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p := browsers[i].Submit(logins[i], map[string]string{"oauthgate_username": "alice", "oauthgate_password": fmt.Sprint("wave", i), "oauthgate_action": "login"})
+			if p.Status == http.StatusUnauthorized {
+				checked.Add(1)
+			} else if p.Status != http.StatusTooManyRequests {
+				t.Errorf("guess %d: %d", i, p.Status)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := gate.arrived.Load(); n != 1 || checked.Load() != 1 {
+		t.Fatalf("%d concurrent guesses from %d addresses past the user's limit: %d password checks, want 1", guesses, guesses, n)
+	}
+}
+
+// A stranger who fails once for a (public) client id each time its delay
+// ends keeps that delay running for unknown addresses, but the client's
+// own address — where it authenticated lately — gets its tokens at once,
+// every time.
+func TestStrangerCannotKeepAClientWaiting(t *testing.T) {
+	f := newFixture(t, fromAddr)
+	cc := url.Values{"grant_type": {"client_credentials"}}
+	post := func(addr, secret string) *httptest.ResponseRecorder {
+		req := formReq(PathToken, cc)
+		req.SetBasicAuth("oro", url.QueryEscape(secret))
+		req.Header.Set("X-Test-Addr", addr)
+		return f.do(req)
+	}
+	if rec := post("198.51.100.7", "oro-secret-0123456789"); rec.Code != 200 {
+		t.Fatalf("the client's first token: %d", rec.Code)
+	}
+	for a := range 5 { // 100 failures: past the client id's limit (40)
+		for i := range 20 {
+			post(fmt.Sprintf("192.0.2.%d", a+10), fmt.Sprint("crowd", i))
+		}
+	}
+	for round := range 8 {
+		stranger := fmt.Sprintf("203.0.113.%d", round+20)
+		rec := post(stranger, "wrong")
+		if rec.Code == http.StatusTooManyRequests {
+			f.clock.Advance(time.Duration(retryAfter(rec.Header())) * time.Second)
+			rec = post(stranger, "wrong")
+		}
+		if rec.Code != http.StatusUnauthorized {
+			t.Fatalf("round %d: the stranger's failure: %d", round, rec.Code)
+		}
+		if rec := post("198.51.100.7", "oro-secret-0123456789"); rec.Code != 200 {
+			t.Fatalf("round %d: the client from its own address: %d %s", round, rec.Code, rec.Body)
+		}
+		if rec := post(fmt.Sprintf("198.51.100.%d", 100+round), "oro-secret-0123456789"); rec.Code != http.StatusTooManyRequests {
+			t.Fatalf("round %d: the client from an unknown address during the delay: %d, want 429", round, rec.Code)
+		}
 	}
 }
