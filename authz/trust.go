@@ -142,6 +142,9 @@ type TrustedIssuer struct {
 	lastRefetch  time.Time
 	fetched      atomic.Bool // the key set was asked for once
 	calls        singleflight.Group
+	// keys is the last good key set and the fetch under way (trust_jwt.go),
+	// made once the JWKS URL is known.
+	keys atomic.Pointer[keyState]
 
 	intro *introspector
 }

@@ -15,6 +15,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/lestrrat-go/jwx/v2/jwa"
@@ -218,10 +220,83 @@ func signingKeysOnly(u string, set jwk.Set) (jwk.Set, error) {
 	return out, nil
 }
 
-// keySet returns the issuer's current keys. With refetch (an unknown
-// kid), or when none was ever loaded, the set is fetched anew — at most
-// every retryEvery per issuer, concurrent callers sharing one fetch.
+// An issuer's keys on the request path (CONFORMANCE X1): the last good
+// set, read without waiting on any fetch. jwk.Cache fetches and refreshes
+// the set (at once, on its cache headers, on an unknown kid); httprc holds
+// an entry's lock for a whole fetch, so the request path never reads
+// jwk.Cache itself: every set jwk.Cache takes in is handed over through
+// its post fetcher (keepKeys), and the fetches a request asks for run in
+// a goroutine of their own (fetchKeys).
+//
+// keyState is one issuer's last good key set and the fetch under way.
+type keyState struct {
+	uri string                   // the JWKS the set comes from (fixed)
+	set atomic.Pointer[goodKeys] // nil until a set was loaded once
+	mu  sync.Mutex               // guards run; never held across a fetch
+	run *keyFetch                // the fetch under way, or nil
+}
+
+type goodKeys struct{ set jwk.Set }
+
+// keyFetch is one fetch of an issuer's set; err is set before done closes.
+type keyFetch struct {
+	done chan struct{}
+	err  error
+}
+
+func (st *keyState) current() jwk.Set {
+	if g := st.set.Load(); g != nil {
+		return g.set
+	}
+	return nil
+}
+
+// loadedKeys returns the issuer's keyState, nil when it has none yet.
+func (ti *TrustedIssuer) loadedKeys() *keyState { return ti.keys.Load() }
+
+// keyState returns the issuer's keyState, made for its JWKS at uri.
+func (ti *TrustedIssuer) keyState(uri string) *keyState {
+	if st := ti.keys.Load(); st != nil {
+		return st
+	}
+	ti.keys.CompareAndSwap(nil, &keyState{uri: uri})
+	return ti.keys.Load()
+}
+
+// keepKeys is jwk.Cache's post fetcher of every JWKS: it keeps the public
+// signature keys of a fetched set and makes them the current set of each
+// issuer whose JWKS is at u (their own URL, configured or discovered:
+// never another issuer's keys). A refresh of jwk.Cache's own reaches the
+// request path here.
+func (t *Trust) keepKeys(u string, set jwk.Set) (jwk.Set, error) {
+	out, err := signingKeysOnly(u, set)
+	if err != nil {
+		return nil, err
+	}
+	for _, ti := range t.list {
+		if st := ti.loadedKeys(); st != nil && st.uri == u {
+			st.set.Store(&goodKeys{out})
+		}
+	}
+	return out, nil
+}
+
+// errKeysRateLimited: no set was ever loaded and the last try was less
+// than retryEvery ago.
+var errKeysRateLimited = errors.New("the key set could not be loaded; it is tried again at most every " + retryEvery.String())
+
+// keySet returns the issuer's current keys. A set loaded once is returned
+// at once, whatever fetch is under way. With refetch (an unknown kid), a
+// refetch is started — at most every retryEvery per issuer, concurrent
+// callers sharing one — and waited for until it ends or ctx does; when no
+// set was ever loaded, the first fetch likewise. A failed refetch leaves
+// the last good set serving.
 func (ti *TrustedIssuer) keySet(ctx context.Context, refetch bool) (jwk.Set, error) {
+	if st := ti.loadedKeys(); st != nil && !refetch {
+		if set := st.current(); set != nil {
+			return set, nil
+		}
+	}
 	uri := ti.cfg.JWKSURI // configured: no discovery needed for keys
 	if uri == "" {
 		var err error
@@ -232,49 +307,99 @@ func (ti *TrustedIssuer) keySet(ctx context.Context, refetch bool) (jwk.Set, err
 	if uri == "" {
 		return nil, errors.New("the issuer publishes no jwks_uri")
 	}
+	st := ti.keyState(uri)
 	c := ti.t.jwks
 	if !c.IsRegistered(uri) {
 		ti.mu.Lock()
 		if !c.IsRegistered(uri) {
-			_ = c.Register(uri, jwk.WithHTTPClient(jwksClient{ti}), jwk.WithPostFetcher(jwk.PostFetchFunc(signingKeysOnly)),
+			_ = c.Register(uri, jwk.WithHTTPClient(jwksClient{ti}), jwk.WithPostFetcher(jwk.PostFetchFunc(ti.t.keepKeys)),
 				jwk.WithMinRefreshInterval(jwksMinRefresh))
 		}
 		ti.mu.Unlock()
 	}
-	// The first Get fetches (jwksClient reports it); a failure then counts
-	// as a refetch for the rate limit, so it is not repeated at once.
-	first := !ti.fetched.Swap(true)
-	set, err := c.Get(ctx, uri)
-	if err == nil && !refetch {
+	set := st.current()
+	if set != nil && !refetch {
 		return set, nil
 	}
-	if err != nil && first {
-		ti.mu.Lock()
-		ti.lastRefetch = ti.t.now()
-		ti.mu.Unlock()
-		return nil, err
-	}
-	v, err, _ := ti.calls.Do("jwks", func() (any, error) {
-		ti.mu.Lock()
-		if !ti.lastRefetch.IsZero() && ti.t.now().Sub(ti.lastRefetch) < retryEvery {
-			ti.mu.Unlock()
-			return c.Get(ctx, uri) // rate-limited: what is there
+	f := ti.fetchKeys(ctx, st)
+	if f == nil { // rate-limited
+		if set == nil {
+			return nil, errKeysRateLimited
 		}
-		ti.lastRefetch = ti.t.now()
+		return set, nil
+	}
+	select {
+	case <-f.done:
+		if set := st.current(); set != nil {
+			return set, nil
+		}
+		return nil, f.err
+	case <-ctx.Done():
+		// The fetch goes on, and swaps its set in for later requests.
+		if set := st.current(); set != nil {
+			return set, nil
+		}
+		return nil, ctx.Err()
+	}
+}
+
+// fetchKeys joins the fetch of the issuer's set under way, or starts one:
+// the first (jwk.Cache's Get), or a refetch (its Refresh) at most every
+// retryEvery — a failed first fetch counts as one, so it is not repeated
+// at once. It returns nil when the rate limit allows none now. The fetch
+// runs in a goroutine bounded by DefaultFetchTimeout, not by ctx: a
+// caller may stop waiting for it, and it still serves those after.
+func (ti *TrustedIssuer) fetchKeys(ctx context.Context, st *keyState) *keyFetch {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.run != nil {
+		return st.run
+	}
+	first := !ti.fetched.Load()
+	if !first {
+		ti.mu.Lock()
+		limited := !ti.lastRefetch.IsZero() && ti.t.now().Sub(ti.lastRefetch) < retryEvery
+		if !limited {
+			ti.lastRefetch = ti.t.now()
+		}
 		ti.mu.Unlock()
+		if limited {
+			return nil
+		}
+	}
+	ti.fetched.Store(true)
+	f := &keyFetch{done: make(chan struct{})}
+	st.run = f
+	go func() {
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), DefaultFetchTimeout)
 		defer cancel()
-		set, err := c.Refresh(fctx, uri)
-		if err != nil {
-			// jwk.Cache keeps the last good set: serve it.
-			return c.Get(ctx, uri)
+		c := ti.t.jwks
+		var set jwk.Set
+		var err error
+		if first {
+			set, err = c.Get(fctx, st.uri)
+		} else {
+			set, err = c.Refresh(fctx, st.uri)
 		}
-		return set, nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return v.(jwk.Set), nil
+		switch {
+		case err == nil:
+			// keepKeys has stored what a fetch brought in (perhaps newer
+			// than set, should a refresh of jwk.Cache's have come since):
+			// set is stored only for an issuer with none yet — a JWKS
+			// another issuer of the same URL had loaded.
+			st.set.CompareAndSwap(nil, &goodKeys{set})
+		case first:
+			ti.mu.Lock()
+			ti.lastRefetch = ti.t.now()
+			ti.mu.Unlock()
+		}
+		st.mu.Lock()
+		st.run = nil
+		st.mu.Unlock()
+		f.err = err
+		close(f.done)
+	}()
+	return f
 }
 
 // keyProvider hands jwx the keys of this issuer's set that may have made
