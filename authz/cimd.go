@@ -79,11 +79,15 @@ type MetadataDocuments struct {
 	now    func() time.Time
 	client *http.Client
 	cache  *otter.Cache[string, *cachedDocument]
-	// fetching holds a slot per fetch under way.
-	fetching chan struct{}
-	calls    singleflight.Group
-	// perAddress counts the fetches made for each caller's address.
-	perAddress *Throttle
+	// fetching holds a slot per fetch under way; refetching too, for
+	// documents that were good when last fetched only, so that strangers
+	// holding every other slot with slow documents do not keep known
+	// clients out.
+	fetching, refetching chan struct{}
+	calls                singleflight.Group
+	// perAddress counts the fetches made for each caller's address;
+	// inFlight bounds those under way at once (its failures never count).
+	perAddress, inFlight *Throttle
 	// Fetches counts the documents fetched, for tests and metrics.
 	Fetches atomic.Int64
 }
@@ -96,13 +100,17 @@ type cachedDocument struct {
 
 // Bounds on what strangers can make the gateway fetch: a URL whose
 // document failed is not fetched again for failedDocumentTTL, at most
-// maxConcurrentFetches documents are being fetched at once, and requests
-// from one address (an IPv6 /64) may make at most fetchesPerAddress
-// fetches per fetchWindow — documents cached already cost nothing.
+// maxConcurrentFetches documents are being fetched at once (and
+// reservedRefetches more, of documents that were good when last fetched),
+// and requests from one address (an IPv6 /64) may make at most
+// fetchesPerAddress fetches per fetchWindow, inFlightPerAddress at once —
+// documents cached already cost nothing.
 const (
 	failedDocumentTTL    = 30 * time.Second
 	maxConcurrentFetches = 32
+	reservedRefetches    = 8
 	fetchesPerAddress    = 30
+	inFlightPerAddress   = 2
 	fetchWindow          = time.Minute
 )
 
@@ -122,8 +130,9 @@ type loopbackAllowed struct{}
 // NewMetadataDocuments returns the resolver for rc's grants and scopes.
 func NewMetadataDocuments(rc RegistrationConfig, now func() time.Time) *MetadataDocuments {
 	opts := rc.Fetch.withDefaults()
-	m := &MetadataDocuments{opts: opts, reg: rc, now: now, fetching: make(chan struct{}, maxConcurrentFetches),
-		perAddress: NewThrottle(fetchesPerAddress, fetchWindow, now)}
+	m := &MetadataDocuments{opts: opts, reg: rc, now: now,
+		fetching: make(chan struct{}, maxConcurrentFetches), refetching: make(chan struct{}, reservedRefetches),
+		perAddress: NewThrottle(fetchesPerAddress, fetchWindow, now), inFlight: NewThrottle(inFlightPerAddress, fetchWindow, now)}
 	transport := &http.Transport{
 		Proxy:                  nil, // a proxy would dial for us, past the address check
 		DialContext:            m.dial,
@@ -153,12 +162,14 @@ func IsDocumentID(id string) bool {
 // Client returns the client a document describes, from the cache while its
 // cache lifetime lasts. Every failure is a *DocumentError.
 func (m *MetadataDocuments) Client(ctx context.Context, id string) (*Client, error) {
-	if d, ok := m.cache.GetIfPresent(id); ok && m.now().Before(d.expires) {
+	d, cached := m.cache.GetIfPresent(id)
+	if cached && m.now().Before(d.expires) {
 		if d.err != nil {
 			return nil, d.err
 		}
 		return d.client, nil
 	}
+	wasGood := cached && d.err == nil // its cache lifetime is over
 	u, allowLoopback, derr := documentURL(id)
 	if derr == nil && allowLoopback && !m.opts.Loopback {
 		derr = docError("a client_id URL on a loopback host is accepted only with `metadata_documents loopback` (tests, local development)")
@@ -170,7 +181,12 @@ func (m *MetadataDocuments) Client(ctx context.Context, id string) (*Client, err
 		// Refused here, before any fetch, and not remembered as the
 		// URL's failure: one address's excess never fails a document
 		// for others.
-		if wait, blocked := m.perAddress.Take(addressBlock(addr)); blocked {
+		block := addressBlock(addr)
+		if _, busy := m.inFlight.Attempt(block); busy {
+			return nil, &DocumentError{Reason: "this address has client metadata documents being fetched already; try again shortly", RetryAfter: busyWait}
+		}
+		defer m.inFlight.Done(block, false)
+		if wait, blocked := m.perAddress.Take(block); blocked {
 			return nil, &DocumentError{Reason: "too many client metadata documents were fetched for this address; try again in a minute", RetryAfter: wait}
 		}
 	}
@@ -181,12 +197,11 @@ func (m *MetadataDocuments) Client(ctx context.Context, id string) (*Client, err
 		if allowLoopback {
 			fctx = context.WithValue(fctx, loopbackAllowed{}, true)
 		}
-		select {
-		case m.fetching <- struct{}{}:
-			defer func() { <-m.fetching }()
-		default:
+		slots, ok := m.slot(wasGood)
+		if !ok {
 			return nil, &DocumentError{Reason: "too many client metadata documents are being fetched; try again shortly", RetryAfter: busyWait}
 		}
+		defer func() { <-slots }()
 		c, ttl, err := m.fetch(fctx, id, u)
 		if err != nil {
 			var de *DocumentError
@@ -204,6 +219,25 @@ func (m *MetadataDocuments) Client(ctx context.Context, id string) (*Client, err
 		return nil, err
 	}
 	return v.(*Client), nil
+}
+
+// slot takes a fetch slot — one of the shared ones, or for a document
+// that was good when last fetched one of the reserved ones — and returns
+// where to give it back.
+func (m *MetadataDocuments) slot(wasGood bool) (chan struct{}, bool) {
+	select {
+	case m.fetching <- struct{}{}:
+		return m.fetching, true
+	default:
+	}
+	if wasGood {
+		select {
+		case m.refetching <- struct{}{}:
+			return m.refetching, true
+		default:
+		}
+	}
+	return nil, false
 }
 
 // documentURL checks a client_id URL (the draft's §3): https with a host

@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -467,5 +468,93 @@ func TestMetadataDocument_G4_FetchLimitIsNotAFailure(t *testing.T) {
 	f.clock.Advance(fetchWindow + time.Second)
 	if code, m, _ := exchange(); code != http.StatusBadRequest || m["error"] != "invalid_grant" {
 		t.Fatalf("after the minute: %d %v (a lock would be invalid_client)", code, m)
+	}
+}
+
+// CONFORMANCE G4: slow documents cannot keep everyone else's out. One
+// address has at most 2 fetches under way (a third is refused at once,
+// while another address fetches); strangers holding every shared fetch
+// slot, from many addresses, keep out new documents but not a known
+// client's, whose document was good when last fetched: it has slots of its
+// own.
+func TestMetadataDocument_G4_SlowDocumentsHoldNoOneElseUp(t *testing.T) {
+	release := make(chan struct{})
+	var held atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/slow/") {
+			held.Add(1)
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "max-age=60")
+		fmt.Fprintf(w, `{"client_id":%q,"client_name":"Doc","redirect_uris":["http://127.0.0.1/cb"],"token_endpoint_auth_method":"none"}`,
+			"http://"+r.Host+r.URL.Path)
+	}))
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() {
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+	})
+	clk := &clock{t: time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)}
+	m := NewMetadataDocuments(RegistrationConfig{MetadataDocuments: true, Grants: []string{GrantAuthorizationCode, GrantRefreshToken}, Scopes: []string{"api_v3"},
+		Fetch: FetchOptions{Loopback: true, Timeout: 20 * time.Second}}, clk.Now)
+	from := func(addr string) context.Context { return withCaller(t.Context(), addr) }
+	known := srv.URL + "/known.json"
+	if _, err := m.Client(from("198.51.100.1"), known); err != nil {
+		t.Fatalf("the known client's document: %v", err)
+	}
+	clk.Advance(2 * time.Minute) // its cache lifetime is over: the next use refetches
+
+	var wg sync.WaitGroup
+	hold := func(addr string, n int) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, _ = m.Client(from(addr), fmt.Sprintf("%s/slow/%s-%d.json", srv.URL, addr, n))
+		}()
+	}
+	waitHeld := func(n int64) {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); held.Load() < n; time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d slow fetches under way, want %d", held.Load(), n)
+			}
+		}
+	}
+	busy := func(err error, what string) {
+		t.Helper()
+		var de *DocumentError
+		if !errors.As(err, &de) || de.RetryAfter <= 0 {
+			t.Fatalf("%s: %v, want a refusal to retry shortly", what, err)
+		}
+	}
+	hold("203.0.113.1", 0)
+	hold("203.0.113.1", 1)
+	waitHeld(2)
+	_, err := m.Client(from("203.0.113.1"), srv.URL+"/slow/third.json")
+	busy(err, "a third fetch under way from one address")
+	if !strings.Contains(err.Error(), "being fetched already") {
+		t.Fatalf("the refusal does not say why: %v", err)
+	}
+	for a := range maxConcurrentFetches/inFlightPerAddress - 1 { // every shared slot
+		hold(fmt.Sprintf("192.0.2.%d", a+1), 0)
+		hold(fmt.Sprintf("192.0.2.%d", a+1), 1)
+	}
+	waitHeld(maxConcurrentFetches)
+	_, err = m.Client(from("198.51.100.2"), srv.URL+"/new.json")
+	busy(err, "a new document with every shared slot held")
+	if c, err := m.Client(from("198.51.100.1"), known); err != nil || c.ID != known {
+		t.Fatalf("the known client's document with every shared slot held: %v", err)
+	}
+	close(release)
+	wg.Wait()
+	if _, err := m.Client(from("198.51.100.2"), srv.URL+"/new.json"); err != nil {
+		t.Fatalf("a new document once the slow ones ended: %v", err)
 	}
 }
