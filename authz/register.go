@@ -43,6 +43,14 @@ const (
 	MaxRegistrationBody = 16 << 10
 	// maxRegisteredURIs bounds the redirect URIs of one registered client.
 	maxRegisteredURIs = 20
+	// siteRateFactor: an IPv6 /48 may register this many times the rate
+	// of one address (a /64).
+	siteRateFactor = 5
+	// DefaultUnusedAfter: in mode open, a registered client never issued
+	// a token is removed after this long unless unused_after says
+	// otherwise, so registrations nobody uses cannot fill max_clients
+	// for good.
+	DefaultUnusedAfter = 7 * 24 * time.Hour
 	// recountEvery is how often the number of registered clients is read
 	// from the store again (the registrations of other instances, and the
 	// sweep of expired unused clients); between, this instance counts its own.
@@ -64,7 +72,8 @@ type RegistrationConfig struct {
 	// Scopes registered clients may have (default: the catalog's defaults).
 	Scopes []string
 	// UnusedAfter: a registered client never issued a token is gone after
-	// this long (0: kept until deleted).
+	// this long (0: DefaultUnusedAfter in mode open, else kept until
+	// deleted).
 	UnusedAfter time.Duration
 	// MaxClients bounds the registered clients (default 100000).
 	MaxClients int
@@ -131,16 +140,21 @@ func (rc RegistrationConfig) withDefaults(cat *Catalog) RegistrationConfig {
 	if rc.Rate == 0 {
 		rc.Rate = DefaultRegistrationRate
 	}
+	if rc.UnusedAfter == 0 && rc.Mode == RegistrationOpen {
+		rc.UnusedAfter = DefaultUnusedAfter
+	}
 	setDefault(&rc.Window, DefaultRegistrationWindow)
 	return rc
 }
 
 // registrar serves /oauth/register.
 type registrar struct {
-	s     *Server
-	cfg   RegistrationConfig
-	rate  *Throttle // every attempt counts, per address
-	token [sha256.Size]byte
+	s    *Server
+	cfg  RegistrationConfig
+	rate *Throttle // every attempt counts, per address (an IPv6 /64)
+	// siteRate: per IPv6 /48, siteRateFactor × rate.
+	siteRate *Throttle
+	token    [sha256.Size]byte
 
 	mu        sync.Mutex
 	count     int       // registered clients, as last counted plus ours since
@@ -148,7 +162,8 @@ type registrar struct {
 }
 
 func newRegistrar(s *Server, rc RegistrationConfig) *registrar {
-	r := &registrar{s: s, cfg: rc, rate: NewThrottle(rc.Rate, rc.Window, s.cfg.Now)}
+	r := &registrar{s: s, cfg: rc, rate: NewThrottle(rc.Rate, rc.Window, s.cfg.Now),
+		siteRate: NewThrottle(siteRateFactor*rc.Rate, rc.Window, s.cfg.Now)}
 	r.token = sha256.Sum256([]byte(rc.InitialAccessToken))
 	return r
 }
@@ -195,10 +210,16 @@ func (g *registrar) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, e)
 		return
 	}
-	key := "register\x00" + addressBlock(g.s.cfg.ClientIP(r))
+	ip := g.s.cfg.ClientIP(r)
 	// Every attempt counts, accepted or not; the check and the count are
 	// one step, so concurrent registrations cannot pass the rate together.
-	if wait, blocked := g.rate.Take(key); blocked {
+	// An IPv6 /64 is one source, and its /48 has siteRateFactor times its
+	// rate: a /48 holds 65,536 /64s.
+	wait, blocked := g.rate.Take("register\x00" + addressBlock(ip))
+	if site := siteBlock(ip); !blocked && site != "" {
+		wait, blocked = g.siteRate.Take("register\x00" + site)
+	}
+	if blocked {
 		e := &Error{Code: "too_many_requests", Status: http.StatusTooManyRequests,
 			Description: "too many registrations from this address; retry later", retryAfter: wait}
 		g.refuse(w, e)
@@ -436,12 +457,28 @@ func plainText(s string, n int) bool {
 
 // addressBlock is what per-address limits count per: an IPv4 address,
 // or the /64 of an IPv6 one (a single host commonly holds a whole /64).
-func addressBlock(ip string) string {
+func addressBlock(ip string) string { return prefixOf(ip, 64) }
+
+// siteBlock is the IPv6 /48 of ip (a site's allocation, which a tunnel
+// broker hands out for free), "" for IPv4.
+func siteBlock(ip string) string {
+	if a, err := netip.ParseAddr(ip); err != nil || !a.Unmap().Is6() {
+		return ""
+	}
+	return prefixOf(ip, 48)
+}
+
+// prefixOf is ip's IPv6 prefix of bits; an IPv4 address (also written
+// IPv4-mapped) is itself.
+func prefixOf(ip string, bits int) string {
 	a, err := netip.ParseAddr(ip)
-	if err != nil || !a.Unmap().Is6() {
+	if err != nil {
 		return ip
 	}
-	p, _ := a.Prefix(64)
+	if a = a.Unmap(); !a.Is6() {
+		return a.String()
+	}
+	p, _ := a.Prefix(bits)
 	return p.String()
 }
 

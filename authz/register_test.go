@@ -452,10 +452,56 @@ func FuzzRegistration(f *testing.F) {
 func TestRegister_G1_RateByIPv6Block(t *testing.T) {
 	for ip, want := range map[string]string{
 		"2001:db8:1:2:3:4:5:6": "2001:db8:1:2::/64", "2001:db8:1:2::ffff": "2001:db8:1:2::/64",
-		"192.0.2.7": "192.0.2.7", "::ffff:192.0.2.7": "::ffff:192.0.2.7", "not-an-ip": "not-an-ip",
+		"192.0.2.7": "192.0.2.7", "::ffff:192.0.2.7": "192.0.2.7", "not-an-ip": "not-an-ip",
 	} {
 		if got := addressBlock(ip); got != want {
 			t.Errorf("addressBlock(%s) = %s, want %s", ip, got, want)
+		}
+	}
+	for ip, want := range map[string]string{"2001:db8:1:2:3:4:5:6": "2001:db8:1::/48", "192.0.2.7": "", "::ffff:192.0.2.7": "", "x": ""} {
+		if got := siteBlock(ip); got != want {
+			t.Errorf("siteBlock(%s) = %q, want %q", ip, got, want)
+		}
+	}
+}
+
+// CONFORMANCE G1: an IPv6 /48 (65,536 /64s, free from a tunnel broker)
+// registers at most 5 times one address's rate: registrations from fresh
+// /64s of one /48 are refused past it, another /48 is not held up; and in
+// mode open a registered client that is never used is removed after
+// 7 days by default, so such registrations cannot fill max_clients for
+// good.
+func TestRegister_G1_RateBySite(t *testing.T) {
+	f, _ := regServer(t, fromAddr, func(c *Config) {
+		openRegistration(c)
+		c.Registration.Rate, c.Registration.Window = 2, time.Hour
+	})
+	register := func(addr string, i int) *httptest.ResponseRecorder {
+		return f.register(fmt.Sprintf(`{"redirect_uris":["https://app.example/cb/%d"],"token_endpoint_auth_method":"none"}`, i), "X-Test-Addr", addr)
+	}
+	created := 0
+	for i := range 40 { // 40 /64s of one /48, one registration each
+		switch rec := register(fmt.Sprintf("2001:db8:1:%x::1", i), i); rec.Code {
+		case http.StatusCreated:
+			created++
+		case http.StatusTooManyRequests:
+		default:
+			t.Fatalf("registration %d: %d %s", i, rec.Code, rec.Body)
+		}
+	}
+	if created != 10 {
+		t.Fatalf("%d registrations from one /48, want 10 (5 × the rate of 2)", created)
+	}
+	if rec := register("2001:db8:2::1", 99); rec.Code != http.StatusCreated {
+		t.Fatalf("another /48: %d %s", rec.Code, rec.Body)
+	}
+	recs, err := f.store.ListClients(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rec := range recs {
+		if rec.Registered && !rec.UnusedUntil.Equal(f.clock.Now().Add(DefaultUnusedAfter).UTC()) {
+			t.Fatalf("a registered client's unused_until %v, want 7 days on", rec.UnusedUntil)
 		}
 	}
 }
