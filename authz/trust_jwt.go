@@ -33,6 +33,14 @@ func peekIssuer(tok string) (iss string, isJWT bool) {
 	if !ok || !ok2 || strings.Contains(s64, ".") || h64 == "" || p64 == "" {
 		return "", false
 	}
+	// Three segments are not enough (a PASETO is v4.local.…): a JWS header
+	// is a JSON object with an alg.
+	var h struct {
+		Alg string `json:"alg"`
+	}
+	if hdr, err := base64.RawURLEncoding.DecodeString(h64); err != nil || json.Unmarshal(hdr, &h) != nil || h.Alg == "" {
+		return "", false
+	}
 	payload, err := base64.RawURLEncoding.DecodeString(p64)
 	if err != nil {
 		return "", true

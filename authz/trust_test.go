@@ -957,3 +957,23 @@ func TestTrustedTokenIsNeverOurs(t *testing.T) {
 		t.Fatalf("userinfo with a trusted issuer's token after a route check: %d, want 401", code)
 	}
 }
+
+// CONFORMANCE X3: an opaque token with two dots (a PASETO, v4.local.…) is
+// not taken for a JWT: it is introspected like any other opaque token.
+func TestTrustOpaqueTokenWithDots(t *testing.T) {
+	idp := newTestIdP(t)
+	f := newTrustFixture(t, TrustConfig{Issuer: idp.URL, Audience: []string{"api://orders"},
+		Introspection: &IntrospectionConfig{ClientID: "gateway", ClientSecret: "gw/secret"}})
+	idp.setIntrospect(introspectWith(t, func(tok string) (int, string, string) {
+		if tok != "v4.local.c29tZS1wYXNldG8tdG9rZW4tYm9keQ" {
+			return 200, "application/json", `{"active":false}`
+		}
+		return 200, "application/json", `{"active":true,"sub":"u1","aud":"api://orders"}`
+	}))
+	if p, e := f.check("v4.local.c29tZS1wYXNldG8tdG9rZW4tYm9keQ", nil); e != nil || p.Subject != "u1" {
+		t.Fatalf("a PASETO-shaped opaque token: %v %+v", e, p)
+	}
+	if n := idp.introHits.Load(); n != 1 {
+		t.Fatalf("%d introspections, want 1", n)
+	}
+}
