@@ -66,8 +66,10 @@ type authorizer struct {
 	byIP     *Throttle // locks: per address
 	byUser   *Throttle // delays only: per user, from anywhere
 	// known: (user, address) pairs that signed in lately, which do not
-	// wait on byUser (nor does a browser with the user's device cookie).
-	known knownSources
+	// wait on byUser; nor does a browser with the user's device cookie,
+	// locked per cookie instead (byDevice).
+	known    knownSources
+	byDevice *Throttle
 }
 
 // AuthorizeHandler returns the authorization endpoint with opts.
@@ -110,6 +112,7 @@ func (s *Server) AuthorizeHandler(opts AuthorizeOptions) (http.Handler, error) {
 		byIP:     NewThrottle(opts.IPLimit, opts.LoginWindow, s.cfg.Now),
 		byUser:   NewDelayThrottle(2*opts.UserLimit, opts.LoginWindow, maxAccountDelay, s.cfg.Now),
 		known:    newKnownSources(),
+		byDevice: NewThrottle(opts.UserLimit, opts.LoginWindow, s.cfg.Now),
 	}, nil
 }
 
@@ -441,14 +444,33 @@ func (a *authorizer) login(w http.ResponseWriter, r *http.Request, req *authRequ
 		name = ""
 	}
 	ok := false
-	known := a.known.has(pairKey) || a.knownDevice(r, username, now)
-	ks := unlessKnown(known, []throttled{{a.byUserIP, pairKey}, {a.byIP, ipKey}}, throttled{a.byUser, userKey})
+	// The user's own delay holds up unknown sources only. A known address
+	// is bounded by its pair's lock; a device cookie, which works from any
+	// address, by a lock of its own. Their failures still count toward the
+	// user's delay for everyone else.
+	ks := []throttled{{a.byUserIP, pairKey}, {a.byIP, ipKey}}
+	account := throttled{a.byUser, userKey}
+	nonce, isDevice := a.knownDevice(r, username, now)
+	deviceKey := "device\x00" + nonce
+	if _, locked := a.byDevice.Blocked(deviceKey); isDevice && locked {
+		isDevice = false // a copy of it failed too often: an unknown source again
+	}
+	switch {
+	case a.known.has(pairKey):
+	case isDevice:
+		ks = append(ks, throttled{a.byDevice, deviceKey})
+	default:
+		ks = append(ks, account)
+	}
 	if wait, blocked := attemptAll(ks, func() bool {
 		ok = a.s.cfg.Users.Authenticate(name, password) && name != ""
 		return !ok
 	}); blocked {
 		a.tooMany(w, wait)
 		return "", "", now, true
+	}
+	if !ok && ks[len(ks)-1] != account {
+		a.byUser.Fail(userKey)
 	}
 	if !ok {
 		a.s.cfg.Observe(Event{Kind: EventLoginFailed, ClientID: req.client.ID, Subject: truncate(username, 256), Address: ip, Reason: "wrong username or password"})
@@ -459,13 +481,14 @@ func (a *authorizer) login(w http.ResponseWriter, r *http.Request, req *authRequ
 	// guesses cost the account.
 	a.byUserIP.Reset(pairKey)
 	a.known.add(pairKey)
-	setCookie(w, r, a.cookiePath(r), deviceCookie, a.s.signer.seal("device", device{User: a.deviceUser(username),
-		Expires: now.Add(knownFor).Unix()}), knownFor)
 	sid, err := newID(a.s.cfg.Rand)
-	if err != nil {
+	nonce, err2 := newID(a.s.cfg.Rand)
+	if err != nil || err2 != nil {
 		a.opts.Pages.errorPage(w, http.StatusInternalServerError, "Error", "Could not start a session.")
 		return "", "", now, true
 	}
+	setCookie(w, r, a.cookiePath(r), deviceCookie, a.s.signer.seal("device", device{User: a.deviceUser(username), Nonce: nonce,
+		Expires: now.Add(knownFor).Unix()}), knownFor)
 	sess := session{Subject: username, ID: sid, AuthTime: now.Unix(), Expires: now.Add(a.s.cfg.SessionTTL).Unix()}
 	setCookie(w, r, a.cookiePath(r), sessionCookie, a.s.signer.seal("session", sess), a.s.cfg.SessionTTL)
 	return username, sid, now, false
@@ -473,18 +496,22 @@ func (a *authorizer) login(w http.ResponseWriter, r *http.Request, req *authRequ
 
 // device is the device cookie's value: a browser in which the user
 // signed in (by a keyed digest of the name, which the cookie does not
-// show), until Expires.
+// show), until Expires; Nonce names this cookie for its own lock.
 type device struct {
 	User    string `json:"u"`
+	Nonce   string `json:"n"`
 	Expires int64  `json:"e"`
 }
 
-// knownDevice reports whether r comes from a browser in which username
-// signed in lately (its device cookie, sealed by this server).
-func (a *authorizer) knownDevice(r *http.Request, username string, now time.Time) bool {
+// knownDevice returns the nonce of r's device cookie when it is one of a
+// browser in which username signed in lately (sealed by this server).
+func (a *authorizer) knownDevice(r *http.Request, username string, now time.Time) (string, bool) {
 	c, err := r.Cookie(deviceCookie)
 	var d device
-	return err == nil && a.s.signer.open("device", c.Value, &d) && now.Unix() < d.Expires && d.User == a.deviceUser(username)
+	if err != nil || !a.s.signer.open("device", c.Value, &d) || now.Unix() >= d.Expires || d.User != a.deviceUser(username) || d.Nonce == "" {
+		return "", false
+	}
+	return d.Nonce, true
 }
 
 func (a *authorizer) deviceUser(username string) string {

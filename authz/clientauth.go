@@ -196,7 +196,11 @@ func (s *Server) authenticateClient(r *http.Request, p Params) (*Client, *Error)
 		// Only the pair: a success must not wipe what others' guesses
 		// cost the client id.
 		s.pairFailures.Reset(pairKey)
-		s.knownClients.add(pairKey)
+		if !c.Public {
+			// Only a right secret makes an address known: a public
+			// client's id alone would let anyone churn the table.
+			s.knownClients.add(pairKey)
+		}
 	}
 	return c, err
 }

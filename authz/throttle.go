@@ -25,9 +25,10 @@ import (
 // failure is oldest goes first; a key that is locked or waiting now is never
 // dropped, so filling the table never clears a limit. If every key is, a
 // new key's failures are not recorded until the first lock ends — the new
-// key is not refused: refusing every key without failures would let
-// whoever filled the table shut out everyone else. The other throttles of
-// an attempt (address, account) still count those failures.
+// key is not refused by Attempt: refusing every key without failures would
+// let whoever filled the table shut out everyone else, and the other
+// throttles of an attempt (address, account) still count those failures.
+// Take, which has no others, refuses it.
 //
 // Attempts that run at once can be counted before they end (Running):
 // Attempt then refuses a key while the attempts under way could reach its
@@ -149,13 +150,18 @@ func (t *Throttle) Done(key string, failed bool) {
 }
 
 // Take counts an attempt that always counts (a registration) unless the
-// key must wait: the check and the count are one step.
+// key must wait: the check and the count are one step. Unlike Attempt, a
+// new key is refused while the table is all locks: nothing else would
+// count it, and the refusal holds up only what Take guards.
 func (t *Throttle) Take(key string) (time.Duration, bool) {
 	now := t.Now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if wait, blocked := t.blockedLocked(key, now); blocked {
 		return wait, true
+	}
+	if _, ok := t.entries[key]; !ok && len(t.entries) >= t.MaxKeys && !t.evictLocked(now) {
+		return t.blocked[0].until.Sub(now), true
 	}
 	t.failLocked(key, now)
 	return 0, false
@@ -195,6 +201,24 @@ func (t *Throttle) blockedLocked(key string, now time.Time) (time.Duration, bool
 		return e.until.Sub(now), true
 	}
 	return 0, false
+}
+
+// Blocked reports whether key must wait, and for how long, without
+// starting an attempt.
+func (t *Throttle) Blocked(key string) (time.Duration, bool) {
+	now := t.Now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.blockedLocked(key, now)
+}
+
+// Fail records a failure for key outside any attempt (one that did not
+// wait on this throttle, but counts toward it for others).
+func (t *Throttle) Fail(key string) {
+	now := t.Now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.failLocked(key, now)
 }
 
 func (t *Throttle) failLocked(key string, now time.Time) {

@@ -17,23 +17,6 @@ import (
 	"github.com/oauthgate/caddy-oauthgate/internal/testutil"
 )
 
-// Blocked reports whether key must wait, and for how long: the table's
-// state, without starting an attempt.
-func (t *Throttle) Blocked(key string) (time.Duration, bool) {
-	now := t.Now()
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.blockedLocked(key, now)
-}
-
-// Fail records a failure for key.
-func (t *Throttle) Fail(key string) {
-	now := t.Now()
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.failLocked(key, now)
-}
-
 // Failed client authentication is throttled per client and per IP with 429
 // and Retry-After; the window ends by itself (injected clock).
 func TestClientAuthThrottle(t *testing.T) {
@@ -652,5 +635,98 @@ func TestStrangerCannotKeepAClientWaiting(t *testing.T) {
 		if rec := post(fmt.Sprintf("198.51.100.%d", 100+round), "oro-secret-0123456789"); rec.Code != http.StatusTooManyRequests {
 			t.Fatalf("round %d: the client from an unknown address during the delay: %d, want 429", round, rec.Code)
 		}
+	}
+}
+
+// A device cookie is no master key: a copy of it used with wrong
+// passwords from any number of addresses is locked after the per-user
+// limit (5), and then counts as an unknown source (it waits on the user's
+// delay); the failures of known sources count toward that delay for
+// everyone else.
+func TestDeviceCookieIsLockedOnFailures(t *testing.T) {
+	_, srv := flowFixture(t, fromAddr)
+	home := browserAt(t, "198.51.100.7")
+	if p := signIn(t, srv, home, "alice", "pw"); !signedIn(p) {
+		t.Fatalf("the owner's first sign-in: %d", p.Status)
+	}
+	u, _ := url.Parse(srv.URL + PathAuthorize)
+	var device []*http.Cookie
+	for _, c := range home.C.Jar.Cookies(u) {
+		if c.Name == deviceCookie {
+			device = append(device, c)
+		}
+	}
+	thief := func(i int) *testutil.Browser {
+		b := browserAt(t, fmt.Sprintf("203.0.113.%d", i+1))
+		b.C.Jar.SetCookies(u, device)
+		return b
+	}
+	for i := range 5 { // five addresses, one guess each, with the cookie
+		if p := signIn(t, srv, thief(i), "alice", fmt.Sprint("guess", i)); p.Status != http.StatusUnauthorized {
+			t.Fatalf("guess %d with the device cookie: %d", i, p.Status)
+		}
+	}
+	// Locked, the cookie is an unknown source's: its guess is checked
+	// against the user's delay (6 failures: under its limit of 10).
+	if p := signIn(t, srv, thief(5), "alice", "guess5"); p.Status != http.StatusUnauthorized {
+		t.Fatalf("a sixth guess with the locked cookie: %d", p.Status)
+	}
+	// The cookie's failures counted toward the user's delay: four more
+	// from unknown sources reach its limit of 10, and the next one waits.
+	for i := range 4 {
+		signIn(t, srv, browserAt(t, fmt.Sprintf("192.0.2.%d", i+1)), "alice", fmt.Sprint("crowd", i))
+	}
+	if p := signIn(t, srv, browserAt(t, "192.0.2.99"), "alice", "pw"); p.Status != http.StatusTooManyRequests {
+		t.Fatalf("an unknown source after 10 failures (5 with the cookie): %d, want 429", p.Status)
+	}
+	// The owner's own address is still known.
+	if p := signIn(t, srv, browserAt(t, "198.51.100.7"), "alice", "pw"); !signedIn(p) {
+		t.Fatalf("the owner's address: %d", p.Status)
+	}
+}
+
+// Only a right secret makes a client's address known: a public client
+// (no secret; anyone can send its id) never does, so strangers cannot
+// churn the table of known addresses with it.
+func TestPublicClientsMakeNoAddressKnown(t *testing.T) {
+	f := newFixture(t, fromAddr)
+	f.clients["pub"] = &Client{ID: "pub", Public: true, Grants: []string{GrantAuthorizationCode}, RedirectURIs: []string{"https://pub.example/cb"}}
+	key := func(id, addr string) string { return "client\x00" + throttleName(id) + "\x00" + addressBlock(addr) }
+	req := formReq(PathToken, url.Values{"grant_type": {"authorization_code"}, "client_id": {"pub"}, "code": {"nope"},
+		"redirect_uri": {"https://pub.example/cb"}, "code_verifier": {testVerifier}})
+	req.Header.Set("X-Test-Addr", "203.0.113.77")
+	if rec := f.do(req); rec.Code != http.StatusBadRequest {
+		t.Fatalf("a public client's exchange of a bad code: %d %s", rec.Code, rec.Body)
+	}
+	if f.srv.knownClients.has(key("pub", "203.0.113.77")) {
+		t.Fatal("a public client's id made its address known")
+	}
+	req = formReq(PathToken, url.Values{"grant_type": {"client_credentials"}})
+	req.SetBasicAuth("oro", "oro-secret-0123456789")
+	req.Header.Set("X-Test-Addr", "203.0.113.78")
+	if rec := f.do(req); rec.Code != 200 || !f.srv.knownClients.has(key("oro", "203.0.113.78")) {
+		t.Fatalf("a confidential client's right secret: %d, known %v", rec.Code, f.srv.knownClients.has(key("oro", "203.0.113.78")))
+	}
+}
+
+// Take (registrations: no other counter) still refuses a new key while
+// its table is all locks, until the first lock ends.
+func TestFullThrottleTakeRefusesNewKeys(t *testing.T) {
+	clk := &clock{t: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)}
+	th := NewThrottle(1, time.Minute, clk.Now)
+	th.MaxKeys = 10
+	for i := range 10 {
+		if _, blocked := th.Take(fmt.Sprint("lock-", i)); blocked {
+			t.Fatalf("key %d refused", i)
+		}
+		clk.Advance(time.Second)
+	}
+	wait, blocked := th.Take("newcomer")
+	if !blocked || wait <= 0 || wait > 51*time.Second {
+		t.Fatalf("a new key with the table all locks: blocked %v for %v", blocked, wait)
+	}
+	clk.Advance(wait)
+	if _, blocked := th.Take("newcomer"); blocked {
+		t.Fatal("a new key still refused after the first lock ended")
 	}
 }

@@ -384,6 +384,18 @@ func (ti *TrustedIssuer) fetchKeys(ctx context.Context, st *keyState) *keyFetch 
 		c := ti.t.jwks
 		var set jwk.Set
 		var err error
+		// However the fetch ends — a panic in the library included — its
+		// waiters are released and the next fetch may start.
+		defer func() {
+			if p := recover(); p != nil {
+				err = fmt.Errorf("fetching the key set panicked: %v", p)
+			}
+			st.mu.Lock()
+			st.run = nil
+			st.mu.Unlock()
+			f.err = err
+			close(f.done)
+		}()
 		if first {
 			set, err = c.Get(fctx, st.uri)
 		} else {
@@ -401,11 +413,6 @@ func (ti *TrustedIssuer) fetchKeys(ctx context.Context, st *keyState) *keyFetch 
 			ti.lastRefetch = ti.t.now()
 			ti.mu.Unlock()
 		}
-		st.mu.Lock()
-		st.run = nil
-		st.mu.Unlock()
-		f.err = err
-		close(f.done)
 	}()
 	return f
 }
