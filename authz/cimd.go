@@ -86,8 +86,9 @@ type MetadataDocuments struct {
 	fetching, refetching chan struct{}
 	calls                singleflight.Group
 	// perAddress counts the fetches made for each caller's address;
-	// inFlight bounds those under way at once (its failures never count).
-	perAddress, inFlight *Throttle
+	// inFlight bounds those under way at once, inFlightSite those of an
+	// IPv6 /48 (their failures never count).
+	perAddress, inFlight, inFlightSite *Throttle
 	// Fetches counts the documents fetched, for tests and metrics.
 	Fetches atomic.Int64
 }
@@ -111,7 +112,12 @@ const (
 	reservedRefetches    = 8
 	fetchesPerAddress    = 30
 	inFlightPerAddress   = 2
+	inFlightPerSite      = 4 // an IPv6 /48
 	fetchWindow          = time.Minute
+	// keptAfterExpiry: an entry stays in the cache this long past its
+	// longest lifetime, only to tell that its document was good when
+	// last fetched (reserved slots).
+	keptAfterExpiry = 7 * 24 * time.Hour
 )
 
 // callerKey carries the address of the request a client is looked up for.
@@ -132,7 +138,8 @@ func NewMetadataDocuments(rc RegistrationConfig, now func() time.Time) *Metadata
 	opts := rc.Fetch.withDefaults()
 	m := &MetadataDocuments{opts: opts, reg: rc, now: now,
 		fetching: make(chan struct{}, maxConcurrentFetches), refetching: make(chan struct{}, reservedRefetches),
-		perAddress: NewThrottle(fetchesPerAddress, fetchWindow, now), inFlight: NewThrottle(inFlightPerAddress, fetchWindow, now)}
+		perAddress: NewThrottle(fetchesPerAddress, fetchWindow, now), inFlight: NewThrottle(inFlightPerAddress, fetchWindow, now),
+		inFlightSite: NewThrottle(inFlightPerSite, fetchWindow, now)}
 	transport := &http.Transport{
 		Proxy:                  nil, // a proxy would dial for us, past the address check
 		DialContext:            m.dial,
@@ -147,7 +154,7 @@ func NewMetadataDocuments(rc RegistrationConfig, now func() time.Time) *Metadata
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	m.cache = otter.Must(&otter.Options[string, *cachedDocument]{
 		MaximumSize:      opts.MaxEntries,
-		ExpiryCalculator: otter.ExpiryWriting[string, *cachedDocument](opts.MaxTTL),
+		ExpiryCalculator: otter.ExpiryWriting[string, *cachedDocument](opts.MaxTTL + keptAfterExpiry),
 	})
 	return m
 }
@@ -177,20 +184,36 @@ func (m *MetadataDocuments) Client(ctx context.Context, id string) (*Client, err
 	if derr != nil {
 		return nil, derr
 	}
-	if addr, _ := ctx.Value(callerKey{}).(string); addr != "" {
-		// Refused here, before any fetch, and not remembered as the
-		// URL's failure: one address's excess never fails a document
-		// for others.
-		block := addressBlock(addr)
-		if _, busy := m.inFlight.Attempt(block); busy {
-			return nil, &DocumentError{Reason: "this address has client metadata documents being fetched already; try again shortly", RetryAfter: busyWait}
-		}
-		defer m.inFlight.Done(block, false)
-		if wait, blocked := m.perAddress.Take(block); blocked {
-			return nil, &DocumentError{Reason: "too many client metadata documents were fetched for this address; try again in a minute", RetryAfter: wait}
-		}
+	addr, _ := ctx.Value(callerKey{}).(string)
+	if addr == "" {
+		return m.fetchShared(ctx, id, u, allowLoopback, wasGood)
 	}
-	// One fetch per URL at a time, not tied to one caller's cancellation.
+	// The address's limits refuse here, before any fetch, and are not
+	// remembered as the URL's failure: one address's excess never fails a
+	// document for others.
+	block := addressBlock(addr)
+	ks := []throttled{{m.inFlight, block}}
+	if site := siteBlock(addr); site != "" {
+		ks = append(ks, throttled{m.inFlightSite, site})
+	}
+	var c *Client
+	var err error
+	if _, busy := attemptAll(ks, func() bool {
+		if wait, blocked := m.perAddress.Take(block); blocked {
+			err = &DocumentError{Reason: "too many client metadata documents were fetched for this address; try again in a minute", RetryAfter: wait}
+		} else {
+			c, err = m.fetchShared(ctx, id, u, allowLoopback, wasGood)
+		}
+		return false // in-flight counts only: nothing is recorded
+	}); busy {
+		return nil, &DocumentError{Reason: "this address has client metadata documents being fetched already; try again shortly", RetryAfter: busyWait}
+	}
+	return c, err
+}
+
+// fetchShared fetches the document of id, one fetch per URL at a time
+// (not tied to one caller's cancellation), and caches what it finds.
+func (m *MetadataDocuments) fetchShared(ctx context.Context, id string, u *url.URL, allowLoopback, wasGood bool) (*Client, error) {
 	v, err, _ := m.calls.Do(id, func() (any, error) {
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.opts.Timeout)
 		defer cancel()

@@ -558,3 +558,51 @@ func TestMetadataDocument_G4_SlowDocumentsHoldNoOneElseUp(t *testing.T) {
 		t.Fatalf("a new document once the slow ones ended: %v", err)
 	}
 }
+
+// CONFORMANCE G4: an IPv6 /48 has at most 4 document fetches under way
+// however many of its /64s ask; another /48 is not held up.
+func TestMetadataDocument_G4_InFlightPerSite(t *testing.T) {
+	release := make(chan struct{})
+	var held atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		held.Add(1)
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+		http.NotFound(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	var once sync.Once
+	unblock := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(unblock)
+	m := NewMetadataDocuments(RegistrationConfig{MetadataDocuments: true, Scopes: []string{"api_v3"}, Fetch: FetchOptions{Loopback: true, Timeout: 20 * time.Second}}, time.Now)
+	var wg sync.WaitGroup
+	for i := range 4 { // four /64s of one /48, one fetch each
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, _ = m.Client(withCaller(t.Context(), fmt.Sprintf("2001:db8:7:%x::1", i)), fmt.Sprintf("%s/doc-%d.json", srv.URL, i))
+		}()
+	}
+	for deadline := time.Now().Add(5 * time.Second); held.Load() < 4; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d fetches under way, want 4", held.Load())
+		}
+	}
+	var de *DocumentError
+	_, err := m.Client(withCaller(t.Context(), "2001:db8:7:99::1"), srv.URL+"/doc-5.json")
+	if !errors.As(err, &de) || de.RetryAfter <= 0 || !strings.Contains(err.Error(), "being fetched already") {
+		t.Fatalf("a fifth fetch from the /48: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := m.Client(withCaller(t.Context(), "2001:db8:8::1"), srv.URL+"/doc-6.json"); done <- err }()
+	for deadline := time.Now().Add(5 * time.Second); held.Load() < 5; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("another /48's fetch did not start")
+		}
+	}
+	unblock()
+	wg.Wait()
+	<-done
+}

@@ -73,7 +73,7 @@ type RegistrationConfig struct {
 	Scopes []string
 	// UnusedAfter: a registered client never issued a token is gone after
 	// this long (0: DefaultUnusedAfter in mode open, else kept until
-	// deleted).
+	// deleted; negative: kept until deleted).
 	UnusedAfter time.Duration
 	// MaxClients bounds the registered clients (default 100000).
 	MaxClients int
@@ -120,8 +120,8 @@ func (rc RegistrationConfig) Check(cat *Catalog) error {
 			return fmt.Errorf("registration: scope %q is not in the catalog; declare it with `scope %s \"description\"`", s, s)
 		}
 	}
-	if rc.UnusedAfter < 0 || rc.MaxClients < 0 || rc.Rate < 0 || rc.Window < 0 {
-		return errors.New("registration: unused_after, max_clients and rate cannot be negative")
+	if rc.MaxClients < 0 || rc.Rate < 0 || rc.Window < 0 {
+		return errors.New("registration: max_clients and rate cannot be negative")
 	}
 	return nil
 }

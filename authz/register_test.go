@@ -505,3 +505,24 @@ func TestRegister_G1_RateBySite(t *testing.T) {
 		}
 	}
 }
+
+// CONFORMANCE G1: `unused_after off` (negative) keeps unused registered
+// clients until deleted, in mode open too.
+func TestRegister_G1_UnusedAfterOff(t *testing.T) {
+	f, _ := regServer(t, func(c *Config) {
+		openRegistration(c)
+		c.Registration.UnusedAfter = -1
+	})
+	if rec := f.register(`{"redirect_uris":["https://app.example/cb"],"token_endpoint_auth_method":"none"}`); rec.Code != http.StatusCreated {
+		t.Fatalf("registration: %d %s", rec.Code, rec.Body)
+	}
+	recs, err := f.store.ListClients(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rec := range recs {
+		if rec.Registered && !rec.UnusedUntil.IsZero() {
+			t.Fatalf("unused_after off: unused_until %v, want none", rec.UnusedUntil)
+		}
+	}
+}

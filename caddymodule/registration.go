@@ -41,7 +41,8 @@ type RegistrationConfig struct {
 	Scopes []string `json:"scopes,omitempty"`
 
 	// UnusedAfter: a registered client never issued a token is removed
-	// after this long (default: kept until deleted).
+	// after this long (default 7 days in mode open, kept until deleted in
+	// mode token; negative — `unused_after off` — kept until deleted).
 	UnusedAfter caddy.Duration `json:"unused_after,omitempty"`
 
 	// MaxClients bounds the registered clients (default 100000).

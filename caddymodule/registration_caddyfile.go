@@ -18,7 +18,7 @@ import (
 //		initial_access_token {env.REG_TOKEN}
 //		grants authorization_code refresh_token
 //		scopes <scope…>
-//		unused_after 30d
+//		unused_after 30d   # or off (default 7d in mode open, off in mode token)
 //		max_clients 100000
 //		rate 20/10m
 //	}
@@ -58,11 +58,19 @@ func parseRegistration(d *caddyfile.Dispenser) (*RegistrationConfig, error) {
 				rc.Scopes = append(rc.Scopes, args...)
 			}
 		case "unused_after":
-			dur, err := parseDuration(d)
-			if err != nil {
-				return nil, err
+			args := d.RemainingArgs()
+			if len(args) != 1 {
+				return nil, d.ArgErr()
 			}
-			rc.UnusedAfter = dur
+			if args[0] == "off" {
+				rc.UnusedAfter = -1 // kept until deleted
+				break
+			}
+			dur, err := caddy.ParseDuration(args[0])
+			if err != nil || dur <= 0 {
+				return nil, d.Errf("unused_after wants a positive duration or off, not %q (%v)", args[0], err)
+			}
+			rc.UnusedAfter = caddy.Duration(dur)
 		case "max_clients":
 			var v string
 			if !d.AllArgs(&v) {

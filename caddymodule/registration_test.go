@@ -35,6 +35,9 @@ func TestRegistrationConfigErrors_G1(t *testing.T) {
 	if _, err := adaptErr("{\n\toauthgate {\n\t\tregistration {\n\t\t}\n\t\tregistration {\n\t\t}\n\t}\n}\n:80\n"); err == nil {
 		t.Error("two registration blocks accepted")
 	}
+	if cfg, err := adaptErr("{\n\toauthgate {\n\t\tregistration {\n\t\t\tunused_after off\n\t\t}\n\t}\n}\n:80\n"); err != nil || !strings.Contains(string(cfg), `"unused_after":-1`) {
+		t.Errorf("unused_after off: %v %s", err, cfg)
+	}
 	setSecrets(t)
 	t.Setenv("OAUTHGATE_TEST_REG_TOKEN", "registration-token-0123456789")
 	t.Setenv("OAUTHGATE_TEST_SHORT", "short")
