@@ -596,7 +596,10 @@ func TestMetadataDocument_G4_InFlightPerSite(t *testing.T) {
 		t.Fatalf("a fifth fetch from the /48: %v", err)
 	}
 	done := make(chan error, 1)
-	go func() { _, err := m.Client(withCaller(t.Context(), "2001:db8:8::1"), srv.URL+"/doc-6.json"); done <- err }()
+	go func() {
+		_, err := m.Client(withCaller(t.Context(), "2001:db8:8::1"), srv.URL+"/doc-6.json")
+		done <- err
+	}()
 	for deadline := time.Now().Add(5 * time.Second); held.Load() < 5; time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("another /48's fetch did not start")
