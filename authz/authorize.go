@@ -449,18 +449,16 @@ func (a *authorizer) login(w http.ResponseWriter, r *http.Request, req *authRequ
 	// address, by a lock of its own. Their failures still count toward the
 	// user's delay for everyone else.
 	ks := []throttled{{a.byUserIP, pairKey}, {a.byIP, ipKey}}
-	account := throttled{a.byUser, userKey}
-	nonce, isDevice := a.knownDevice(r, username, now)
-	deviceKey := "device\x00" + nonce
-	if _, locked := a.byDevice.Blocked(deviceKey); isDevice && locked {
-		isDevice = false // a copy of it failed too often: an unknown source again
+	known := a.known.has(pairKey)
+	if nonce, isDevice := a.knownDevice(r, username, now); !known && isDevice {
+		// A copy of the cookie that failed too often is an unknown
+		// source's again.
+		if deviceKey := "device\x00" + nonce; !a.byDevice.locked(deviceKey) {
+			ks, known = append(ks, throttled{a.byDevice, deviceKey}), true
+		}
 	}
-	switch {
-	case a.known.has(pairKey):
-	case isDevice:
-		ks = append(ks, throttled{a.byDevice, deviceKey})
-	default:
-		ks = append(ks, account)
+	if !known {
+		ks = append(ks, throttled{a.byUser, userKey})
 	}
 	if wait, blocked := attemptAll(ks, func() bool {
 		ok = a.s.cfg.Users.Authenticate(name, password) && name != ""
@@ -469,7 +467,7 @@ func (a *authorizer) login(w http.ResponseWriter, r *http.Request, req *authRequ
 		a.tooMany(w, wait)
 		return "", "", now, true
 	}
-	if !ok && ks[len(ks)-1] != account {
+	if !ok && known {
 		a.byUser.Fail(userKey)
 	}
 	if !ok {

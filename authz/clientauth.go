@@ -182,8 +182,10 @@ func (s *Server) authenticateClient(r *http.Request, p Params) (*Client, *Error)
 	pairKey, ipKey, idKey := "client\x00"+throttleName(id)+"\x00"+block, "ip\x00"+block, "client\x00"+throttleName(id)
 	var c *Client
 	var err *Error
-	ks := unlessKnown(s.knownClients.has(pairKey), []throttled{{s.pairFailures, pairKey}, {s.ipFailures, ipKey}},
-		throttled{s.clientFailures, idKey})
+	ks := []throttled{{s.pairFailures, pairKey}, {s.ipFailures, ipKey}}
+	if !s.knownClients.has(pairKey) {
+		ks = append(ks, throttled{s.clientFailures, idKey})
+	}
 	if wait, blocked := attemptAll(ks, func() bool {
 		c, err = AuthenticateClient(withCaller(r.Context(), ip), s.registry, r, p)
 		return err != nil && err.Code == ErrInvalidClient.Code && !err.disabled

@@ -462,10 +462,12 @@ func addressBlock(ip string) string { return prefixOf(ip, 64) }
 // siteBlock is the IPv6 /48 of ip (a site's allocation, which a tunnel
 // broker hands out for free), "" for IPv4.
 func siteBlock(ip string) string {
-	if a, err := netip.ParseAddr(ip); err != nil || !a.Unmap().Is6() {
+	a, err := netip.ParseAddr(ip)
+	if err != nil || !a.Unmap().Is6() {
 		return ""
 	}
-	return prefixOf(ip, 48)
+	p, _ := a.Prefix(48)
+	return p.String()
 }
 
 // prefixOf is ip's IPv6 prefix of bits; an IPv4 address (also written

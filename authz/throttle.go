@@ -212,6 +212,11 @@ func (t *Throttle) Blocked(key string) (time.Duration, bool) {
 	return t.blockedLocked(key, now)
 }
 
+func (t *Throttle) locked(key string) bool {
+	_, blocked := t.Blocked(key)
+	return blocked
+}
+
 // Fail records a failure for key outside any attempt (one that did not
 // wait on this throttle, but counts toward it for others).
 func (t *Throttle) Fail(key string) {
@@ -361,12 +366,3 @@ func (k knownSources) has(pair string) bool {
 }
 
 func (k knownSources) add(pair string) { k.c.Set(pair, struct{}{}) }
-
-// unlessKnown is ks, and the account's own throttle too unless the source
-// is known for it.
-func unlessKnown(known bool, ks []throttled, account throttled) []throttled {
-	if known {
-		return ks
-	}
-	return append(ks, account)
-}

@@ -494,13 +494,10 @@ func TestParallelClientsAreNotThrottled(t *testing.T) {
 	}
 }
 
-// A stranger who knows the user's name and fails once each time the
-// user's delay ends keeps that delay running for every unknown source —
-// but not for the owner: a browser the owner signed in with (its device
-// cookie, from any address) and an address the owner signed in from
-// lately sign in at once, every time.
-func TestStrangerCannotKeepTheOwnerWaiting(t *testing.T) {
-	f, srv := flowFixture(t, fromAddr)
+// ownerSignsIn signs alice in from 198.51.100.7 and returns the
+// authorization endpoint's URL and the device cookie that sign-in set.
+func ownerSignsIn(t *testing.T, srv *httptest.Server) (*url.URL, []*http.Cookie) {
+	t.Helper()
 	home := browserAt(t, "198.51.100.7")
 	if p := signIn(t, srv, home, "alice", "pw"); !signedIn(p) {
 		t.Fatalf("the owner's first sign-in: %d", p.Status)
@@ -515,6 +512,17 @@ func TestStrangerCannotKeepTheOwnerWaiting(t *testing.T) {
 	if len(device) != 1 {
 		t.Fatal("no device cookie after a sign-in")
 	}
+	return u, device
+}
+
+// A stranger who knows the user's name and fails once each time the
+// user's delay ends keeps that delay running for every unknown source —
+// but not for the owner: a browser the owner signed in with (its device
+// cookie, from any address) and an address the owner signed in from
+// lately sign in at once, every time.
+func TestStrangerCannotKeepTheOwnerWaiting(t *testing.T) {
+	f, srv := flowFixture(t, fromAddr)
+	u, device := ownerSignsIn(t, srv)
 	for a := range 40 { // a crowd past the user's limit
 		b := browserAt(t, fmt.Sprintf("192.0.2.%d", a+10))
 		for i := range 5 {
@@ -645,17 +653,7 @@ func TestStrangerCannotKeepAClientWaiting(t *testing.T) {
 // everyone else.
 func TestDeviceCookieIsLockedOnFailures(t *testing.T) {
 	_, srv := flowFixture(t, fromAddr)
-	home := browserAt(t, "198.51.100.7")
-	if p := signIn(t, srv, home, "alice", "pw"); !signedIn(p) {
-		t.Fatalf("the owner's first sign-in: %d", p.Status)
-	}
-	u, _ := url.Parse(srv.URL + PathAuthorize)
-	var device []*http.Cookie
-	for _, c := range home.C.Jar.Cookies(u) {
-		if c.Name == deviceCookie {
-			device = append(device, c)
-		}
-	}
+	u, device := ownerSignsIn(t, srv)
 	thief := func(i int) *testutil.Browser {
 		b := browserAt(t, fmt.Sprintf("203.0.113.%d", i+1))
 		b.C.Jar.SetCookies(u, device)

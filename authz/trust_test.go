@@ -680,7 +680,6 @@ func TestTrustIntrospectionKeepsConnections(t *testing.T) {
 // finishing) pools its connection, closed once the longest call timeout
 // has passed.
 func TestTrustCloseEndsIdleConnections(t *testing.T) {
-	var open atomic.Int64
 	slow := make(chan struct{})
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(introspectWith(t, func(tok string) (int, string, string) {
 		if strings.HasPrefix(tok, "slow-") {
@@ -688,14 +687,7 @@ func TestTrustCloseEndsIdleConnections(t *testing.T) {
 		}
 		return 200, "application/json", `{"active":true,"sub":"u","aud":"api://orders"}`
 	})))
-	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		switch s {
-		case http.StateNew:
-			open.Add(1)
-		case http.StateClosed, http.StateHijacked:
-			open.Add(-1)
-		}
-	}
+	open := testutil.OpenConns(srv.Config)
 	srv.Start()
 	t.Cleanup(srv.Close)
 	f := newTrustFixture(t, TrustConfig{Issuer: srv.URL, Audience: []string{"api://orders"},

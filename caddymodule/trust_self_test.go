@@ -7,7 +7,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -17,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oauthgate/caddy-oauthgate/internal/testutil"
 	"golang.org/x/oauth2/clientcredentials"
 )
 
@@ -101,17 +101,8 @@ func TestTrustBesideOwnIssuer(t *testing.T) {
 // issuers at once; without that, each reload left a pool of them open until
 // the transport's idle timeout (90 s).
 func TestReloadClosesIssuerConnections(t *testing.T) {
-	var open atomic.Int64
-	peer := secondOauthgate(t, "peer-api", func(hs *httptest.Server) {
-		hs.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-			switch s {
-			case http.StateNew:
-				open.Add(1)
-			case http.StateClosed, http.StateHijacked:
-				open.Add(-1)
-			}
-		}
-	})
+	var open *atomic.Int64
+	peer := secondOauthgate(t, "peer-api", func(hs *httptest.Server) { open = testutil.OpenConns(hs.Config) })
 	pc := clientcredentials.Config{ClientID: "peer", ClientSecret: "peer-secret-0123456789", TokenURL: peer.URL + "/oauth/token"}
 	tok, err := pc.Token(context.Background())
 	if err != nil {

@@ -3,8 +3,10 @@ package testutil
 
 import (
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
+	"sync/atomic"
 	"testing"
 )
 
@@ -31,4 +33,19 @@ func Need(t testing.TB, tool, debianPackage string) string {
 		t.Skipf("%s is not installed (apt-get install -y %s)", tool, debianPackage)
 	}
 	return p
+}
+
+// OpenConns counts the connections s has open (set before s starts): each
+// new one adds one, each closed or hijacked one takes one away.
+func OpenConns(s *http.Server) *atomic.Int64 {
+	var n atomic.Int64
+	s.ConnState = func(_ net.Conn, st http.ConnState) {
+		switch st {
+		case http.StateNew:
+			n.Add(1)
+		case http.StateClosed, http.StateHijacked:
+			n.Add(-1)
+		}
+	}
+	return &n
 }
