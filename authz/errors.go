@@ -36,6 +36,14 @@ type Error struct {
 	unknownKey bool
 }
 
+// RetryAfter is when a throttled or busy request may be tried again (0: not said).
+func (e *Error) RetryAfter() time.Duration {
+	if e == nil {
+		return 0
+	}
+	return e.retryAfter
+}
+
 // UnknownKey reports whether e refused a JWT because its kid names no key
 // of the server's key ring, so that the caller may re-read the ring once.
 func (e *Error) UnknownKey() bool { return e != nil && e.unknownKey }

@@ -23,6 +23,8 @@ import (
 const (
 	testIssuer = "https://auth.example.com"
 	testSecret = "s3cr3t+with/odd:chars%and spaces"
+	// testAddr is the client address of checks that do not test per-address limits.
+	testAddr = "192.0.2.1"
 )
 
 type clock struct {

@@ -201,7 +201,7 @@ func TestResourceBoundTokenOnlyWhereBound_G2(t *testing.T) {
 		{"the client's own audience on a route with audience and resource", Policy{Audience: []string{"backend"}, Resource: mcpA, Bound: known}, unbound, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, e := v.AuthenticateRoute(t.Context(), tc.tok, &tc.policy)
+			_, e := v.AuthenticateRoute(t.Context(), tc.tok, testAddr, &tc.policy)
 			if (e == nil) != tc.ok {
 				t.Fatalf("accepted = %v, want %v (%v)", e == nil, tc.ok, e)
 			}

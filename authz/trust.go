@@ -41,6 +41,14 @@ const (
 	DefaultFetchTimeout      = 5 * time.Second // discovery and JWKS
 	DefaultIntrospectTimeout = 3 * time.Second
 	DefaultIntrospectCache   = 5 * time.Minute
+	// DefaultIntrospectInFlight is one call per idle connection kept to
+	// an issuer (issuerIdleConns).
+	DefaultIntrospectInFlight = issuerIdleConns
+	// DefaultIntrospectInactive: a client sends a token that is no longer
+	// active now and then (an expired one before its refresh); a hundred a
+	// minute from one address is someone guessing, or flooding the issuer
+	// with random tokens through the gateway.
+	DefaultIntrospectInactive = 100
 	// inactiveTTL bounds how long an "active": false answer is remembered.
 	inactiveTTL = 10 * time.Second
 	// retryEvery rate-limits discovery retries and the JWKS refetches that
@@ -79,8 +87,18 @@ type IntrospectionConfig struct {
 	ClientID, ClientSecret string
 	// Cache bounds how long an active answer is reused (never past the token's exp).
 	Cache time.Duration
-	// Timeout bounds each call (default DefaultIntrospectTimeout).
+	// Timeout bounds each call (default DefaultIntrospectTimeout), and
+	// how long a check waits for one of MaxInFlight.
 	Timeout time.Duration
+	// MaxInFlight bounds the calls under way to this issuer (default
+	// DefaultIntrospectInFlight); a check finding none free within Timeout
+	// is a 503 with Retry-After.
+	MaxInFlight int
+	// MaxInactive is how many inactive answers one client address (an
+	// IPv6 /64) may cause per minute (default DefaultIntrospectInactive;
+	// < 0: no limit): past it, that address's tokens not in the cache are
+	// refused with 429 until the minute ends, without asking the issuer.
+	MaxInactive int
 }
 
 // defaultClaims are where subject, client id and scope are read.
@@ -405,8 +423,9 @@ func tokenID(k cacheKey) string { return "trusted:" + hex.EncodeToString(k[:16])
 // as Authenticate does, a trusted issuer's JWT with that issuer's keys
 // only, an opaque token of another issuer by introspection at the issuers
 // p accepts. Verified tokens of every issuer share the verified-token
-// cache. The error's Issuer names who decided (a metrics label).
-func (v *Verifier) AuthenticateRoute(ctx context.Context, tok string, p *Policy) (*Principal, *Error) {
+// cache. The error's Issuer names who decided (a metrics label). from is
+// the client's address, which introspection's limits count per.
+func (v *Verifier) AuthenticateRoute(ctx context.Context, tok, from string, p *Policy) (*Principal, *Error) {
 	if v.Trust == nil {
 		id, e := v.Authenticate(ctx, tok)
 		if e == nil {
@@ -434,7 +453,7 @@ func (v *Verifier) AuthenticateRoute(ctx context.Context, tok string, p *Policy)
 			return t.p, nil
 		}
 	}
-	s := slot{v: v, key: key, now: now}
+	s := slot{v: v, key: key, now: now, from: from}
 	if v.cache != nil {
 		s.epoch = v.cache.begin()
 	}
@@ -456,6 +475,7 @@ type slot struct {
 	key   cacheKey
 	now   time.Time
 	epoch uint64
+	from  string // the client's address (limits on introspection)
 }
 
 // store caches a verified identity; a second store of one token is a no-op.

@@ -26,12 +26,21 @@ const maxIntrospectionBytes = 64 << 10
 // to the verified-token cache (until the earliest of cache and exp);
 // inactive ones are remembered for inactiveTTL; concurrent checks of one
 // token share one call.
+//
+// Every token not in the cache is a call, so whoever can reach the
+// gateway could make it flood the issuer with random tokens: at most
+// MaxInFlight calls run at once (slots), and a client address that has
+// caused MaxInactive inactive answers in a minute is not asked for again
+// until the minute ends (sources). Its tokens already cached keep working.
 type introspector struct {
 	ti       *TrustedIssuer
 	cfg      IntrospectionConfig
 	client   *http.Client
 	inactive *otter.Cache[cacheKey, struct{}]
 	calls    singleflight.Group
+	slots    chan struct{}
+	wait     time.Duration // for a free slot: cfg.Timeout
+	sources  *Throttle     // nil: no limit
 }
 
 func newIntrospector(ti *TrustedIssuer, cfg IntrospectionConfig) *introspector {
@@ -41,18 +50,35 @@ func newIntrospector(ti *TrustedIssuer, cfg IntrospectionConfig) *introspector {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = DefaultIntrospectTimeout
 	}
+	if cfg.MaxInFlight <= 0 {
+		cfg.MaxInFlight = DefaultIntrospectInFlight
+	}
+	if cfg.MaxInactive == 0 {
+		cfg.MaxInactive = DefaultIntrospectInactive
+	}
 	ttl := min(inactiveTTL, cfg.Cache)
 	client := *ti.t.client
 	client.Timeout = 0 // each call's context carries cfg.Timeout
-	return &introspector{ti: ti, cfg: cfg, client: &client,
+	in := &introspector{ti: ti, cfg: cfg, client: &client, slots: make(chan struct{}, cfg.MaxInFlight), wait: cfg.Timeout,
 		inactive: otter.Must(&otter.Options[cacheKey, struct{}]{
 			MaximumSize: 10_000, ExpiryCalculator: otter.ExpiryWriting[cacheKey, struct{}](ttl)}),
 	}
+	if cfg.MaxInactive > 0 {
+		in.sources = NewThrottle(cfg.MaxInactive, time.Minute, ti.t.now)
+		// A client checking many new tokens at once (a backend for many
+		// users) is held up only past burstFactor × MaxInactive of them
+		// before its first inactive answer.
+		in.sources.Running = RunningAfterFailure
+	}
+	return in
 }
 
 type introspectResult struct {
 	id *Identity
 	e  *Error
+	// asked: the issuer answered this call (not the cache or a
+	// remembered inactive answer).
+	asked bool
 }
 
 // introspect checks tok at the issuer (CONFORMANCE X3): anything but a
@@ -62,26 +88,61 @@ type introspectResult struct {
 // introspection) and the inactive answers are looked up first: a check
 // that missed the cache just before an earlier call stored its answer, and
 // reached Do after that call ended, must not ask again.
+//
+// The inactive answers the issuer gives are counted against the client's
+// address (s.from); remembered ones cost the issuer nothing.
 func (in *introspector) introspect(ctx context.Context, tok string, key cacheKey, now time.Time, s slot) (*Identity, *Error) {
+	src := addressBlock(s.from)
+	if in.sources != nil {
+		if wait, blocked := in.sources.Attempt(src); blocked {
+			e := ErrTemporarilyUnavailable.WithDescription("too many inactive tokens from this address; new tokens are checked again in a minute").WithReason("too_many_inactive")
+			e.Status, e.retryAfter = http.StatusTooManyRequests, wait
+			return nil, e
+		}
+	}
 	v, _, _ := in.calls.Do(string(key[:]), func() (any, error) {
 		if id := s.load(); id != nil && id.introspected && id.trusted == in.ti {
-			return introspectResult{id, nil}, nil
+			return introspectResult{id: id}, nil
 		}
 		if _, ok := in.inactive.GetIfPresent(key); ok {
-			return introspectResult{nil, errInactive()}, nil
+			return introspectResult{e: errInactive()}, nil
 		}
 		id, e := in.call(ctx, tok, key, now)
 		if e == nil {
 			s.store(id)
 		}
-		return introspectResult{id, e}, nil
+		return introspectResult{id: id, e: e, asked: true}, nil
 	})
 	r := v.(introspectResult)
+	if in.sources != nil {
+		in.sources.Done(src, r.asked && r.e != nil && r.e.Reason == reasonInactive)
+	}
 	return r.id, r.e
 }
 
+const reasonInactive = "inactive"
+
 func errInactive() *Error {
-	return ErrInvalidToken.WithDescription("the access token is not active").WithReason("inactive")
+	return ErrInvalidToken.WithDescription("the access token is not active").WithReason(reasonInactive)
+}
+
+// slot waits, at most Timeout, for one of the MaxInFlight calls (blocked
+// waiters are served in turn); release gives it back.
+func (in *introspector) slot() (release func(), e *Error) {
+	select {
+	case in.slots <- struct{}{}:
+	default:
+		t := time.NewTimer(in.wait)
+		defer t.Stop()
+		select {
+		case in.slots <- struct{}{}:
+		case <-t.C:
+			e := ErrTemporarilyUnavailable.WithDescription(fmt.Sprintf("the issuer %s has %d introspection calls under way; try again shortly", in.ti.cfg.Issuer, cap(in.slots))).WithReason("issuer_busy")
+			e.retryAfter = busyWait
+			return nil, e
+		}
+	}
+	return func() { <-in.slots }, nil
 }
 
 func (in *introspector) call(ctx context.Context, tok string, key cacheKey, now time.Time) (*Identity, *Error) {
@@ -93,8 +154,13 @@ func (in *introspector) call(ctx context.Context, tok string, key cacheKey, now 
 			return nil, unavailable(ti, "the introspection endpoint")
 		}
 	}
+	release, e := in.slot()
+	if e != nil {
+		return nil, e
+	}
 	start := time.Now()
 	body, err := in.post(ctx, endpoint, tok)
+	release()
 	var top map[string]json.RawMessage
 	var active bool
 	if err == nil && (json.Unmarshal(body, &top) != nil || json.Unmarshal(top["active"], &active) != nil) {

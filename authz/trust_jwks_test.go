@@ -117,7 +117,7 @@ func TestJWKSRotatedKeyAcceptedFirstTry(t *testing.T) {
 	go func() { waitStarted(t, started, "k2"); close(release) }()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	p, e := f.v.AuthenticateRoute(ctx, sign(t, k2, "", f.claims(idp.URL)), &Policy{})
+	p, e := f.v.AuthenticateRoute(ctx, sign(t, k2, "", f.claims(idp.URL)), testAddr, &Policy{})
 	if e != nil {
 		t.Fatalf("a token of the newly added key, first try: %v", e)
 	}
@@ -137,7 +137,7 @@ func TestJWKSRotatedKeyAcceptedFirstTry(t *testing.T) {
 	defer cancelShort()
 	// The refetch is held until the check has given up: the check ends
 	// with its own context, not with the fetch.
-	p, e = f.v.AuthenticateRoute(short, tok3, &Policy{})
+	p, e = f.v.AuthenticateRoute(short, tok3, testAddr, &Policy{})
 	wantRefused(t, "a check whose context ends before the refetch", p, e, "invalid_token", "invalid")
 	waitStarted(t, started, "k3")
 	close(release)

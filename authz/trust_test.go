@@ -163,7 +163,7 @@ func (f *trustFixture) check(tok string, p *Policy) (*Principal, *Error) {
 	if p == nil {
 		p = &Policy{}
 	}
-	return f.v.AuthenticateRoute(context.Background(), tok, p)
+	return f.v.AuthenticateRoute(context.Background(), tok, testAddr, p)
 }
 
 func wantRefused(t *testing.T, what string, p *Principal, e *Error, code, reason string) {
@@ -794,7 +794,7 @@ func FuzzTrustVerify(f *testing.F) {
 	}
 	v := NewGatewayVerifier(tr, 0, 0)
 	f.Fuzz(func(t *testing.T, tok string) {
-		if p, e := v.AuthenticateRoute(context.Background(), tok, &Policy{}); e == nil {
+		if p, e := v.AuthenticateRoute(context.Background(), tok, testAddr, &Policy{}); e == nil {
 			t.Fatalf("accepted %q: %+v", tok, p)
 		}
 		_, _ = peekIssuer(tok)
@@ -821,7 +821,7 @@ func TestTrustBesideOurOwnTokens(t *testing.T) {
 		if p == nil {
 			p = &Policy{}
 		}
-		return v.AuthenticateRoute(context.Background(), tok, p)
+		return v.AuthenticateRoute(context.Background(), tok, testAddr, p)
 	}
 	now := fx.clock.Now().Unix()
 	claims := func(iss string) map[string]any {
@@ -898,14 +898,14 @@ func BenchmarkTrustedJWTCached(b *testing.B) {
 	p := &Policy{Scopes: []string{"api_v3"}}
 	ctx := context.Background()
 	for _, tok := range toks {
-		if _, e := v.AuthenticateRoute(ctx, tok, p); e != nil {
+		if _, e := v.AuthenticateRoute(ctx, tok, testAddr, p); e != nil {
 			b.Fatal(e)
 		}
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
-		if _, e := v.AuthenticateRoute(ctx, toks[i%len(toks)], p); e != nil {
+		if _, e := v.AuthenticateRoute(ctx, toks[i%len(toks)], testAddr, p); e != nil {
 			b.Fatal(e)
 		}
 	}
@@ -939,7 +939,7 @@ func TestTrustedTokenIsNeverOurs(t *testing.T) {
 	if code := userinfo(); code != http.StatusUnauthorized {
 		t.Fatalf("userinfo with a trusted issuer's token: %d, want 401", code)
 	}
-	if p, e := v.AuthenticateRoute(t.Context(), tok, &Policy{}); e != nil || p.Issuer != idp.URL {
+	if p, e := v.AuthenticateRoute(t.Context(), tok, testAddr, &Policy{}); e != nil || p.Issuer != idp.URL {
 		t.Fatalf("the route check: %v %+v", e, p)
 	}
 	if p, e := v.Authenticate(t.Context(), tok); e == nil {

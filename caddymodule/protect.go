@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -204,7 +205,12 @@ func (p *Protect) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	p.app.metrics.decisions.WithLabelValues("refused", reason).Inc()
 	p.app.emit("access_refused", map[string]any{"status": status, "error": e.Code, "reason": reason, "issuer": p.app.issuerLabel(e.Issuer)})
 	if e.Is(authz.ErrTemporarilyUnavailable) {
-		return caddyhttp.Error(http.StatusServiceUnavailable, e)
+		// 503, or 429 for an address that sent too many inactive tokens:
+		// not an answer about the token, so no challenge.
+		if wait := e.RetryAfter(); wait > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(int(wait/time.Second)+1))
+		}
+		return caddyhttp.Error(e.Status, e)
 	}
 	var challenge *authz.Error
 	if e.Code != "" && reason != "no_token" {
@@ -236,11 +242,11 @@ func (p *Protect) decide(r *http.Request) (*authz.Principal, int, *authz.Error) 
 		e := err.(*authz.Error).WithReason("malformed")
 		return nil, e.Status, e
 	}
-	id, e := p.verifier.AuthenticateRoute(r.Context(), tok, &p.policy)
+	id, e := p.verifier.AuthenticateRoute(r.Context(), tok, clientIP(r), &p.policy)
 	if e.UnknownKey() && p.app.rereadKeys(r.Context()) {
 		// Signed with a key another instance has just rotated in: it is in
 		// storage now, and so in our keys (CONFORMANCE K3, S6).
-		id, e = p.verifier.AuthenticateRoute(r.Context(), tok, &p.policy)
+		id, e = p.verifier.AuthenticateRoute(r.Context(), tok, clientIP(r), &p.policy)
 	}
 	if e != nil {
 		return nil, e.Status, e

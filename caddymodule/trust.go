@@ -55,8 +55,17 @@ type TrustIntrospect struct {
 	// Cache bounds how long an active answer is reused (default 5m; never
 	// past the token's exp).
 	Cache caddy.Duration `json:"cache,omitempty"`
-	// Timeout of each call (default 3s).
+	// Timeout of each call (default 3s), and how long a check waits for
+	// one of max_in_flight.
 	Timeout caddy.Duration `json:"timeout,omitempty"`
+	// MaxInFlight bounds the calls under way to this issuer (default 64):
+	// a check that finds none free within timeout gets 503 with Retry-After.
+	MaxInFlight int `json:"max_in_flight,omitempty"`
+	// MaxInactive is how many inactive answers one client address (an
+	// IPv6 /64) may cause per minute (default 100; -1: no limit). Past it,
+	// its tokens not in the cache get 429 with Retry-After until the minute
+	// ends, and the issuer is not asked about them.
+	MaxInactive int `json:"max_inactive,omitempty"`
 }
 
 // trustMetrics count what trusted issuers were asked and decided. The
@@ -115,7 +124,7 @@ func (a *App) provisionTrust(ctx caddy.Context) error {
 				return fmt.Errorf("trust %s: introspect client_secret: %v (is the environment variable set?)", tc.Issuer, err)
 			}
 			c.Introspection = &authz.IntrospectionConfig{Endpoint: in.Endpoint, ClientID: in.ClientID, ClientSecret: secret,
-				Cache: time.Duration(in.Cache), Timeout: time.Duration(in.Timeout)}
+				Cache: time.Duration(in.Cache), Timeout: time.Duration(in.Timeout), MaxInFlight: in.MaxInFlight, MaxInactive: in.MaxInactive}
 		}
 		cfgs[i] = c
 	}

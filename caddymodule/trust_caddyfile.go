@@ -3,6 +3,8 @@
 package caddymodule
 
 import (
+	"strconv"
+
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
 	"github.com/oauthgate/caddy-oauthgate/authz"
@@ -20,6 +22,8 @@ import (
 //			client_secret {env.SECRET}
 //			cache <duration>
 //			timeout <duration>
+//			max_in_flight <n>
+//			max_inactive <n>|off
 //		}
 //		claim subject|client_id|scope <claim…>
 //		header <Header-Name> <claim.path>
@@ -119,6 +123,23 @@ func parseIntrospect(d *caddyfile.Dispenser, issuer string) (*TrustIntrospect, e
 				in.Cache = dur
 			} else {
 				in.Timeout = dur
+			}
+		case "max_in_flight", "max_inactive":
+			var v string
+			if !d.AllArgs(&v) {
+				return nil, d.ArgErr()
+			}
+			n, err := strconv.Atoi(v)
+			switch {
+			case dir == "max_inactive" && v == "off":
+				in.MaxInactive = -1
+			case err != nil || n < 1:
+				return nil, d.Errf("trust %s: %s must be a positive number%s, not %q", issuer, dir,
+					map[bool]string{true: " or off"}[dir == "max_inactive"], v)
+			case dir == "max_in_flight":
+				in.MaxInFlight = n
+			default:
+				in.MaxInactive = n
 			}
 		default:
 			return nil, d.Errf("unrecognized introspect option %q (trust %s)", dir, issuer)

@@ -21,6 +21,8 @@ func TestTrustCaddyfileErrors(t *testing.T) {
 		{"trust https://idp.example.com {\n audience a\n header X-Roles\n}", "usage: header"},
 		{"trust https://idp.example.com {\n audience a\n jwks https://x\n}", `unrecognized trust option "jwks"`},
 		{"trust {\n audience a\n}", "usage: trust <issuer>"},
+		{"trust https://idp.example.com {\n audience a\n introspect {\n client_id gw\n client_secret {env.X}\n max_in_flight 0\n }\n}", "max_in_flight must be a positive number, not \"0\""},
+		{"trust https://idp.example.com {\n audience a\n introspect {\n client_id gw\n client_secret {env.X}\n max_inactive lots\n }\n}", "max_inactive must be a positive number or off"},
 	} {
 		_, err := adaptErr("{\n\toauthgate {\n" + c.block + "\n\t}\n}\n:1\n")
 		if err == nil || !strings.Contains(err.Error(), c.want) {
@@ -38,5 +40,14 @@ func TestTrustCaddyfileErrors(t *testing.T) {
 		if err := g.loadErr(c.app, c.site); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%q / %q: %v, want an error with %q", c.app, c.site, err, c.want)
 		}
+	}
+}
+
+// The introspection limits reach the JSON config: a number, and off as -1.
+func TestTrustIntrospectLimitsCaddyfile(t *testing.T) {
+	cfg := string(adapt(t, "{\n\toauthgate {\n\t\ttrust https://idp.example.com {\n\t\t\taudience a\n\t\t\tintrospect {\n\t\t\t\tclient_id gw\n"+
+		"\t\t\t\tclient_secret {env.X}\n\t\t\t\tmax_in_flight 8\n\t\t\t\tmax_inactive off\n\t\t\t}\n\t\t}\n\t}\n}\n:1\n"))
+	if !strings.Contains(cfg, `"max_in_flight":8`) || !strings.Contains(cfg, `"max_inactive":-1`) {
+		t.Fatalf("adapted config lacks the limits: %s", cfg)
 	}
 }

@@ -189,3 +189,70 @@ func TestIntrospectedInTurnIsWarned(t *testing.T) {
 		t.Fatalf("warnings %q, want one naming [%s %s]:\n%s", warned, a, b, logs)
 	}
 }
+
+// CONFORMANCE X3: random tokens sent through the gateway cannot make it
+// flood a trusted issuer with introspections: past `max_inactive` inactive
+// answers in a minute, the address's unknown tokens get 429 with
+// Retry-After and no challenge, without a call to the issuer, while
+// tokens that need no introspection (the issuer's JWTs, our own) pass.
+func TestIntrospectionFloodIsThrottled(t *testing.T) {
+	var introspections atomic.Int64
+	peer := secondOauthgate(t, "peer-api", func(hs *httptest.Server) {
+		h := hs.Config.Handler
+		hs.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if strings.HasSuffix(r.URL.Path, "/introspect") {
+				introspections.Add(1)
+			}
+			h.ServeHTTP(w, r)
+		})
+	})
+	t.Setenv("OAUTHGATE_TEST_INTROSPECT", "peer-secret-0123456789")
+	g, up := protectedGateway(t, fmt.Sprintf(`trust %s {
+			audience peer-api
+			introspect {
+				endpoint %[1]s/oauth/introspect
+				client_id peer
+				client_secret {env.OAUTHGATE_TEST_INTROSPECT}
+				max_inactive 3
+				max_in_flight 8
+			}
+		}`, peer.URL), `
+	oauthgate_server
+	route /api/* {
+		oauthgate_protect
+		reverse_proxy {upstream}
+	}`)
+	random := func(i int) (*http.Response, string) {
+		return call(t, "GET", g.base+"/api/x", map[string]string{"Authorization": fmt.Sprintf("Bearer made-up-token-%d-0123456789", i)}, "")
+	}
+	for i := range 3 {
+		resp, _ := random(i)
+		if resp.StatusCode != 401 || !strings.Contains(resp.Header.Get("WWW-Authenticate"), `error="invalid_token"`) {
+			t.Fatalf("random token %d: %d %q, want 401 invalid_token", i, resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
+		}
+	}
+	if n := introspections.Load(); n != 3 {
+		t.Fatalf("%d introspections for 3 random tokens", n)
+	}
+	resp, _ := random(3)
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" || resp.Header.Get("WWW-Authenticate") != "" {
+		t.Fatalf("a fourth random token: %d, Retry-After %q, WWW-Authenticate %q; want 429 with Retry-After and no challenge",
+			resp.StatusCode, resp.Header.Get("Retry-After"), resp.Header.Get("WWW-Authenticate"))
+	}
+	if n := introspections.Load(); n != 3 {
+		t.Fatalf("the throttled token was introspected (%d calls)", n)
+	}
+	pc := clientcredentials.Config{ClientID: "peer", ClientSecret: "peer-secret-0123456789", TokenURL: peer.URL + "/oauth/token"}
+	theirs, err := pc.Token(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tok := range []string{theirs.AccessToken, getToken(t, g, "reporting", reportingSecret, "api_v3")} {
+		if resp, _ := call(t, "GET", g.base+"/api/x", map[string]string{"Authorization": "Bearer " + tok}, ""); resp.StatusCode != 200 {
+			t.Fatalf("a token that needs no introspection, from the throttled address: %d", resp.StatusCode)
+		}
+	}
+	if up.count() != 2 {
+		t.Fatalf("%d requests reached the upstream, want the 2 good ones", up.count())
+	}
+}
