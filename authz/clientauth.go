@@ -173,7 +173,8 @@ func claimedClientID(r *http.Request, p Params) string {
 // counted per (client id, address) and per address, each locked for the rest
 // of the window past its limit, and per client id alone, which only delays
 // (growing to at most maxAccountDelay) — client ids are public — and does
-// not apply to the addresses the client authenticated from lately. Blocked
+// not hold up the addresses the client authenticated from lately (their
+// failures still count toward it). Blocked
 // attempts, right or wrong, get 429 with Retry-After. A disabled client with
 // its right secret is not guessing and is not counted.
 func (s *Server) authenticateClient(r *http.Request, p Params) (*Client, *Error) {
@@ -183,16 +184,25 @@ func (s *Server) authenticateClient(r *http.Request, p Params) (*Client, *Error)
 	var c *Client
 	var err *Error
 	ks := []throttled{{s.pairFailures, pairKey}, {s.ipFailures, ipKey}}
-	if !s.knownClients.has(pairKey) {
+	known := s.knownClients.has(pairKey)
+	if !known {
 		ks = append(ks, throttled{s.clientFailures, idKey})
 	}
+	failed := false
 	if wait, blocked := attemptAll(ks, func() bool {
 		c, err = AuthenticateClient(withCaller(r.Context(), ip), s.registry, r, p)
-		return err != nil && err.Code == ErrInvalidClient.Code && !err.disabled
+		failed = err != nil && err.Code == ErrInvalidClient.Code && !err.disabled
+		return failed
 	}); blocked {
 		e := ErrInvalidClient.WithDescription("too many failed client authentications; retry later")
 		e.Status, e.retryAfter = http.StatusTooManyRequests, wait
 		return nil, e
+	}
+	if failed && known {
+		// A known address waits only on its pair's lock, but its failures
+		// count toward the client id's delay for everyone else, as a
+		// user's known addresses do for the user's.
+		s.clientFailures.Fail(idKey)
 	}
 	if err == nil {
 		// Only the pair: a success must not wipe what others' guesses

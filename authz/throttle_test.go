@@ -646,6 +646,45 @@ func TestStrangerCannotKeepAClientWaiting(t *testing.T) {
 	}
 }
 
+// A client's known address is held up only by its own lock, but its
+// failures count toward the client id's delay for everyone else, like a
+// user's known addresses: 20 from the known address (its pair's limit) and
+// 20 from a crowd reach the client id's limit of 40.
+func TestKnownClientAddressFailuresCount(t *testing.T) {
+	f := newFixture(t, fromAddr)
+	cc := url.Values{"grant_type": {"client_credentials"}}
+	post := func(addr, secret string) *httptest.ResponseRecorder {
+		req := formReq(PathToken, cc)
+		req.SetBasicAuth("oro", url.QueryEscape(secret))
+		req.Header.Set("X-Test-Addr", addr)
+		return f.do(req)
+	}
+	const own = "198.51.100.7"
+	if rec := post(own, "oro-secret-0123456789"); rec.Code != 200 {
+		t.Fatalf("the client's first token: %d", rec.Code)
+	}
+	for i := range 20 {
+		if rec := post(own, fmt.Sprint("wrong", i)); rec.Code != http.StatusUnauthorized {
+			t.Fatalf("failure %d from the known address: %d", i, rec.Code)
+		}
+	}
+	if rec := post(own, "wrong"); rec.Code != http.StatusTooManyRequests {
+		t.Fatalf("past its pair's limit, the known address: %d, want 429", rec.Code)
+	}
+	for i := range 19 {
+		if rec := post(fmt.Sprintf("192.0.2.%d", i+1), "crowd"); rec.Code != http.StatusUnauthorized {
+			t.Fatalf("crowd failure %d: %d", i, rec.Code)
+		}
+	}
+	if rec := post("203.0.113.9", "oro-secret-0123456789"); rec.Code != 200 {
+		t.Fatalf("39 failures: an unknown address with the right secret: %d, want 200", rec.Code)
+	}
+	post("192.0.2.99", "crowd") // the 40th
+	if rec := post("203.0.113.10", "oro-secret-0123456789"); rec.Code != http.StatusTooManyRequests {
+		t.Fatalf("40 failures, 20 of them from the known address: an unknown address: %d, want 429", rec.Code)
+	}
+}
+
 // A device cookie is no master key: a copy of it used with wrong
 // passwords from any number of addresses is locked after the per-user
 // limit (5), and then counts as an unknown source (it waits on the user's
