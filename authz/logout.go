@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"time"
 )
 
@@ -26,6 +27,13 @@ func (s *Server) LogoutHandler(opts AuthorizeOptions) (http.Handler, error) {
 // one of its registered post_logout_redirect_uris exactly, sends the user
 // there with state. Anything else is answered with a page, never a
 // redirect: a logout link must not become an open redirector.
+//
+// A signed-in user is asked first unless the request carries an ID token
+// of that user (RP-Initiated Logout 1.0 §2: the OP MUST ask when there is
+// no id_token_hint or it does not belong to the signed-in user), so that a
+// link or image on any site cannot sign the user out: the page's form
+// posts the request back with a CSRF token bound to the browser and the
+// session.
 func (a *authorizer) serveLogout(w http.ResponseWriter, r *http.Request) {
 	pages := a.opts.Pages
 	if r.Method != http.MethodGet && r.Method != http.MethodPost {
@@ -33,7 +41,7 @@ func (a *authorizer) serveLogout(w http.ResponseWriter, r *http.Request) {
 		pages.errorPage(w, http.StatusMethodNotAllowed, "Method not allowed", "The sign-out endpoint answers GET and POST.")
 		return
 	}
-	params, _, err := readAuthorizeParams(w, r)
+	params, internal, err := readAuthorizeParams(w, r)
 	if err != nil {
 		pages.errorPage(w, http.StatusBadRequest, "Invalid request", err.Error())
 		return
@@ -44,14 +52,22 @@ func (a *authorizer) serveLogout(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	target, refused := a.logoutTarget(r, params)
-	// The session ends whatever the rest of the request is worth: the user
-	// asked to sign out.
-	setCookie(w, r, a.cookiePath(r), sessionCookie, "", -time.Second)
+	lr, refused := a.logoutTarget(r, params)
+	if sess, signedIn := a.s.signer.readSession(r, a.s.cfg.Now()); signedIn && lr.subject != sess.Subject &&
+		!(r.Method == http.MethodPost && a.s.signer.checkCSRF(internal.Get("oauthgate_csrf"), cookieValue(r, csrfCookie), "logout", sess.ID)) {
+		a.logoutPage(w, r, params, lr, refused, sess)
+		return
+	}
+	// Only a session cookie the browser sent is cleared: a cross-site POST
+	// comes without the (SameSite=Lax) cookie, and must not delete it.
+	if cookieValue(r, sessionCookie) != "" {
+		setCookie(w, r, a.cookiePath(r), sessionCookie, "", -time.Second)
+	}
 	if refused != nil {
 		pages.refuse(w, refused, "You are signed out of this server.")
 		return
 	}
+	target := lr.target
 	if target == "" {
 		pages.errorPage(w, http.StatusOK, "Signed out", "You are signed out of this server.")
 		return
@@ -63,43 +79,78 @@ func (a *authorizer) serveLogout(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, target, http.StatusFound)
 }
 
+// logoutPage asks the signed-in user to confirm: the request's parameters
+// go back in the form, and a refusal (a return address not registered, a
+// bad hint) is shown with it — confirming signs the user out all the same,
+// without the redirect.
+func (a *authorizer) logoutPage(w http.ResponseWriter, r *http.Request, params url.Values, lr logoutRequest, refused *refusal, sess *session) {
+	browser := browserID(w, r, a.cookiePath(r), a.s.cfg.Rand)
+	status, msg := http.StatusOK, ""
+	if refused != nil {
+		status, msg = refused.status, refused.msg
+		if refused.retryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(int(refused.retryAfter/time.Second)+1))
+		}
+	}
+	a.opts.Pages.render(w, status, "logout.html", map[string]any{"Title": "Sign out", "Subject": sess.Subject,
+		"ClientName": lr.clientName, "Params": hidden(params), "CSRF": a.s.signer.csrfToken(browser, "logout", sess.ID), "Error": msg})
+}
+
+// cookieValue is the value of r's cookie name, "" when absent.
+func cookieValue(r *http.Request, name string) string {
+	if c, err := r.Cookie(name); err == nil {
+		return c.Value
+	}
+	return ""
+}
+
+// logoutRequest is what a sign-out request asks for: where to send the
+// user back ("" for nowhere), the subject of its id_token_hint ("" without
+// one) and the name of the client it names.
+type logoutRequest struct {
+	target, subject, clientName string
+}
+
 // maxHintAge is how long after its expiry an ID token is still accepted
 // as id_token_hint: the RP's session may well outlive its ID token, but
 // not by more than a sign-in lasts.
 func (a *authorizer) maxHintAge() time.Duration { return a.s.cfg.SessionTTL }
 
-// logoutTarget checks the request and returns where to send the user back
-// ("" for nowhere), or the page that refuses it.
-func (a *authorizer) logoutTarget(r *http.Request, p url.Values) (string, *refusal) {
+// logoutTarget checks the request and returns what it asks for, or the
+// page that refuses it.
+func (a *authorizer) logoutTarget(r *http.Request, p url.Values) (logoutRequest, *refusal) {
+	var lr logoutRequest
 	clientID := p.Get("client_id")
 	if hint := p.Get("id_token_hint"); hint != "" {
 		claims, ok := a.s.parseIDTokenHint(hint)
 		if !ok {
-			return "", badRequest("Invalid sign-out request", "The ID token of this request was not issued by this server.")
+			return lr, badRequest("Invalid sign-out request", "The ID token of this request was not issued by this server.")
 		}
 		aud, _ := claims["aud"].(string)
 		if clientID != "" && aud != clientID {
-			return "", badRequest("Invalid sign-out request", "The ID token of this request was issued to another application.")
+			return lr, badRequest("Invalid sign-out request", "The ID token of this request was issued to another application.")
 		}
 		exp, _ := claims["exp"].(float64)
 		if a.s.cfg.Now().After(time.Unix(int64(exp), 0).Add(a.maxHintAge())) {
-			return "", badRequest("Invalid sign-out request", "The ID token of this request has expired too long ago.")
+			return lr, badRequest("Invalid sign-out request", "The ID token of this request has expired too long ago.")
 		}
 		clientID = aud
+		lr.subject, _ = claims["sub"].(string)
 	}
 	uri := p.Get("post_logout_redirect_uri")
 	if uri == "" {
-		return "", nil
+		return lr, nil
 	}
 	if clientID == "" {
-		return "", badRequest("Invalid sign-out request", "The request names a page to return to but not the application: it needs id_token_hint or client_id.")
+		return lr, badRequest("Invalid sign-out request", "The request names a page to return to but not the application: it needs id_token_hint or client_id.")
 	}
 	c, err := a.s.registry.Client(withCaller(r.Context(), a.opts.ClientIP(r)), clientID)
 	if refused := clientRefusal(c, err); refused != nil {
-		return "", refused
+		return lr, refused
 	}
 	if !slices.Contains(c.PostLogoutRedirectURIs, uri) {
-		return "", badRequest("Invalid return address", "The page to return to is not registered for the application.")
+		return lr, badRequest("Invalid return address", "The page to return to is not registered for the application.")
 	}
-	return uri, nil
+	lr.target, lr.clientName = uri, c.Name
+	return lr, nil
 }

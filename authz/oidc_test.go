@@ -51,7 +51,7 @@ const rpSecret = "rp-secret-0123456789"
 
 func oidcFixture(t *testing.T, opts ...fixtureOpt) *oidcFix {
 	hash, _ := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
-	users, _ := NewStaticUsers(map[string]string{"alice": string(hash)})
+	users, _ := NewStaticUsers(map[string]string{"alice": string(hash), "bob": string(hash)})
 	if err := users.SetClaims("alice", UserClaims{Name: "Alice Example", Email: "alice@example.com", EmailVerified: true}); err != nil {
 		t.Fatal(err)
 	}
@@ -101,6 +101,18 @@ func (o *oidcFix) code(t *testing.T, b *testutil.Browser, client string, q url.V
 		t.Fatalf("no code: %d %s %s", p.Status, p.Header.Get("Location"), p.Body)
 	}
 	return loc.Query().Get("code")
+}
+
+// tokensAs is tokens with user signing in.
+func (o *oidcFix) tokensAs(t *testing.T, b *testutil.Browser, client, user string, q url.Values) map[string]any {
+	t.Helper()
+	p := b.LoginAndAllow(o.authorizeURL(client, q), user, "pw")
+	loc, _ := url.Parse(p.Header.Get("Location"))
+	status, m := o.token(t, client, url.Values{"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")}})
+	if status != 200 {
+		t.Fatalf("token for %s: %d %v", user, status, m)
+	}
+	return m
 }
 
 func (o *oidcFix) token(t *testing.T, client string, form url.Values) (int, map[string]any) {
@@ -436,6 +448,7 @@ func TestLogout_I4(t *testing.T) {
 	b := testutil.NewBrowser(t)
 	m := o.tokens(t, b, "rp", url.Values{"scope": {"openid"}, "nonce": {"lo"}})
 	hint := m["id_token"].(string)
+	bobHint := o.tokensAs(t, testutil.NewBrowser(t), "rp", "bob", url.Values{"scope": {"openid"}, "nonce": {"bob"}})["id_token"].(string)
 	logout := func(b *testutil.Browser, q url.Values) *testutil.Page {
 		return b.Get(o.srv.URL + PathLogout + "?" + q.Encode())
 	}
@@ -482,11 +495,50 @@ func TestLogout_I4(t *testing.T) {
 	if signedIn(b) {
 		t.Fatal("still signed in after logout")
 	}
-	// client_id alone names the client too; POST works; no state, no parameter.
+	// client_id alone names the client too, and POST works — but without
+	// an ID token of the signed-in user, the user is asked first (§2): a
+	// link, image or form on any site cannot sign the user out.
 	o.code(t, b, "rp", url.Values{"scope": {"openid"}, "nonce": {"lo2"}})
-	p = b.Post(o.srv.URL+PathLogout, url.Values{"client_id": {"rp"}, "post_logout_redirect_uri": {"https://rp.example/bye"}})
+	ask := b.Post(o.srv.URL+PathLogout, url.Values{"client_id": {"rp"}, "post_logout_redirect_uri": {"https://rp.example/bye"}})
+	if ask.Status != 200 || ask.Header.Get("Location") != "" || ask.Form.Get("oauthgate_csrf") == "" || ask.Form.Get("post_logout_redirect_uri") != "https://rp.example/bye" || !signedIn(b) {
+		t.Fatalf("POST logout without a hint: %d %q, form %v; want the confirmation page, still signed in", ask.Status, ask.Header.Get("Location"), ask.Form)
+	}
+	for name, q := range map[string]url.Values{
+		"no parameters":            {},
+		"another user's ID token":  {"id_token_hint": {bobHint}, "post_logout_redirect_uri": {"https://rp.example/bye"}},
+		"a return address refused": {"client_id": {"rp"}, "post_logout_redirect_uri": {"https://evil.example/"}},
+	} {
+		if p := logout(b, q); p.Status == 302 || p.Header.Get("Location") != "" || p.Form.Get("oauthgate_csrf") == "" || !signedIn(b) {
+			t.Fatalf("GET logout with %s: %d %q; want the confirmation page, still signed in", name, p.Status, p.Header.Get("Location"))
+		}
+	}
+	// A forged confirmation (another browser's form, or none) is asked again.
+	other := testutil.NewBrowser(t)
+	o.code(t, other, "rp", url.Values{"scope": {"openid"}, "nonce": {"lo3"}})
+	foreign := other.Post(o.srv.URL+PathLogout, url.Values{"client_id": {"rp"}})
+	for name, csrf := range map[string]string{"another browser's": foreign.Form.Get("oauthgate_csrf"), "none": ""} {
+		p := b.Post(o.srv.URL+PathLogout, url.Values{"client_id": {"rp"}, "oauthgate_csrf": {csrf}})
+		if p.Status != 200 || p.Form.Get("oauthgate_csrf") == "" || !signedIn(b) {
+			t.Fatalf("confirmation with %s CSRF token: %d; want asked again, still signed in", name, p.Status)
+		}
+	}
+	// A request without the session cookie (a cross-site POST: the cookie
+	// is SameSite=Lax) does not delete it.
+	if p := testutil.NewBrowser(t).Post(o.srv.URL+PathLogout, url.Values{}); strings.Contains(strings.Join(p.Header.Values("Set-Cookie"), "\n"), sessionCookie+"=") {
+		t.Fatalf("a logout without the session cookie set %q", p.Header.Values("Set-Cookie"))
+	}
+	p = b.Submit(ask, nil)
 	if p.Status != 302 || p.Header.Get("Location") != "https://rp.example/bye" || signedIn(b) {
-		t.Fatalf("POST logout: %d %q", p.Status, p.Header.Get("Location"))
+		t.Fatalf("confirmed logout: %d %q", p.Status, p.Header.Get("Location"))
+	}
+	// Confirming a refused request signs out all the same, without a redirect.
+	o.code(t, b, "rp", url.Values{"scope": {"openid"}, "nonce": {"lo4"}})
+	ask = logout(b, url.Values{"client_id": {"rp"}, "post_logout_redirect_uri": {"https://evil.example/"}})
+	if ask.Status != 400 || !strings.Contains(ask.Body, "not registered") {
+		t.Fatalf("confirmation of a refused request: %d %s", ask.Status, ask.Body)
+	}
+	if p := b.Submit(ask, nil); p.Status != 400 || p.Header.Get("Location") != "" || !strings.Contains(p.Body, "signed out") || signedIn(b) {
+		t.Fatalf("confirmed refused logout: %d %q, signed in %v", p.Status, p.Header.Get("Location"), signedIn(b))
 	}
 	// Nothing to return to: a page.
 	if p := logout(b, url.Values{}); p.Status != 200 || !strings.Contains(p.Body, "signed out") {

@@ -23,7 +23,7 @@ var templateFS embed.FS
 const baseName = "base.html"
 
 // pageNames are the templates an operator may replace (`templates DIR`).
-var pageNames = []string{baseName, "login.html", "consent.html", "error.html", "oob.html"}
+var pageNames = []string{baseName, "login.html", "consent.html", "error.html", "oob.html", "logout.html"}
 
 // Pages renders the HTML pages of the authorization endpoint.
 type Pages struct{ pages map[string]*template.Template }
@@ -105,6 +105,10 @@ func samplePage(name string) (data map[string]any, mustShow map[string]string) {
 				"Subject": "alice", "Scopes": []Scope{{Name: "api", Description: "Use the API"}},
 				"RedirectHost": "app.example", "Params": params, "CSRF": "sample-csrf-token",
 				"Registered": true, "DocumentHost": "app.example", "ClientURI": "https://app.example", "LogoURI": "https://app.example/logo.png"},
+			map[string]string{`{{.CSRF}} (in the hidden field oauthgate_csrf)`: "sample-csrf-token", paramsShown: "sample-client-id"}
+	case "logout.html":
+		return map[string]any{"Title": "Sign out", "Subject": "alice", "ClientName": "Sample", "Params": params,
+				"CSRF": "sample-csrf-token", "Error": "The page to return to is not registered for the application."},
 			map[string]string{`{{.CSRF}} (in the hidden field oauthgate_csrf)`: "sample-csrf-token", paramsShown: "sample-client-id"}
 	case "oob.html":
 		return map[string]any{"Title": "Authorization code", "ClientName": "Sample", "Code": "ogc_sample-code",
