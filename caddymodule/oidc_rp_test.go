@@ -218,6 +218,39 @@ func TestOIDCRelyingParties(t *testing.T) {
 		loc, _ := chromedp.Run(ctx, chromedp.Location())
 		t.Fatalf("after logout, no login form at %s: %v", loc, err)
 	}
+
+	// A logout link without an ID token (Grafana's signout_redirect_url):
+	// the gateway asks, and only the user's click signs out.
+	signIn(t, ctx, conf.AuthCodeURL("again", gooidc.Nonce("again")), codes)
+	bare := doc.EndSession + "?" + url.Values{"client_id": {"grafana"}, "post_logout_redirect_uri": {afterLogout}, "state": {"asked"}}.Encode()
+	actx, cancelAsk := context.WithTimeout(ctx, 15*time.Second)
+	defer cancelAsk()
+	if err := chromedp.Do(actx, chromedp.Navigate(bare), chromedp.WaitVisible(`button[value="logout"]`)); err != nil {
+		t.Fatalf("a logout link without id_token_hint: no confirmation page: %v", err)
+	}
+	select {
+	case h := <-logouts:
+		if h.state != "" {
+			t.Fatalf("sent back (state %q) before the user confirmed", h.state)
+		}
+	default:
+	}
+	if err := chromedp.Do(actx, chromedp.Click(`button[value="logout"]`)); err != nil {
+		t.Fatal(err)
+	}
+	for back := false; !back; {
+		select {
+		case h := <-logouts:
+			if h.state == "asked" {
+				back = true
+			}
+		case <-time.After(15 * time.Second):
+			t.Fatal("after confirming, the browser never came back to the post_logout_redirect_uri")
+		}
+	}
+	if err := chromedp.Do(actx, chromedp.Navigate(conf.AuthCodeURL("after2", gooidc.Nonce("after-logout-2"))), chromedp.WaitVisible(`#password`)); err != nil {
+		t.Fatalf("after the confirmed logout, no login form: %v", err)
+	}
 }
 
 // With `login identity`, the claims come from the placeholders the
