@@ -72,13 +72,16 @@ type Protect struct {
 	allowed  prometheus.Counter
 	verifier *authz.Verifier
 	policy   authz.Policy
-	source   authz.BearerSource
-	hSubject string
-	hClient  string
-	hScope   string
-	hAud     string
-	hIssuer  string
-	byIssuer map[string][2]prometheus.Counter // allowed, refused
+	// introspects: some issuer of the route introspects, whose limits
+	// count per client address (read only then: it is a context lookup).
+	introspects bool
+	source      authz.BearerSource
+	hSubject    string
+	hClient     string
+	hScope      string
+	hAud        string
+	hIssuer     string
+	byIssuer    map[string][2]prometheus.Counter // allowed, refused
 	// resourceMetadata is the URL of the route's RFC 9728 document.
 	resourceMetadata string
 }
@@ -242,11 +245,15 @@ func (p *Protect) decide(r *http.Request) (*authz.Principal, int, *authz.Error) 
 		e := err.(*authz.Error).WithReason("malformed")
 		return nil, e.Status, e
 	}
-	id, e := p.verifier.AuthenticateRoute(r.Context(), tok, clientIP(r), &p.policy)
+	from := ""
+	if p.introspects {
+		from = clientIP(r)
+	}
+	id, e := p.verifier.AuthenticateRoute(r.Context(), tok, from, &p.policy)
 	if e.UnknownKey() && p.app.rereadKeys(r.Context()) {
 		// Signed with a key another instance has just rotated in: it is in
 		// storage now, and so in our keys (CONFORMANCE K3, S6).
-		id, e = p.verifier.AuthenticateRoute(r.Context(), tok, clientIP(r), &p.policy)
+		id, e = p.verifier.AuthenticateRoute(r.Context(), tok, from, &p.policy)
 	}
 	if e != nil {
 		return nil, e.Status, e

@@ -142,6 +142,7 @@ func (p *Protect) provisionTrust(app *App) error {
 		return err
 	}
 	p.policy.Issuers = issuers
+	p.introspects = app.trust != nil && len(app.trust.Introspecting(issuers)) > 0
 	app.warnIntrospectedInTurn(p.logger, issuers)
 	p.hIssuer = http.CanonicalHeaderKey(p.HeaderPrefix + "Issuer")
 	if p.Resource != "" {
