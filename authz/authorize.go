@@ -106,13 +106,16 @@ func (s *Server) AuthorizeHandler(opts AuthorizeOptions) (http.Handler, error) {
 	// Strangers can name the user, so the user's own browsers and
 	// addresses (a device cookie, a pair that signed in lately) do not wait
 	// on it.
+	// The counters are the server's (Limits): shared by every sign-in
+	// handler of the issuer, kept across reloads.
+	l, now := s.cfg.Limits, s.cfg.Now
 	return &authorizer{
 		s: s, opts: opts,
-		byUserIP: NewThrottle(opts.UserLimit, opts.LoginWindow, s.cfg.Now),
-		byIP:     NewThrottle(opts.IPLimit, opts.LoginWindow, s.cfg.Now),
-		byUser:   NewDelayThrottle(2*opts.UserLimit, opts.LoginWindow, maxAccountDelay, s.cfg.Now),
-		known:    newKnownSources(),
-		byDevice: NewThrottle(opts.UserLimit, opts.LoginWindow, s.cfg.Now),
+		byUserIP: l.throttle("user-address", opts.UserLimit, opts.LoginWindow, 0, RunningAlways, now),
+		byIP:     l.throttle("sign-in-address", opts.IPLimit, opts.LoginWindow, 0, RunningAlways, now),
+		byUser:   l.throttle("user", 2*opts.UserLimit, opts.LoginWindow, maxAccountDelay, RunningAlways, now),
+		known:    l.knownSources("users"),
+		byDevice: l.throttle("device", opts.UserLimit, opts.LoginWindow, 0, RunningAlways, now),
 	}, nil
 }
 

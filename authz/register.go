@@ -162,8 +162,9 @@ type registrar struct {
 }
 
 func newRegistrar(s *Server, rc RegistrationConfig) *registrar {
-	r := &registrar{s: s, cfg: rc, rate: NewThrottle(rc.Rate, rc.Window, s.cfg.Now),
-		siteRate: NewThrottle(siteRateFactor*rc.Rate, rc.Window, s.cfg.Now)}
+	l, now := s.cfg.Limits, s.cfg.Now
+	r := &registrar{s: s, cfg: rc, rate: l.throttle("registration-address", rc.Rate, rc.Window, 0, RunningAlways, now),
+		siteRate: l.throttle("registration-site", siteRateFactor*rc.Rate, rc.Window, 0, RunningAlways, now)}
 	r.token = sha256.Sum256([]byte(rc.InitialAccessToken))
 	return r
 }

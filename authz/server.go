@@ -136,6 +136,9 @@ type Config struct {
 	// is only delayed (1 s, 2 s, … at most 30 s), never locked.
 	ClientAuthLimit, IPAuthLimit int
 	AuthWindow                   time.Duration
+	// Limits are the failure counters of this issuer (nil: new ones);
+	// give a reloaded config the Limits of the config it replaces.
+	Limits *Limits
 	// Registration configures clients that register themselves (RFC 7591)
 	// and Client ID Metadata Documents (CONFORMANCE G1, G4); off when zero.
 	Registration RegistrationConfig
@@ -240,6 +243,9 @@ func NewServer(cfg Config) (*Server, error) {
 		cfg.IPAuthLimit = 100
 	}
 	setDefault(&cfg.AuthWindow, 10*time.Minute)
+	if cfg.Limits == nil {
+		cfg.Limits = NewLimits()
+	}
 	keys := &keyHolder{}
 	keys.Store(cfg.Keys)
 	s := &Server{
@@ -277,13 +283,11 @@ func NewServer(cfg Config) (*Server, error) {
 	// Clients authenticate in parallel: their attempts under way count
 	// only after a failure. The client id alone (anyone can name it) does
 	// not hold up the addresses it authenticated from lately (knownClients).
-	s.pairFailures = NewThrottle(cfg.ClientAuthLimit, cfg.AuthWindow, cfg.Now)
-	s.pairFailures.Running = RunningAfterFailure
-	s.clientFailures = NewDelayThrottle(2*cfg.ClientAuthLimit, cfg.AuthWindow, maxAccountDelay, cfg.Now)
-	s.clientFailures.Running = RunningAfterFailure
-	s.knownClients = newKnownSources()
-	s.ipFailures = NewThrottle(cfg.IPAuthLimit, cfg.AuthWindow, cfg.Now)
-	s.ipFailures.Running = RunningAfterFailure
+	l := cfg.Limits
+	s.pairFailures = l.throttle("client-address", cfg.ClientAuthLimit, cfg.AuthWindow, 0, RunningAfterFailure, cfg.Now)
+	s.clientFailures = l.throttle("client", 2*cfg.ClientAuthLimit, cfg.AuthWindow, maxAccountDelay, RunningAfterFailure, cfg.Now)
+	s.knownClients = l.knownSources("clients")
+	s.ipFailures = l.throttle("client-auth-address", cfg.IPAuthLimit, cfg.AuthWindow, 0, RunningAfterFailure, cfg.Now)
 	md, err := json.Marshal(s.Metadata())
 	if err != nil {
 		return nil, err

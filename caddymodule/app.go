@@ -148,6 +148,30 @@ type App struct {
 	gateway      *authz.Verifier // the verifier of a config without an issuer
 	resources    *resources
 	bound        *authz.Resources // RFC 8707: every resource a token may be for
+	limitsKey    string           // this config's reference in limitsPool; "" when none
+}
+
+// limitsPool keeps each issuer's failure counters (authz.Limits) across
+// config reloads: the new config is provisioned before the old one is
+// cleaned up, so the reference count never drops to zero and a reload
+// clears no lock; every site block serving the issuer shares them.
+var limitsPool = caddy.NewUsagePool()
+
+type pooledLimits struct{ *authz.Limits }
+
+func (pooledLimits) Destruct() error { return nil }
+
+// limits takes this config's issuer's counters from limitsPool.
+func (a *App) limits() (*authz.Limits, error) {
+	key := "oauthgate.limits:" + a.Issuer
+	v, _, err := limitsPool.LoadOrNew(key, func() (caddy.Destructor, error) {
+		return pooledLimits{authz.NewLimits()}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.limitsKey = key
+	return v.(pooledLimits).Limits, nil
 }
 
 type rereadState struct {
@@ -265,8 +289,13 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
+	limits, err := a.limits()
+	if err != nil {
+		return err
+	}
 	a.server, err = authz.NewServer(authz.Config{
 		Issuer:            a.Issuer,
+		Limits:            limits,
 		Format:            format,
 		Keys:              keys,
 		Scopes:            cat,
@@ -519,9 +548,14 @@ func (a *App) Start() error {
 func (a *App) Stop() error { return nil }
 
 // Cleanup implements caddy.CleanerUpper: the config is unloaded (or failed
-// to load), so its connections to trusted issuers are closed now.
+// to load), so its connections to trusted issuers are closed now, and its
+// reference to the issuer's failure counters is given back.
 func (a *App) Cleanup() error {
 	a.trust.Close()
+	if a.limitsKey != "" {
+		_, err := limitsPool.Delete(a.limitsKey)
+		return err
+	}
 	return nil
 }
 
