@@ -606,19 +606,22 @@ func TestConcurrentGuessesFromManyAddresses(t *testing.T) {
 	}
 }
 
+// clientCredentialsFrom asks for a client_credentials token as client id
+// with secret, from addr.
+func (f *fixture) clientCredentialsFrom(addr, id, secret string) *httptest.ResponseRecorder {
+	req := formReq(PathToken, url.Values{"grant_type": {"client_credentials"}})
+	req.SetBasicAuth(id, url.QueryEscape(secret))
+	req.Header.Set("X-Test-Addr", addr)
+	return f.do(req)
+}
+
 // A stranger who fails once for a (public) client id each time its delay
 // ends keeps that delay running for unknown addresses, but the client's
 // own address — where it authenticated lately — gets its tokens at once,
 // every time.
 func TestStrangerCannotKeepAClientWaiting(t *testing.T) {
 	f := newFixture(t, fromAddr)
-	cc := url.Values{"grant_type": {"client_credentials"}}
-	post := func(addr, secret string) *httptest.ResponseRecorder {
-		req := formReq(PathToken, cc)
-		req.SetBasicAuth("oro", url.QueryEscape(secret))
-		req.Header.Set("X-Test-Addr", addr)
-		return f.do(req)
-	}
+	post := func(addr, secret string) *httptest.ResponseRecorder { return f.clientCredentialsFrom(addr, "oro", secret) }
 	if rec := post("198.51.100.7", "oro-secret-0123456789"); rec.Code != 200 {
 		t.Fatalf("the client's first token: %d", rec.Code)
 	}
@@ -652,13 +655,7 @@ func TestStrangerCannotKeepAClientWaiting(t *testing.T) {
 // 20 from a crowd reach the client id's limit of 40.
 func TestKnownClientAddressFailuresCount(t *testing.T) {
 	f := newFixture(t, fromAddr)
-	cc := url.Values{"grant_type": {"client_credentials"}}
-	post := func(addr, secret string) *httptest.ResponseRecorder {
-		req := formReq(PathToken, cc)
-		req.SetBasicAuth("oro", url.QueryEscape(secret))
-		req.Header.Set("X-Test-Addr", addr)
-		return f.do(req)
-	}
+	post := func(addr, secret string) *httptest.ResponseRecorder { return f.clientCredentialsFrom(addr, "oro", secret) }
 	const own = "198.51.100.7"
 	if rec := post(own, "oro-secret-0123456789"); rec.Code != 200 {
 		t.Fatalf("the client's first token: %d", rec.Code)
