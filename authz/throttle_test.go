@@ -621,7 +621,9 @@ func (f *fixture) clientCredentialsFrom(addr, id, secret string) *httptest.Respo
 // every time.
 func TestStrangerCannotKeepAClientWaiting(t *testing.T) {
 	f := newFixture(t, fromAddr)
-	post := func(addr, secret string) *httptest.ResponseRecorder { return f.clientCredentialsFrom(addr, "oro", secret) }
+	post := func(addr, secret string) *httptest.ResponseRecorder {
+		return f.clientCredentialsFrom(addr, "oro", secret)
+	}
 	if rec := post("198.51.100.7", "oro-secret-0123456789"); rec.Code != 200 {
 		t.Fatalf("the client's first token: %d", rec.Code)
 	}
@@ -655,7 +657,9 @@ func TestStrangerCannotKeepAClientWaiting(t *testing.T) {
 // 20 from a crowd reach the client id's limit of 40.
 func TestKnownClientAddressFailuresCount(t *testing.T) {
 	f := newFixture(t, fromAddr)
-	post := func(addr, secret string) *httptest.ResponseRecorder { return f.clientCredentialsFrom(addr, "oro", secret) }
+	post := func(addr, secret string) *httptest.ResponseRecorder {
+		return f.clientCredentialsFrom(addr, "oro", secret)
+	}
 	const own = "198.51.100.7"
 	if rec := post(own, "oro-secret-0123456789"); rec.Code != 200 {
 		t.Fatalf("the client's first token: %d", rec.Code)
