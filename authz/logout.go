@@ -33,7 +33,8 @@ func (s *Server) LogoutHandler(opts AuthorizeOptions) (http.Handler, error) {
 // no id_token_hint or it does not belong to the signed-in user), so that a
 // link or image on any site cannot sign the user out: the page's form
 // posts the request back with a CSRF token bound to the browser and the
-// session.
+// session. A POST without the session cookie is answered with a redirect
+// to the same request as a GET, which carries it.
 func (a *authorizer) serveLogout(w http.ResponseWriter, r *http.Request) {
 	pages := a.opts.Pages
 	if r.Method != http.MethodGet && r.Method != http.MethodPost {
@@ -52,14 +53,21 @@ func (a *authorizer) serveLogout(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if r.Method == http.MethodPost && cookieValue(r, sessionCookie) == "" {
+		// A relying party's form POST from its own site comes without the
+		// (SameSite=Lax) session cookie: the user may well be signed in.
+		// The same request as a GET — a top-level navigation, which carries
+		// it — is answered instead (303), signing out as a GET would.
+		noStore(w)
+		http.Redirect(w, r, a.opts.BrowserPath(r)+"?"+params.Encode(), http.StatusSeeOther)
+		return
+	}
 	lr, refused := a.logoutTarget(r, params)
 	if sess, signedIn := a.s.signer.readSession(r, a.s.cfg.Now()); signedIn && lr.subject != sess.Subject &&
 		!(r.Method == http.MethodPost && a.s.signer.checkCSRF(internal.Get("oauthgate_csrf"), cookieValue(r, csrfCookie), "logout", sess.ID)) {
 		a.logoutPage(w, r, params, lr, refused, sess)
 		return
 	}
-	// Only a session cookie the browser sent is cleared: a cross-site POST
-	// comes without the (SameSite=Lax) cookie, and must not delete it.
 	if cookieValue(r, sessionCookie) != "" {
 		setCookie(w, r, a.cookiePath(r), sessionCookie, "", -time.Second)
 	}

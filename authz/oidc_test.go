@@ -103,6 +103,12 @@ func (o *oidcFix) code(t *testing.T, b *testutil.Browser, client string, q url.V
 	return loc.Query().Get("code")
 }
 
+// freshHint signs b in again (as alice) and returns a fresh ID token.
+func freshHint(t *testing.T, o *oidcFix, b *testutil.Browser) string {
+	t.Helper()
+	return o.tokens(t, b, "rp", url.Values{"scope": {"openid"}, "nonce": {"again"}})["id_token"].(string)
+}
+
 // tokensAs is tokens with user signing in.
 func (o *oidcFix) tokensAs(t *testing.T, b *testutil.Browser, client, user string, q url.Values) map[string]any {
 	t.Helper()
@@ -522,11 +528,20 @@ func TestLogout_I4(t *testing.T) {
 			t.Fatalf("confirmation with %s CSRF token: %d; want asked again, still signed in", name, p.Status)
 		}
 	}
-	// A request without the session cookie (a cross-site POST: the cookie
-	// is SameSite=Lax) does not delete it.
-	if p := testutil.NewBrowser(t).Post(o.srv.URL+PathLogout, url.Values{}); strings.Contains(strings.Join(p.Header.Values("Set-Cookie"), "\n"), sessionCookie+"=") {
-		t.Fatalf("a logout without the session cookie set %q", p.Header.Values("Set-Cookie"))
+	// A POST without the session cookie (a relying party's form from its
+	// own site: the cookie is SameSite=Lax) deletes nothing and is sent to
+	// the same request as a GET, which the browser makes with the cookie.
+	crossSite := testutil.NewBrowser(t).Post(o.srv.URL+PathLogout, url.Values{"id_token_hint": {freshHint(t, o, b)}, "post_logout_redirect_uri": {"https://rp.example/bye"}, "state": {"x"}})
+	loc, _ := url.Parse(crossSite.Header.Get("Location"))
+	if crossSite.Status != http.StatusSeeOther || loc == nil || loc.Path != PathLogout || loc.Query().Get("state") != "x" ||
+		strings.Contains(strings.Join(crossSite.Header.Values("Set-Cookie"), "\n"), sessionCookie+"=") {
+		t.Fatalf("a POST without the session cookie: %d %q %q", crossSite.Status, crossSite.Header.Get("Location"), crossSite.Header.Values("Set-Cookie"))
 	}
+	if p := b.Get(o.srv.URL + loc.String()); p.Status != 302 || p.Header.Get("Location") != "https://rp.example/bye?state=x" || signedIn(b) {
+		t.Fatalf("the GET it was sent to, with the cookie: %d %q", p.Status, p.Header.Get("Location"))
+	}
+	o.code(t, b, "rp", url.Values{"scope": {"openid"}, "nonce": {"lo5"}})
+	ask = b.Post(o.srv.URL+PathLogout, url.Values{"client_id": {"rp"}, "post_logout_redirect_uri": {"https://rp.example/bye"}})
 	p = b.Submit(ask, nil)
 	if p.Status != 302 || p.Header.Get("Location") != "https://rp.example/bye" || signedIn(b) {
 		t.Fatalf("confirmed logout: %d %q", p.Status, p.Header.Get("Location"))

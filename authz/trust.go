@@ -550,15 +550,26 @@ func (v *Verifier) verifyAny(ctx context.Context, tok string, key cacheKey, p *P
 		return id, e.orNil(iss)
 	}
 	var down, refused *Error
-	asked := false
+	asked, found := false, false
+	src := addressBlock(s.from)
 	for _, ti := range v.Trust.list {
 		if ti.intro == nil || !p.accepts(ti.cfg.Issuer) {
 			continue
 		}
 		asked = true
-		id, e := ti.intro.introspect(ctx, tok, key, v.Now(), s)
+		done, e := ti.intro.admit(src)
 		if e == nil {
-			return id, nil
+			var id *Identity
+			var called bool
+			id, e, called = ti.intro.introspect(ctx, tok, key, v.Now(), s)
+			inactive := called && e != nil && e.Reason == reasonInactive
+			// Counted once every issuer has answered: an issuer later in
+			// the list may find the token active.
+			defer func() { done(inactive && !found) }()
+			if e == nil {
+				found = true
+				return id, nil
+			}
 		}
 		if e.Is(ErrTemporarilyUnavailable) && down == nil {
 			down = e.withIssuer(ti.cfg.Issuer)

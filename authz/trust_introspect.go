@@ -76,30 +76,20 @@ func newIntrospector(ti *TrustedIssuer, cfg IntrospectionConfig) *introspector {
 type introspectResult struct {
 	id *Identity
 	e  *Error
-	// asked: the issuer answered this call (not the cache or a
-	// remembered inactive answer).
-	asked bool
 }
 
 // introspect checks tok at the issuer (CONFORMANCE X3): anything but a
 // well-formed JSON answer with a boolean active is a 503, never a guess.
+// asked reports whether this check made the call (concurrent checks of one
+// token share one, made by the first of them; an answer found in the cache
+// or among the remembered inactive ones is no call), for the count of
+// inactive answers per address (admit).
 //
 // Inside the shared call, the cache (an answer of this issuer's
 // introspection) and the inactive answers are looked up first: a check
 // that missed the cache just before an earlier call stored its answer, and
 // reached Do after that call ended, must not ask again.
-//
-// The inactive answers the issuer gives are counted against the client's
-// address (s.from); remembered ones cost the issuer nothing.
-func (in *introspector) introspect(ctx context.Context, tok string, key cacheKey, now time.Time, s slot) (*Identity, *Error) {
-	src := addressBlock(s.from)
-	if in.sources != nil {
-		if wait, blocked := in.sources.Attempt(src); blocked {
-			e := ErrTemporarilyUnavailable.WithDescription("too many inactive tokens from this address; new tokens are checked again in a minute").WithReason("too_many_inactive")
-			e.Status, e.retryAfter = http.StatusTooManyRequests, wait
-			return nil, e
-		}
-	}
+func (in *introspector) introspect(ctx context.Context, tok string, key cacheKey, now time.Time, s slot) (id *Identity, e *Error, asked bool) {
 	v, _, _ := in.calls.Do(string(key[:]), func() (any, error) {
 		if id := s.load(); id != nil && id.introspected && id.trusted == in.ti {
 			return introspectResult{id: id}, nil
@@ -107,17 +97,39 @@ func (in *introspector) introspect(ctx context.Context, tok string, key cacheKey
 		if _, ok := in.inactive.GetIfPresent(key); ok {
 			return introspectResult{e: errInactive()}, nil
 		}
+		asked = true
 		id, e := in.call(ctx, tok, key, now)
 		if e == nil {
 			s.store(id)
 		}
-		return introspectResult{id: id, e: e, asked: true}, nil
+		return introspectResult{id: id, e: e}, nil
 	})
 	r := v.(introspectResult)
-	if in.sources != nil {
-		in.sources.Done(src, r.asked && r.e != nil && r.e.Reason == reasonInactive)
+	return r.id, r.e, asked
+}
+
+// admit starts a check of a token not in the cache from the client address
+// src, unless src has caused MaxInactive inactive answers of this issuer in
+// the last minute (429), or has so many checks under way that they could
+// (busy). done ends it: inactive says the issuer was asked and answered
+// inactive, and no other issuer found the token active — only then is it
+// counted (a token of a later issuer in configuration order is not
+// charged to its client at the earlier ones).
+func (in *introspector) admit(src string) (done func(inactive bool), e *Error) {
+	if in.sources == nil {
+		return func(bool) {}, nil
 	}
-	return r.id, r.e
+	wait, blocked := in.sources.Attempt(src)
+	if !blocked {
+		return func(inactive bool) { in.sources.Done(src, inactive) }, nil
+	}
+	msg := "too many inactive tokens from this address; new tokens are checked again in a minute"
+	if wait <= busyWait {
+		msg = "too many tokens from this address are being checked; try again shortly"
+	}
+	e = ErrTemporarilyUnavailable.WithDescription(msg).WithReason("too_many_inactive")
+	e.Status, e.retryAfter = http.StatusTooManyRequests, wait
+	return nil, e
 }
 
 const reasonInactive = "inactive"
@@ -158,9 +170,9 @@ func (in *introspector) call(ctx context.Context, tok string, key cacheKey, now 
 	if e != nil {
 		return nil, e
 	}
+	defer release()
 	start := time.Now()
 	body, err := in.post(ctx, endpoint, tok)
-	release()
 	var top map[string]json.RawMessage
 	var active bool
 	if err == nil && (json.Unmarshal(body, &top) != nil || json.Unmarshal(top["active"], &active) != nil) {

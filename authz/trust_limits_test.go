@@ -191,3 +191,67 @@ func TestTrustIntrospectionInactivePerAddress(t *testing.T) {
 		wantRefused(t, "max_inactive off", p, e, "invalid_token", "inactive")
 	}
 }
+
+// CONFORMANCE X3: concurrent checks of one inactive token share one call,
+// and count once toward max_inactive; a token that a later issuer finds
+// active is not counted at the earlier issuers that answered inactive.
+func TestTrustIntrospectionInactiveCountedOnce(t *testing.T) {
+	idp := newTestIdP(t)
+	idp.setIntrospect(introspectWith(t, func(string) (int, string, string) {
+		time.Sleep(50 * time.Millisecond) // the concurrent checks overlap
+		return 200, "application/json", `{"active":false}`
+	}))
+	f := newTrustFixture(t, TrustConfig{Issuer: idp.URL, Audience: []string{"api://orders"},
+		Introspection: &IntrospectionConfig{ClientID: "gateway", ClientSecret: "gw/secret", MaxInactive: 3}})
+	const a = "198.51.100.20"
+	check := func(tok string) (*Principal, *Error) {
+		return f.v.AuthenticateRoute(context.Background(), tok, a, &Policy{})
+	}
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p, e := check("expired-shared-0123456789")
+			if e == nil || e.Reason != reasonInactive {
+				t.Errorf("a concurrent check of an inactive token: %+v %v", p, e)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := idp.introHits.Load(); n != 1 {
+		t.Fatalf("8 concurrent checks of one token made %d calls", n)
+	}
+	for i := range 2 { // 2 and 3 of max_inactive 3
+		p, e := check(fmt.Sprintf("other-inactive-%d-0123456789", i))
+		wantRefused(t, "an inactive token after the shared one", p, e, "invalid_token", "inactive")
+	}
+	p, e := check("one-too-many-0123456789")
+	wantRefused(t, "the fourth inactive answer's token", p, e, "temporarily_unavailable", "too_many_inactive")
+
+	// Two introspecting issuers: first's answers inactive for the second's tokens.
+	first, second := newTestIdP(t), newTestIdP(t)
+	answer := func(prefix string) func(string) (int, string, string) {
+		return func(tok string) (int, string, string) {
+			if strings.HasPrefix(tok, prefix) {
+				return 200, "application/json", `{"active":true,"sub":"u","aud":"api://orders"}`
+			}
+			return 200, "application/json", `{"active":false}`
+		}
+	}
+	first.setIntrospect(introspectWith(t, answer("first-")))
+	second.setIntrospect(introspectWith(t, answer("second-")))
+	g := newTrustFixture(t,
+		TrustConfig{Issuer: first.URL, Audience: []string{"api://orders"},
+			Introspection: &IntrospectionConfig{ClientID: "gateway", ClientSecret: "gw/secret", MaxInactive: 2}},
+		TrustConfig{Issuer: second.URL, Audience: []string{"api://orders"},
+			Introspection: &IntrospectionConfig{ClientID: "gateway", ClientSecret: "gw/secret", MaxInactive: 2}})
+	for i := range 5 {
+		if p, e := g.v.AuthenticateRoute(context.Background(), fmt.Sprintf("second-%d-0123456789", i), a, &Policy{}); e != nil || p.Issuer != second.URL {
+			t.Fatalf("the second issuer's token %d: %v %+v", i, e, p)
+		}
+	}
+	if p, e := g.v.AuthenticateRoute(context.Background(), "first-0-0123456789", a, &Policy{}); e != nil || p.Issuer != first.URL {
+		t.Fatalf("the first issuer's token after 5 of the second's: %v %+v; want accepted", e, p)
+	}
+}

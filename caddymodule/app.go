@@ -552,8 +552,9 @@ func (a *App) Stop() error { return nil }
 // reference to the issuer's failure counters is given back.
 func (a *App) Cleanup() error {
 	a.trust.Close()
-	if a.limitsKey != "" {
-		_, err := limitsPool.Delete(a.limitsKey)
+	if key := a.limitsKey; key != "" {
+		a.limitsKey = "" // once: a second Cleanup must not release the next config's reference
+		_, err := limitsPool.Delete(key)
 		return err
 	}
 	return nil
