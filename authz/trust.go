@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"iter"
 	"net"
 	"net/http"
 	"net/url"
@@ -351,13 +352,22 @@ func (t *Trust) Issuers() []string {
 // token, in the order they are asked.
 func (t *Trust) Introspecting(issuers []string) []string {
 	var out []string
-	p := Policy{Issuers: issuers}
-	for _, ti := range t.list {
-		if ti.intro != nil && p.accepts(ti.cfg.Issuer) {
-			out = append(out, ti.cfg.Issuer)
-		}
+	for ti := range t.introspectors(&Policy{Issuers: issuers}) {
+		out = append(out, ti.cfg.Issuer)
 	}
 	return out
+}
+
+// introspectors are the trusted issuers that a route with policy p asks
+// about an opaque token, in configuration order.
+func (t *Trust) introspectors(p *Policy) iter.Seq[*TrustedIssuer] {
+	return func(yield func(*TrustedIssuer) bool) {
+		for _, ti := range t.list {
+			if ti.intro != nil && p.accepts(ti.cfg.Issuer) && !yield(ti) {
+				return
+			}
+		}
+	}
 }
 
 // HeaderNames returns every extra header name of every trusted issuer:
@@ -552,10 +562,7 @@ func (v *Verifier) verifyAny(ctx context.Context, tok string, key cacheKey, p *P
 	var down, refused *Error
 	asked, found := false, false
 	src := addressBlock(s.from)
-	for _, ti := range v.Trust.list {
-		if ti.intro == nil || !p.accepts(ti.cfg.Issuer) {
-			continue
-		}
+	for ti := range v.Trust.introspectors(p) {
 		asked = true
 		done, e := ti.intro.admit(src)
 		if e == nil {
