@@ -95,7 +95,9 @@ type IntrospectionConfig struct {
 	// DefaultIntrospectInFlight); a check finding none free within Timeout
 	// is a 503 with Retry-After.
 	MaxInFlight int
-	// MaxInactive is how many inactive answers one client address (an
+	// MaxInactive is how many answers refusing a token (inactive, or
+	// active but not one the gateway takes: a refresh token, expired,
+	// another iss, a cnf binding, unusable claims) one client address (an
 	// IPv6 /64) may cause per minute (default DefaultIntrospectInactive;
 	// < 0: no limit): past it, that address's tokens not in the cache are
 	// refused with 429 until the minute ends, without asking the issuer.
@@ -569,10 +571,10 @@ func (v *Verifier) verifyAny(ctx context.Context, tok string, key cacheKey, p *P
 			var id *Identity
 			var called bool
 			id, e, called = ti.intro.introspect(ctx, tok, key, v.Now(), s)
-			inactive := called && e != nil && e.Reason == reasonInactive
+			refused := called && e != nil && !e.Is(ErrTemporarilyUnavailable)
 			// Counted once every issuer has answered: an issuer later in
 			// the list may find the token active.
-			defer func() { done(inactive && !found) }()
+			defer func() { done(refused && !found) }()
 			if e == nil {
 				found = true
 				return id, nil

@@ -24,23 +24,25 @@ const maxIntrospectionBytes = 64 << 10
 
 // introspector asks one issuer about its opaque tokens. Active answers go
 // to the verified-token cache (until the earliest of cache and exp);
-// inactive ones are remembered for inactiveTTL; concurrent checks of one
-// token share one call.
+// answers that refuse the token (inactive, or active but not a token the
+// gateway takes: a refresh token, another iss, a cnf binding, expired,
+// unusable claims) are remembered for inactiveTTL; concurrent checks of
+// one token share one call.
 //
 // Every token not in the cache is a call, so whoever can reach the
 // gateway could make it flood the issuer with random tokens: at most
 // MaxInFlight calls run at once (slots), and a client address that has
-// caused MaxInactive inactive answers in a minute is not asked for again
+// caused MaxInactive refusing answers in a minute is not asked for again
 // until the minute ends (sources). Its tokens already cached keep working.
 type introspector struct {
-	ti       *TrustedIssuer
-	cfg      IntrospectionConfig
-	client   *http.Client
-	inactive *otter.Cache[cacheKey, struct{}]
-	calls    singleflight.Group
-	slots    chan struct{}
-	wait     time.Duration // for a free slot: cfg.Timeout
-	sources  *Throttle     // nil: no limit
+	ti      *TrustedIssuer
+	cfg     IntrospectionConfig
+	client  *http.Client
+	refused *otter.Cache[cacheKey, *Error]
+	calls   singleflight.Group
+	slots   chan struct{}
+	wait    time.Duration // for a free slot: cfg.Timeout
+	sources *Throttle     // nil: no limit
 }
 
 func newIntrospector(ti *TrustedIssuer, cfg IntrospectionConfig) *introspector {
@@ -60,14 +62,14 @@ func newIntrospector(ti *TrustedIssuer, cfg IntrospectionConfig) *introspector {
 	client := *ti.t.client
 	client.Timeout = 0 // each call's context carries cfg.Timeout
 	in := &introspector{ti: ti, cfg: cfg, client: &client, slots: make(chan struct{}, cfg.MaxInFlight), wait: cfg.Timeout,
-		inactive: otter.Must(&otter.Options[cacheKey, struct{}]{
-			MaximumSize: 10_000, ExpiryCalculator: otter.ExpiryWriting[cacheKey, struct{}](ttl)}),
+		refused: otter.Must(&otter.Options[cacheKey, *Error]{
+			MaximumSize: 10_000, ExpiryCalculator: otter.ExpiryWriting[cacheKey, *Error](ttl)}),
 	}
 	if cfg.MaxInactive > 0 {
 		in.sources = NewThrottle(cfg.MaxInactive, time.Minute, ti.t.now)
 		// A client checking many new tokens at once (a backend for many
 		// users) is held up only past burstFactor × MaxInactive of them
-		// before its first inactive answer.
+		// before its first refusing answer.
 		in.sources.Running = RunningAfterFailure
 	}
 	return in
@@ -82,11 +84,11 @@ type introspectResult struct {
 // well-formed JSON answer with a boolean active is a 503, never a guess.
 // asked reports whether this check made the call (concurrent checks of one
 // token share one, made by the first of them; an answer found in the cache
-// or among the remembered inactive ones is no call), for the count of
-// inactive answers per address (admit).
+// or among the remembered refusals is no call), for the count of refusing
+// answers per address (admit).
 //
 // Inside the shared call, the cache (an answer of this issuer's
-// introspection) and the inactive answers are looked up first: a check
+// introspection) and the remembered refusals are looked up first: a check
 // that missed the cache just before an earlier call stored its answer, and
 // reached Do after that call ended, must not ask again.
 func (in *introspector) introspect(ctx context.Context, tok string, key cacheKey, now time.Time, s slot) (id *Identity, e *Error, asked bool) {
@@ -94,8 +96,8 @@ func (in *introspector) introspect(ctx context.Context, tok string, key cacheKey
 		if id := s.load(); id != nil && id.introspected && id.trusted == in.ti {
 			return introspectResult{id: id}, nil
 		}
-		if _, ok := in.inactive.GetIfPresent(key); ok {
-			return introspectResult{e: errInactive()}, nil
+		if e, ok := in.refused.GetIfPresent(key); ok {
+			return introspectResult{e: e}, nil
 		}
 		asked = true
 		id, e := in.call(ctx, tok, key, now)
@@ -109,21 +111,22 @@ func (in *introspector) introspect(ctx context.Context, tok string, key cacheKey
 }
 
 // admit starts a check of a token not in the cache from the client address
-// src, unless src has caused MaxInactive inactive answers of this issuer in
-// the last minute (429), or has so many checks under way that they could
-// (busy). done ends it: inactive says the issuer was asked and answered
-// inactive, and no other issuer found the token active — only then is it
-// counted (a token of a later issuer in configuration order is not
-// charged to its client at the earlier ones).
-func (in *introspector) admit(src string) (done func(inactive bool), e *Error) {
+// src, unless src has caused MaxInactive refusing answers of this issuer
+// in the last minute (429), or has so many checks under way that they
+// could (busy). done ends it: refused says the issuer was asked and its
+// answer refused the token, and no other issuer found the token active —
+// only then is it counted (a token of a later issuer in configuration
+// order is not charged to its client at the earlier ones). An answer that
+// did not come (503) is not the client's doing.
+func (in *introspector) admit(src string) (done func(refused bool), e *Error) {
 	if in.sources == nil {
 		return func(bool) {}, nil
 	}
 	wait, blocked := in.sources.Attempt(src)
 	if !blocked {
-		return func(inactive bool) { in.sources.Done(src, inactive) }, nil
+		return func(refused bool) { in.sources.Done(src, refused) }, nil
 	}
-	msg := "too many inactive tokens from this address; new tokens are checked again in a minute"
+	msg := "too many invalid tokens from this address; new tokens are checked again in a minute"
 	if wait <= busyWait {
 		msg = "too many tokens from this address are being checked; try again shortly"
 	}
@@ -182,27 +185,32 @@ func (in *introspector) call(ctx context.Context, tok string, key cacheKey, now 
 	if err != nil {
 		return nil, unavailable(ti, "the introspection answers")
 	}
+	// The issuer answered: a refusal is remembered (the same token sent
+	// again costs no call) and counted against the address (verifyAny).
+	refuse := func(e *Error) (*Identity, *Error) {
+		in.refused.Set(key, e)
+		return nil, e
+	}
 	if !active {
-		in.inactive.Set(key, struct{}{})
-		return nil, errInactive()
+		return refuse(errInactive())
 	}
 	m, err := decodeClaims(body)
 	if err != nil {
 		return nil, unavailable(ti, "the introspection answers")
 	}
 	if iss, ok := m["iss"]; ok && iss != ti.cfg.Issuer {
-		return nil, invalidJWT("introspection names another issuer")
+		return refuse(invalidJWT("introspection names another issuer"))
 	}
 	if tt, ok := m["token_type"].(string); ok && !strings.EqualFold(tt, "bearer") && !strings.EqualFold(tt, "access_token") {
-		return nil, ErrInvalidToken.WithDescription("the token is not an access token").WithReason("invalid")
+		return refuse(ErrInvalidToken.WithDescription("the token is not an access token").WithReason("invalid"))
 	}
 	if _, bound := m["cnf"]; bound {
-		return nil, invalidJWT("sender-constrained tokens (cnf) are not supported")
+		return refuse(invalidJWT("sender-constrained tokens (cnf) are not supported"))
 	}
 	until := now.Add(in.cfg.Cache)
 	if exp, ok := numericDate(m["exp"]); ok {
 		if !now.Before(exp) {
-			return nil, ErrInvalidToken.WithDescription("the access token expired").WithReason("expired")
+			return refuse(ErrInvalidToken.WithDescription("the access token expired").WithReason("expired"))
 		}
 		if exp.Before(until) {
 			until = exp
@@ -211,7 +219,7 @@ func (in *introspector) call(ctx context.Context, tok string, key cacheKey, now 
 	iat, _ := numericDate(m["iat"])
 	id, e := ti.identity(m, key, iat, until)
 	if e != nil {
-		return nil, e
+		return refuse(e)
 	}
 	id.DecidedBy = "introspection at " + endpoint
 	id.introspected = true

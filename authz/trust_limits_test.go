@@ -255,3 +255,36 @@ func TestTrustIntrospectionInactiveCountedOnce(t *testing.T) {
 		t.Fatalf("the first issuer's token after 5 of the second's: %v %+v; want accepted", e, p)
 	}
 }
+
+// CONFORMANCE X3: an answer that is active but refuses the token (a
+// refresh token, here) is remembered like an inactive one — the same token
+// again costs no call — and counts toward max_inactive: refresh tokens
+// cannot be used to keep calling the issuer from one address.
+func TestTrustIntrospectionRefusedAnswersCount(t *testing.T) {
+	idp := newTestIdP(t)
+	idp.setIntrospect(introspectWith(t, func(string) (int, string, string) {
+		return 200, "application/json", `{"active":true,"token_type":"refresh_token","sub":"u","aud":"api://orders"}`
+	}))
+	f := newTrustFixture(t, TrustConfig{Issuer: idp.URL, Audience: []string{"api://orders"},
+		Introspection: &IntrospectionConfig{ClientID: "gateway", ClientSecret: "gw/secret", MaxInactive: 3}})
+	const a = "198.51.100.30"
+	check := func(tok string) (*Principal, *Error) {
+		return f.v.AuthenticateRoute(context.Background(), tok, a, &Policy{})
+	}
+	for range 5 {
+		p, e := check("refresh-same-0123456789")
+		wantRefused(t, "a refresh token", p, e, "invalid_token", "invalid")
+	}
+	if n := idp.introHits.Load(); n != 1 {
+		t.Fatalf("one refresh token sent 5 times: %d calls, want 1 (remembered)", n)
+	}
+	for i := range 2 {
+		p, e := check(fmt.Sprintf("refresh-%d-0123456789", i))
+		wantRefused(t, "another refresh token", p, e, "invalid_token", "invalid")
+	}
+	p, e := check("refresh-9-0123456789")
+	wantRefused(t, "a fourth refused token", p, e, "temporarily_unavailable", "too_many_inactive")
+	if n := idp.introHits.Load(); n != 3 {
+		t.Fatalf("%d calls, want 3", n)
+	}
+}

@@ -61,8 +61,10 @@ type TrustIntrospect struct {
 	// MaxInFlight bounds the calls under way to this issuer (default 64):
 	// a check that finds none free within timeout gets 503 with Retry-After.
 	MaxInFlight int `json:"max_in_flight,omitempty"`
-	// MaxInactive is how many inactive answers one client address (an
-	// IPv6 /64) may cause per minute (default 100; -1: no limit). Past it,
+	// MaxInactive is how many answers refusing a token (inactive, or
+	// active but not taken: a refresh token, expired, …) one client
+	// address (an IPv6 /64) may cause per minute (default 100; -1: no
+	// limit). Past it,
 	// its tokens not in the cache get 429 with Retry-After until the minute
 	// ends, and the issuer is not asked about them.
 	MaxInactive int `json:"max_inactive,omitempty"`
