@@ -1,8 +1,10 @@
 package authz
 
 import (
+	"maps"
 	"net/http"
 	"net/url"
+	"path"
 	"slices"
 	"strconv"
 	"time"
@@ -54,18 +56,18 @@ func (a *authorizer) serveLogout(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if r.Method == http.MethodPost && cookieValue(r, sessionCookie) == "" {
-		// A relying party's form POST from its own site comes without the
-		// (SameSite=Lax) session cookie: the user may well be signed in.
-		// The same request as a GET — a top-level navigation, which carries
-		// it — is answered instead (303), signing out as a GET would.
-		noStore(w)
-		http.Redirect(w, r, a.opts.BrowserPath(r)+"?"+params.Encode(), http.StatusSeeOther)
+		a.logoutAsGet(w, r, params)
 		return
 	}
-	lr, refused := a.logoutTarget(r, params)
+	lr, refused := a.logoutTarget(r, params, internal.Get(logoutHintParam))
 	if sess, signedIn := a.s.signer.readSession(r, a.s.cfg.Now()); signedIn && lr.subject != sess.Subject &&
 		!(r.Method == http.MethodPost && a.s.signer.checkCSRF(internal.Get("oauthgate_csrf"), cookieValue(r, csrfCookie), "logout", sess.ID)) {
-		a.logoutPage(w, r, params, lr, refused, sess)
+		form := params
+		if h := internal.Get(logoutHintParam); h != "" {
+			form = maps.Clone(params)
+			form.Set(logoutHintParam, h)
+		}
+		a.logoutPage(w, r, form, lr, refused, sess)
 		return
 	}
 	if cookieValue(r, sessionCookie) != "" {
@@ -85,6 +87,45 @@ func (a *authorizer) serveLogout(w http.ResponseWriter, r *http.Request) {
 	}
 	noStore(w)
 	http.Redirect(w, r, target, http.StatusFound)
+}
+
+// logoutHintParam carries, from a POST to the GET it is sent to, what the
+// POST's id_token_hint said (logoutHint, sealed): the ID token itself
+// stays out of the URL, and so out of access logs and browser history.
+const logoutHintParam = internalPrefix + "logout_hint"
+
+// logoutHint is a checked id_token_hint: its subject and client, until
+// Expires (Unix seconds).
+type logoutHint struct {
+	Subject string `json:"s"`
+	Client  string `json:"c"`
+	Expires int64  `json:"e"`
+}
+
+// logoutHintTTL bounds how long the GET a POST is sent to may come.
+const logoutHintTTL = 5 * time.Minute
+
+// logoutAsGet answers a POST that came without the session cookie — a
+// relying party's form on its own site (the cookie is SameSite=Lax), or a
+// relying party posting from its server — with a 303 to the same request
+// as a GET, which the browser makes with the cookie (a top-level
+// navigation). The id_token_hint is checked here and replaced by a sealed
+// logoutHint; a bad one is refused at once. The path is cleaned: a
+// request path such as //host/.. must not become a protocol-relative
+// Location.
+func (a *authorizer) logoutAsGet(w http.ResponseWriter, r *http.Request, params url.Values) {
+	q := maps.Clone(params)
+	if hint := q.Get("id_token_hint"); hint != "" {
+		q.Del("id_token_hint")
+		sub, aud, refused := a.checkHint(hint, q.Get("client_id"))
+		if refused != nil {
+			a.opts.Pages.refuse(w, refused, "")
+			return
+		}
+		q.Set(logoutHintParam, a.s.signer.seal("logout-hint", logoutHint{Subject: sub, Client: aud, Expires: a.s.cfg.Now().Add(logoutHintTTL).Unix()}))
+	}
+	noStore(w)
+	http.Redirect(w, r, path.Clean("/"+a.opts.BrowserPath(r))+"?"+q.Encode(), http.StatusSeeOther)
 }
 
 // logoutPage asks the signed-in user to confirm: the request's parameters
@@ -124,26 +165,43 @@ type logoutRequest struct {
 // not by more than a sign-in lasts.
 func (a *authorizer) maxHintAge() time.Duration { return a.s.cfg.SessionTTL }
 
-// logoutTarget checks the request and returns what it asks for, or the
-// page that refuses it.
-func (a *authorizer) logoutTarget(r *http.Request, p url.Values) (logoutRequest, *refusal) {
+// checkHint checks an id_token_hint (and that it was issued to clientID,
+// when one is named) and returns its subject and client.
+func (a *authorizer) checkHint(hint, clientID string) (sub, aud string, refused *refusal) {
+	claims, ok := a.s.parseIDTokenHint(hint)
+	if !ok {
+		return "", "", badRequest("Invalid sign-out request", "The ID token of this request was not issued by this server.")
+	}
+	aud, _ = claims["aud"].(string)
+	if clientID != "" && aud != clientID {
+		return "", "", badRequest("Invalid sign-out request", "The ID token of this request was issued to another application.")
+	}
+	exp, _ := claims["exp"].(float64)
+	if a.s.cfg.Now().After(time.Unix(int64(exp), 0).Add(a.maxHintAge())) {
+		return "", "", badRequest("Invalid sign-out request", "The ID token of this request has expired too long ago.")
+	}
+	sub, _ = claims["sub"].(string)
+	return sub, aud, nil
+}
+
+// logoutTarget checks the request — its id_token_hint, or the sealed
+// logoutHint a POST's was turned into — and returns what it asks for, or
+// the page that refuses it.
+func (a *authorizer) logoutTarget(r *http.Request, p url.Values, sealedHint string) (logoutRequest, *refusal) {
 	var lr logoutRequest
 	clientID := p.Get("client_id")
 	if hint := p.Get("id_token_hint"); hint != "" {
-		claims, ok := a.s.parseIDTokenHint(hint)
-		if !ok {
-			return lr, badRequest("Invalid sign-out request", "The ID token of this request was not issued by this server.")
+		sub, aud, refused := a.checkHint(hint, clientID)
+		if refused != nil {
+			return lr, refused
 		}
-		aud, _ := claims["aud"].(string)
-		if clientID != "" && aud != clientID {
-			return lr, badRequest("Invalid sign-out request", "The ID token of this request was issued to another application.")
+		clientID, lr.subject = aud, sub
+	} else if sealedHint != "" {
+		var h logoutHint
+		if !a.s.signer.open("logout-hint", sealedHint, &h) || a.s.cfg.Now().Unix() >= h.Expires || (clientID != "" && clientID != h.Client) {
+			return lr, badRequest("Invalid sign-out request", "The sign-out request has expired or was altered; sign out from the application again.")
 		}
-		exp, _ := claims["exp"].(float64)
-		if a.s.cfg.Now().After(time.Unix(int64(exp), 0).Add(a.maxHintAge())) {
-			return lr, badRequest("Invalid sign-out request", "The ID token of this request has expired too long ago.")
-		}
-		clientID = aud
-		lr.subject, _ = claims["sub"].(string)
+		clientID, lr.subject = h.Client, h.Subject
 	}
 	uri := p.Get("post_logout_redirect_uri")
 	if uri == "" {

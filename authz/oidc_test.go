@@ -537,8 +537,34 @@ func TestLogout_I4(t *testing.T) {
 		strings.Contains(strings.Join(crossSite.Header.Values("Set-Cookie"), "\n"), sessionCookie+"=") {
 		t.Fatalf("a POST without the session cookie: %d %q %q", crossSite.Status, crossSite.Header.Get("Location"), crossSite.Header.Values("Set-Cookie"))
 	}
+	// The ID token stays out of that URL (access logs, history): what it
+	// said goes sealed; altered, it is refused.
+	if loc.Query().Has("id_token_hint") || loc.Query().Get(logoutHintParam) == "" {
+		t.Fatalf("the GET a POST is sent to: %q", loc)
+	}
+	altered := loc.Query()
+	altered.Set(logoutHintParam, altered.Get(logoutHintParam)+"AA")
+	if p := b.Get(o.srv.URL + PathLogout + "?" + altered.Encode()); p.Status != 400 || p.Header.Get("Location") != "" || !signedIn(b) {
+		t.Fatalf("an altered sealed hint: %d %q", p.Status, p.Header.Get("Location"))
+	}
 	if p := b.Get(o.srv.URL + loc.String()); p.Status != 302 || p.Header.Get("Location") != "https://rp.example/bye?state=x" || signedIn(b) {
 		t.Fatalf("the GET it was sent to, with the cookie: %d %q", p.Status, p.Header.Get("Location"))
+	}
+	// A bad hint in such a POST is refused at once; a path that would make
+	// the Location protocol-relative is cleaned.
+	if p := testutil.NewBrowser(t).Post(o.srv.URL+PathLogout, url.Values{"id_token_hint": {"garbage"}}); p.Status != 400 || p.Header.Get("Location") != "" {
+		t.Fatalf("a cookie-less POST with a bad hint: %d %q", p.Status, p.Header.Get("Location"))
+	}
+	h, err := o.fixture.srv.LogoutHandler(AuthorizeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := httptest.NewRequest("POST", "http://gw.example//evil.example/../oauth/logout", strings.NewReader("state=s"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/oauth/logout?state=s" {
+		t.Fatalf("a POST to //evil.example/../oauth/logout: %d %q", rec.Code, rec.Header().Get("Location"))
 	}
 	o.code(t, b, "rp", url.Values{"scope": {"openid"}, "nonce": {"lo5"}})
 	ask = b.Post(o.srv.URL+PathLogout, url.Values{"client_id": {"rp"}, "post_logout_redirect_uri": {"https://rp.example/bye"}})
