@@ -149,6 +149,7 @@ type App struct {
 	resources    *resources
 	bound        *authz.Resources // RFC 8707: every resource a token may be for
 	limitsKey    string           // this config's reference in limitsPool; "" when none
+	proxyWarned  *atomic.Bool     // clientIP's warning about trusted_proxies_strict was given
 }
 
 // limitsPool keeps each issuer's failure counters (authz.Limits) across
@@ -208,6 +209,7 @@ func (App) CaddyModule() caddy.ModuleInfo {
 // Provision builds the OAuth core from the configuration.
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
+	a.proxyWarned = new(atomic.Bool)
 	a.ctx = ctx
 	a.reread = &rereadState{}
 	a.storage = ctx.Storage()
@@ -316,7 +318,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		Skew:              time.Duration(a.ClockSkew),
 		LenientRevocation: lenient,
 		Observe:           a.observe,
-		ClientIP:          clientIP,
+		ClientIP:          a.clientIP,
 		VerifyCacheSize:   a.cacheSize(),
 		Registration:      registration,
 	})

@@ -247,7 +247,7 @@ func (p *Protect) decide(r *http.Request) (*authz.Principal, int, *authz.Error) 
 	}
 	from := ""
 	if p.introspects {
-		from = clientIP(r)
+		from = p.app.clientIP(r)
 	}
 	id, e := p.verifier.AuthenticateRoute(r.Context(), tok, from, &p.policy)
 	if e.UnknownKey() && p.app.rereadKeys(r.Context()) {

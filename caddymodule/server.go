@@ -79,7 +79,7 @@ func (s *ServerHandler) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("oauthgate_server: %v", err)
 	}
-	opts := authz.AuthorizeOptions{Pages: pages, ClientIP: clientIP, BrowserPath: browserPath}
+	opts := authz.AuthorizeOptions{Pages: pages, ClientIP: s.app.clientIP, BrowserPath: browserPath}
 	switch s.Login {
 	case "", "form":
 		if len(s.IdentityClaims) > 0 {
@@ -113,9 +113,23 @@ func (s *ServerHandler) Provision(ctx caddy.Context) error {
 	return nil
 }
 
-// clientIP is Caddy's view of the client address (trusted_proxies applied).
-func clientIP(r *http.Request) string {
-	if ip, ok := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string); ok && ip != "" {
+// clientIP is Caddy's view of the client address (trusted_proxies
+// applied), which every per-address limit counts. Behind a trusted proxy
+// without trusted_proxies_strict, Caddy takes the left-most
+// X-Forwarded-For entry — one the client writes itself — so a client could
+// escape its own limits and have someone else's address locked: that is
+// logged once per config, naming the fix.
+func (a *App) clientIP(r *http.Request) string {
+	ctx := r.Context()
+	if trusted, _ := caddyhttp.GetVar(ctx, caddyhttp.TrustedProxyVarKey).(bool); trusted && !a.proxyWarned.Load() {
+		if srv, ok := ctx.Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server); ok && srv.TrustedProxiesStrict == 0 && a.proxyWarned.CompareAndSwap(false, true) {
+			a.logger.Warn("a request came through a trusted proxy, and the server takes the client address from the left-most " +
+				"X-Forwarded-For entry, which the client chooses: oauthgate's per-address limits (sign-in, client authentication, " +
+				"registration, introspection) would count an address of the client's choosing; add `trusted_proxies_strict` " +
+				"to the server's options (global `servers { … }`) so that the right-most address not of a trusted proxy is used")
+		}
+	}
+	if ip, ok := caddyhttp.GetVar(ctx, caddyhttp.ClientIPVarKey).(string); ok && ip != "" {
 		return ip
 	}
 	return r.RemoteAddr
