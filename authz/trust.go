@@ -563,10 +563,9 @@ func (v *Verifier) verifyAny(ctx context.Context, tok string, key cacheKey, p *P
 	}
 	var down, refused *Error
 	asked, found := false, false
-	src := addressBlock(s.from)
 	for ti := range v.Trust.introspectors(p) {
 		asked = true
-		done, e := ti.intro.admit(src)
+		done, e := ti.intro.admit(s.from)
 		if e == nil {
 			var id *Identity
 			var called bool

@@ -42,7 +42,8 @@ type introspector struct {
 	calls   singleflight.Group
 	slots   chan struct{}
 	wait    time.Duration // for a free slot: cfg.Timeout
-	sources *Throttle     // nil: no limit
+	sources *Throttle     // per address block; nil: no limit
+	sites   *Throttle     // per IPv6 /48, with sources
 }
 
 func newIntrospector(ti *TrustedIssuer, cfg IntrospectionConfig) *introspector {
@@ -71,6 +72,8 @@ func newIntrospector(ti *TrustedIssuer, cfg IntrospectionConfig) *introspector {
 		// users) is held up only past burstFactor × MaxInactive of them
 		// before its first refusing answer.
 		in.sources.Running = RunningAfterFailure
+		in.sites = NewThrottle(siteRateFactor*cfg.MaxInactive, time.Minute, ti.t.now)
+		in.sites.Running = RunningAfterFailure
 	}
 	return in
 }
@@ -110,21 +113,35 @@ func (in *introspector) introspect(ctx context.Context, tok string, key cacheKey
 	return r.id, r.e, asked
 }
 
-// admit starts a check of a token not in the cache from the client address
-// src, unless src has caused MaxInactive refusing answers of this issuer
-// in the last minute (429), or has so many checks under way that they
-// could (busy). done ends it: refused says the issuer was asked and its
-// answer refused the token, and no other issuer found the token active —
-// only then is it counted (a token of a later issuer in configuration
-// order is not charged to its client at the earlier ones). An answer that
-// did not come (503) is not the client's doing.
-func (in *introspector) admit(src string) (done func(refused bool), e *Error) {
+// admit starts a check of a token not in the cache from the client
+// address from, unless its address block (an IPv4 address, an IPv6 /64)
+// has caused MaxInactive refusing answers of this issuer in the last
+// minute, or its IPv6 /48 siteRateFactor times that (a site, which a
+// tunnel broker hands out for free: 65,536 /64s) — 429 —, or has so many
+// checks under way that they could (busy). done ends it: refused says the
+// issuer was asked and its answer refused the token, and no other issuer
+// found the token active — only then is it counted (a token of a later
+// issuer in configuration order is not charged to its client at the
+// earlier ones). An answer that did not come (503) is not the client's
+// doing.
+func (in *introspector) admit(from string) (done func(refused bool), e *Error) {
 	if in.sources == nil {
 		return func(bool) {}, nil
 	}
+	src, site := addressBlock(from), siteBlock(from)
 	wait, blocked := in.sources.Attempt(src)
+	if !blocked && site != "" {
+		if wait, blocked = in.sites.Attempt(site); blocked {
+			in.sources.Done(src, false)
+		}
+	}
 	if !blocked {
-		return func(refused bool) { in.sources.Done(src, refused) }, nil
+		return func(refused bool) {
+			in.sources.Done(src, refused)
+			if site != "" {
+				in.sites.Done(site, refused)
+			}
+		}, nil
 	}
 	msg := "too many invalid tokens from this address; new tokens are checked again in a minute"
 	if wait <= busyWait {

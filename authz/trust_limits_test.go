@@ -288,3 +288,29 @@ func TestTrustIntrospectionRefusedAnswersCount(t *testing.T) {
 		t.Fatalf("%d calls, want 3", n)
 	}
 }
+
+// CONFORMANCE X3: an IPv6 /48 (65,536 /64s, free from a tunnel broker)
+// may cause 5 × max_inactive refusing answers a minute, however many /64s
+// it uses; the next /48 is another site.
+func TestTrustIntrospectionInactivePerSite(t *testing.T) {
+	idp := newTestIdP(t)
+	idp.setIntrospect(introspectWith(t, func(string) (int, string, string) { return 200, "application/json", `{"active":false}` }))
+	f := newTrustFixture(t, TrustConfig{Issuer: idp.URL, Audience: []string{"api://orders"},
+		Introspection: &IntrospectionConfig{ClientID: "gateway", ClientSecret: "gw/secret", MaxInactive: 3}})
+	n := 0
+	check := func(from string) (*Principal, *Error) {
+		n++
+		return f.v.AuthenticateRoute(context.Background(), fmt.Sprintf("random-%03d-0123456789", n), from, &Policy{})
+	}
+	for net := range 5 {
+		for range 3 {
+			p, e := check(fmt.Sprintf("2001:db8:aa:%x::1", net))
+			wantRefused(t, "a random token", p, e, "invalid_token", "inactive")
+		}
+	}
+	p, e := check("2001:db8:aa:99::1")
+	wantRefused(t, "a sixth /64 of the /48", p, e, "temporarily_unavailable", "too_many_inactive")
+	if p, e := check("2001:db8:ab::1"); e == nil || e.Reason != reasonInactive {
+		t.Fatalf("another /48: %+v %v, want asked (inactive)", p, e)
+	}
+}
