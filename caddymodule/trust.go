@@ -63,8 +63,8 @@ type TrustIntrospect struct {
 	MaxInFlight int `json:"max_in_flight,omitempty"`
 	// MaxInactive is how many answers refusing a token (inactive, or
 	// active but not taken: a refresh token, expired, …) one client
-	// address (an IPv6 /64) may cause per minute (default 100; -1: no
-	// limit). Past it,
+	// address (an IPv6 /64; a /48 five times as many) may cause per minute
+	// (default 100; -1: no limit). Past it,
 	// its tokens not in the cache get 429 with Retry-After until the minute
 	// ends, and the issuer is not asked about them.
 	MaxInactive int `json:"max_inactive,omitempty"`
