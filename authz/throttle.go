@@ -173,25 +173,36 @@ type throttled struct {
 	key string
 }
 
+// startAll starts one attempt of every throttle in ks, unless one of them
+// says to wait (and how long): then none is left running. end ends them
+// all, as failures when failed.
+func startAll(ks []throttled) (end func(failed bool), wait time.Duration, blocked bool) {
+	for i, k := range ks {
+		if wait, blocked := k.t.Attempt(k.key); blocked {
+			for _, started := range ks[:i] {
+				started.t.Done(started.key, false)
+			}
+			return nil, wait, true
+		}
+	}
+	return func(failed bool) {
+		for _, k := range ks {
+			k.t.Done(k.key, failed)
+		}
+	}, 0, false
+}
+
 // attemptAll runs check as one attempt of every throttle in ks, unless
 // one of them says to wait (and how long): then check does not run. The
 // attempts end as failures when check says so or panics, so none is ever
 // left running, which would hold its keys.
 func attemptAll(ks []throttled, check func() (failed bool)) (time.Duration, bool) {
-	started := 0
-	failed := true
-	defer func() {
-		for _, k := range ks[:started] {
-			k.t.Done(k.key, failed)
-		}
-	}()
-	for _, k := range ks {
-		if wait, blocked := k.t.Attempt(k.key); blocked {
-			failed = false
-			return wait, true
-		}
-		started++
+	end, wait, blocked := startAll(ks)
+	if blocked {
+		return wait, true
 	}
+	failed := true
+	defer func() { end(failed) }()
 	failed = check()
 	return 0, false
 }

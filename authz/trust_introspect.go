@@ -128,20 +128,13 @@ func (in *introspector) admit(from string) (done func(refused bool), e *Error) {
 	if in.sources == nil {
 		return func(bool) {}, nil
 	}
-	src, site := addressBlock(from), siteBlock(from)
-	wait, blocked := in.sources.Attempt(src)
-	if !blocked && site != "" {
-		if wait, blocked = in.sites.Attempt(site); blocked {
-			in.sources.Done(src, false)
-		}
+	ks := []throttled{{in.sources, addressBlock(from)}}
+	if site := siteBlock(from); site != "" {
+		ks = append(ks, throttled{in.sites, site})
 	}
+	done, wait, blocked := startAll(ks)
 	if !blocked {
-		return func(refused bool) {
-			in.sources.Done(src, refused)
-			if site != "" {
-				in.sites.Done(site, refused)
-			}
-		}, nil
+		return done, nil
 	}
 	msg := "too many invalid tokens from this address; new tokens are checked again in a minute"
 	if wait <= busyWait {
