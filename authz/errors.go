@@ -111,11 +111,18 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_, _ = w.Write(body)
 }
 
+// SetRetryAfter sends wait as Retry-After, in whole seconds rounded up
+// (the next second, so that a retry never comes early); nothing when wait
+// is 0.
+func SetRetryAfter(w http.ResponseWriter, wait time.Duration) {
+	if wait > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(wait/time.Second)+1))
+	}
+}
+
 // WriteError sends an OAuth error as RFC 6749 §5.2 JSON.
 func WriteError(w http.ResponseWriter, e *Error) {
-	if e.retryAfter > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(int(e.retryAfter/time.Second)+1))
-	}
+	SetRetryAfter(w, e.retryAfter)
 	if e.basic {
 		w.Header().Set("WWW-Authenticate", `Basic realm="oauthgate", charset="UTF-8"`)
 	}

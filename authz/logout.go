@@ -6,7 +6,6 @@ import (
 	"net/url"
 	"path"
 	"slices"
-	"strconv"
 	"time"
 )
 
@@ -137,9 +136,7 @@ func (a *authorizer) logoutPage(w http.ResponseWriter, r *http.Request, params u
 	status, msg := http.StatusOK, ""
 	if refused != nil {
 		status, msg = refused.status, refused.msg
-		if refused.retryAfter > 0 {
-			w.Header().Set("Retry-After", strconv.Itoa(int(refused.retryAfter/time.Second)+1))
-		}
+		SetRetryAfter(w, refused.retryAfter)
 	}
 	a.opts.Pages.render(w, status, "logout.html", map[string]any{"Title": "Sign out", "Subject": sess.Subject,
 		"ClientName": lr.clientName, "Params": hidden(params), "CSRF": a.s.signer.csrfToken(browser, "logout", sess.ID), "Error": msg})

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -162,9 +161,7 @@ func badRequest(title, msg string) *refusal {
 
 // refuse shows r, its message followed by more (a sentence, or "").
 func (p *Pages) refuse(w http.ResponseWriter, r *refusal, more string) {
-	if r.retryAfter > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(int(r.retryAfter/time.Second)+1))
-	}
+	SetRetryAfter(w, r.retryAfter)
 	msg := r.msg
 	if more != "" {
 		msg += " " + more

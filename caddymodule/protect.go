@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -210,9 +209,7 @@ func (p *Protect) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if e.Is(authz.ErrTemporarilyUnavailable) {
 		// 503, or 429 for an address that sent too many inactive tokens:
 		// not an answer about the token, so no challenge.
-		if wait := e.RetryAfter(); wait > 0 {
-			w.Header().Set("Retry-After", strconv.Itoa(int(wait/time.Second)+1))
-		}
+		authz.SetRetryAfter(w, e.RetryAfter())
 		return caddyhttp.Error(e.Status, e)
 	}
 	var challenge *authz.Error
