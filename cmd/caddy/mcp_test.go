@@ -17,6 +17,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -65,8 +66,10 @@ func sdkExampleServer(t *testing.T, ctx context.Context, node string, port int) 
 
 // metadataDocument serves a Client ID Metadata Document on loopback
 // https, with a certificate the gateway is told to trust; it returns the
-// document's URL and the certificate's PEM file.
-func metadataDocument(t *testing.T, callback string) (string, string) {
+// document's URL and the certificate's PEM file. The document's redirect
+// URI is read from callback when it is fetched: the ports of the others
+// are chosen after this server has its own.
+func metadataDocument(t *testing.T, callback *atomic.Value) (string, string) {
 	t.Helper()
 	var url string
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -78,7 +81,7 @@ func metadataDocument(t *testing.T, callback string) (string, string) {
 		w.Header().Set("Cache-Control", "max-age=300")
 		_ = json.NewEncoder(w).Encode(map[string]any{
 			"client_id": url, "client_name": "Desktop MCP client", "client_uri": "https://desktop.example/",
-			"redirect_uris": []string{callback}, "grant_types": []string{"authorization_code", "refresh_token"},
+			"redirect_uris": []string{callback.Load().(string)}, "grant_types": []string{"authorization_code", "refresh_token"},
 			"response_types": []string{"code"}, "token_endpoint_auth_method": "none",
 		})
 	}))
@@ -125,12 +128,16 @@ func runMCPClients(t *testing.T, node, chromium, bin, identity string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	dir := t.TempDir()
+	// The servers that take any free port start first: one of them could
+	// otherwise be given a port just chosen for the gateway or a client.
+	whoami := whoamiServer(t)
+	var callbackURL atomic.Value
+	docURL, certFile := metadataDocument(t, &callbackURL)
 	port, portA := testutil.FreePort(t), testutil.FreePort(t)
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	callback := fmt.Sprintf("http://127.0.0.1:%d/callback", testutil.FreePort(t))
+	callbackURL.Store(callback)
 	sdkExampleServer(t, ctx, node, portA)
-	whoami := whoamiServer(t)
-	docURL, certFile := metadataDocument(t, callback)
 	// A pre-registered client needs no registration: it stays off then.
 	registration := ""
 	if identity != "static" {
